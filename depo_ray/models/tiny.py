@@ -1,0 +1,90 @@
+"""The CPU default policy: a tiny Llama-style causal LM and a word-level tokenizer.
+
+There is no model hub offline, so the CPU default builds its own model. The tokenizer's
+vocabulary is every word the environments produce (lowercased), with a chat template and
+special tokens for roles; the model uses head_dim 64 because vLLM's CPU attention rejects
+smaller heads. Both are saved with ``save_pretrained`` so transformers, peft and vLLM load
+the folder like any Hugging Face model.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
+EOS, PAD, UNK = "<|end|>", "<|pad|>", "<|unk|>"
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyModelConfig:
+    hidden_size: int = 256
+    """Model width; heads are 64 wide, so this must be a multiple of 64."""
+    num_layers: int = 4
+    """Transformer blocks."""
+    intermediate_size: int = 512
+    """MLP width."""
+    max_position_embeddings: int = 4096
+    """Longest chat the model can read (a 20-turn BabyAI episode is ~2-3k tokens)."""
+    seed: int = 0
+    """Seed of the random initial weights."""
+
+    def __post_init__(self):
+        if self.hidden_size % 64:
+            raise ValueError(f"hidden_size must be a multiple of 64 (head_dim 64 for vLLM CPU), got {self.hidden_size}")
+
+
+def build_tokenizer(words: set[str]) -> PreTrainedTokenizerFast:
+    specials = [PAD, UNK, EOS, *ROLE_TOKENS]
+    vocab = {token: i for i, token in enumerate(specials)}
+    for word in sorted({w.lower() for w in words} | set(string.punctuation)):
+        vocab.setdefault(word, len(vocab))
+    core = Tokenizer(WordLevel(vocab, unk_token=UNK))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and single punctuation marks
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words, tidies " ." -> "."
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token=EOS, pad_token=PAD, unk_token=UNK,
+        additional_special_tokens=list(ROLE_TOKENS),
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_policy(words: set[str], output_dir: str | Path, config: TinyModelConfig | None = None) -> Path:
+    """Build, randomly initialise and save the tiny model and its tokenizer; return the folder."""
+    config = config or TinyModelConfig()
+    tokenizer = build_tokenizer(words)
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.hidden_size // 64,
+        num_key_value_heads=config.hidden_size // 64,
+        head_dim=64,
+        max_position_embeddings=config.max_position_embeddings,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(config.seed)
+    model = LlamaForCausalLM(model_config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    output_dir = Path(output_dir)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir

@@ -1,0 +1,77 @@
+"""The one place that turns a chat into token ids and an assistant mask, and counts tokens.
+
+Training (loss on assistant tokens), evaluation and record statistics (T̄_token) all call
+``chat_tokens``; nothing else tokenizes a chat, so the counts agree everywhere.
+
+How the mask is found: the chat template renders the conversation once; for each assistant
+turn k, the text rendered for turns < k with the generation prompt, and for turns <= k, bound
+the characters of that turn. Tokens whose first character falls in such a span are
+assistant tokens. A span is the reply plus the end-of-turn token (the tokenizer's EOS), i.e.
+exactly what a policy generates for that turn; the template's header and any separator
+after EOS are prompt. Templates that rewrite earlier turns (not prefix-stable) are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChatTokens:
+    input_ids: list[int]
+    assistant_mask: list[int]  # 1 on tokens the policy generated, else 0
+    turn_index: list[int]  # which assistant turn (0-based) a token belongs to, -1 if none
+
+
+def _render(tokenizer, messages: list[Message], generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered chat and the character span of each assistant turn."""
+    text = _render(tokenizer, messages, generation_prompt=False)
+    spans = []
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = _render(tokenizer, messages[:k], generation_prompt=True)
+        through = _render(tokenizer, messages[: k + 1], generation_prompt=False)
+        if not (through.startswith(before) and text.startswith(through)):
+            raise ValueError(
+                f"the chat template of {type(tokenizer).__name__} is not prefix-stable at message {k}; "
+                "it rewrites earlier turns, so assistant tokens cannot be located"
+            )
+        end = len(through)
+        eos = tokenizer.eos_token
+        if eos:
+            at = through.find(eos, len(before))
+            if at != -1:
+                end = at + len(eos)
+        spans.append((len(before), end))
+    return text, spans
+
+
+def chat_tokens(tokenizer, messages: list[Message]) -> ChatTokens:
+    text, spans = assistant_spans(tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    mask, turn = [0] * len(ids), [-1] * len(ids)
+    span_index = 0
+    for t, (start, end) in enumerate(encoded["offset_mapping"]):
+        while span_index < len(spans) and start >= spans[span_index][1]:
+            span_index += 1
+        if span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1] and end > start:
+            mask[t], turn[t] = 1, span_index
+    return ChatTokens(ids, mask, turn)
+
+
+def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:
+    """Generated tokens of each assistant turn (reply plus end-of-turn token)."""
+    tokens = chat_tokens(tokenizer, messages)
+    counts = [0] * sum(1 for m in messages if m["role"] == "assistant")
+    for index in tokens.turn_index:
+        if index >= 0:
+            counts[index] += 1
+    return counts

@@ -1,0 +1,44 @@
+"""Every word the BabyAI text environment and its expert can produce.
+
+The CPU default policy uses a word-level tokenizer built from this set, so it must be
+complete: tests play expert episodes on every level and check that no word is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from minigrid.core.constants import COLOR_NAMES
+
+from environments.babyai.planning import PRIMITIVES
+from environments.babyai.prompt import instruction_for
+from environments.babyai.thoughts import template_texts
+
+WORD = re.compile(r"\w+|[^\w\s]")
+
+OBJECT_TYPES = ("ball", "box", "key", "door", "goal", "lava", "object", "wall")
+MISSION_TEXT = (
+    "go to the a pick up open put next to then after you and on your left right in front of behind"
+)
+OBSERVATION_TEXT = (
+    "Mission: Walls: steps step ahead left right No wall in sight. You see: - (open) (closed) "
+    "(locked) here You see no objects. You carry a nothing. Actions: go to pick up go through "
+    "toggle and go through Mission complete. Mission failed. Out of time: the episode is over. "
+    "No action found. Answer as 'Thought: ... Action: ...'. '(empty)' is not an available "
+    "action. Nothing happened."
+)
+MAX_NUMBER = 999  # object numbers, step counts and turn numbers all stay below this
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def vocabulary() -> set[str]:
+    texts = [MISSION_TEXT, OBSERVATION_TEXT, *PRIMITIVES, *template_texts(),
+             instruction_for("high_level"), instruction_for("primitive")]
+    vocab = {w for text in texts for w in words(text)}
+    vocab.update(COLOR_NAMES, OBJECT_TYPES, string.punctuation)
+    vocab.update(str(n) for n in range(MAX_NUMBER + 1))
+    return vocab

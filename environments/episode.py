@@ -1,0 +1,46 @@
+"""Play one episode of a text environment with any policy, recording the chat.
+
+The chat is the trajectory of DESIGN.md: system instruction, first observation, then
+alternating agent responses and observations. The observation that follows the last agent
+turn (the episode's end notice) is not part of the chat: nothing is ever learned from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+Message = dict[str, str]
+
+
+@dataclass
+class Episode:
+    messages: list[Message]
+    reward: float
+    success: bool
+    turns: int
+    terminated: bool
+    truncated: bool
+    final_info: dict = field(default_factory=dict)
+
+    @property
+    def instruction(self) -> str:
+        return self.messages[0]["content"]
+
+
+def play_episode(env, reset_options: dict, act: Callable[[list[Message]], str], instruction: str) -> Episode:
+    observation, info = env.reset(options=reset_options)
+    messages: list[Message] = [
+        {"role": "system", "content": instruction},
+        {"role": "user", "content": observation},
+    ]
+    reward, terminated, truncated = 0.0, False, False
+    while not (terminated or truncated):
+        response = act(messages)
+        messages.append({"role": "assistant", "content": response})
+        observation, step_reward, terminated, truncated, info = env.step(response)
+        reward += step_reward
+        if not (terminated or truncated):
+            messages.append({"role": "user", "content": observation})
+    turns = sum(1 for m in messages if m["role"] == "assistant")
+    return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info)
