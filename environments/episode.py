@@ -44,3 +44,19 @@ def play_episode(env, reset_options: dict, act: Callable[[list[Message]], str], 
             messages.append({"role": "user", "content": observation})
     turns = sum(1 for m in messages if m["role"] == "assistant")
     return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info)
+
+
+def replay(env, reset_options: dict, responses: list[str]) -> list[tuple]:
+    """Reset and feed ``responses`` in order; return every (observation, reward, terminated,
+    truncated, info), the reset's first (with reward 0). Same seed and responses, same result."""
+    observation, info = env.reset(options=reset_options)
+    results = [(observation, 0.0, False, False, info)]
+    for response in responses:
+        results.append(env.step(response))
+        if results[-1][2] or results[-1][3]:
+            break
+    return results
+
+
+def responses_of(messages: list[Message]) -> list[str]:
+    return [m["content"] for m in messages if m["role"] == "assistant"]

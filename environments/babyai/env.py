@@ -176,9 +176,15 @@ class BabyAITextEnv(gym.Env):
         """Action text -> the primitive steps it would take now."""
         return dict(self._available)
 
-    def add_primitive_listener(self, listener: Callable[[int], None]) -> None:
-        """Call ``listener(primitive)`` after every primitive step (the expert's bot uses it)."""
+    @contextlib.contextmanager
+    def primitive_listener(self, listener: Callable[[int], None]):
+        """Within this block, call ``listener(primitive)`` after every primitive step (the
+        expert's bot follows the world this way)."""
         self._listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._listeners.remove(listener)
 
     def render(self) -> str:
         return render_scene(read_scene(self._env))

@@ -45,7 +45,8 @@ class ExpertConfig:
     max_detours: int = 3
     """A detouring demonstration takes between 1 and this many detour turns."""
     lookahead: int = 32
-    """Primitive steps of the bot's plan searched for a matching high-level action."""
+    """At most this many primitive steps of the bot's plan are searched for a matching
+    high-level action (never more than the longest available action takes)."""
 
     def __post_init__(self):
         if len(self.verbosity_weights) != VERBOSITY_LEVELS or min(self.verbosity_weights) < 0:
@@ -76,7 +77,6 @@ class BabyAIExpert:
         self.rng = random.Random(seed)
         self._bot: BabyAIBot | None = None
         self._suggestion: int | None = None
-        env.add_primitive_listener(self._follow)
 
     def demonstrate(self, task_id: int) -> Demonstration:
         cfg = self.config
@@ -98,7 +98,8 @@ class BabyAIExpert:
             ctx = TurnContext(self.env.minigrid.mission, action, read_scene(self.env.minigrid), turn, detour)
             return format_response(write_thought(ctx, level, self.rng), action)
 
-        episode = play_episode(self.env, {"task_id": task_id}, act, instruction_for(self.env.config.action_mode))
+        with self.env.primitive_listener(self._follow):
+            episode = play_episode(self.env, {"task_id": task_id}, act, instruction_for(self.env.config.action_mode))
         return Demonstration(episode, verbosity, detours)
 
     # -- choosing actions ----------------------------------------------------------------
@@ -111,7 +112,7 @@ class BabyAIExpert:
         candidates = {name: steps for name, steps in self.env.available_actions.items() if name not in PRIMITIVES}
         if not candidates:
             return first
-        planned = self._bot_plan()
+        planned = self._bot_plan(horizon=min(self.config.lookahead, max(map(len, candidates.values()))))
         # Take the high-level action that lands furthest along the bot's plan, never later
         # than the bot itself would get there. Dead reckoning of the pose rules out most
         # candidates before the costly simulation of world and bot.
@@ -128,11 +129,11 @@ class BabyAIExpert:
                     break
         return best
 
-    def _bot_plan(self) -> list[tuple]:
-        """States (world and bot memory) after each primitive step the bot would take from here."""
+    def _bot_plan(self, horizon: int) -> list[tuple]:
+        """States (world and bot memory) after each of the bot's next ``horizon`` primitive steps."""
         world, bot = copy.deepcopy((self.env.minigrid, self._bot))
         action, states = self._suggestion, []
-        for _ in range(self.config.lookahead):
+        for _ in range(horizon):
             if action is None or action == Actions.done:
                 break
             _, _, terminated, truncated, _ = world.step(action)
