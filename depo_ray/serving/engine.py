@@ -1,0 +1,55 @@
+"""Build a vLLM engine for a policy folder or Hugging Face id, on CPU or GPU.
+
+On CPU, vLLM reserves ``gpu_memory_utilization`` of the NUMA node's memory (despite the
+name) and refuses to start when other processes hold more; the KV cache size is set in GiB
+through ``VLLM_CPU_KVCACHE_SPACE`` instead. A tiny policy needs little of either.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_model_len: int = 4096
+    """Longest prompt plus generation, in tokens."""
+    dtype: str = "auto"
+    """Weights dtype for vLLM ("auto" keeps the checkpoint's; float32 or bfloat16 on CPU)."""
+    seed: int = 0
+    """Engine seed (sampling is reproducible for a fixed seed and batch)."""
+    cpu_kv_cache_gib: int = 1
+    """CPU only: KV cache size in whole GiB."""
+    cpu_memory_fraction: float = 0.2
+    """CPU only: share of the node's memory vLLM may claim at start-up."""
+    gpu_memory_utilization: float = 0.85
+    """GPU only: share of GPU memory for weights and KV cache."""
+    tensor_parallel_size: int = 1
+    """GPUs per engine."""
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def make_llm(model: str, config: EngineConfig | None = None):
+    """A ``vllm.LLM`` for ``model``. Call it under ``if __name__ == "__main__":`` or in a Ray
+    actor: vLLM starts worker processes."""
+    config = config or EngineConfig()
+    gpu = on_gpu()
+    if not gpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.cpu_kv_cache_gib))
+    from vllm import LLM
+
+    return LLM(
+        model=model,
+        dtype=config.dtype,
+        max_model_len=config.max_model_len,
+        seed=config.seed,
+        gpu_memory_utilization=config.gpu_memory_utilization if gpu else config.cpu_memory_fraction,
+        tensor_parallel_size=config.tensor_parallel_size,
+        enforce_eager=not gpu,
+    )

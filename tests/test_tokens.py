@@ -1,0 +1,49 @@
+"""The one chat tokenization: ids and assistant masks, checked by hand on the tiny tokenizer."""
+
+import pytest
+
+from depo_ray.tokens import chat_tokens, tokens_per_turn
+
+CHAT = [
+    {"role": "system", "content": "Finish in as few turns as you can."},
+    {"role": "user", "content": "Mission: go to the red ball"},
+    {"role": "assistant", "content": "Thought: go.\nAction: go to red ball 1"},
+    {"role": "user", "content": "Walls: 3 steps ahead."},
+    {"role": "assistant", "content": "Action: turn left"},
+]
+
+
+def test_ids_and_mask_of_a_hand_checked_chat(tiny_tokenizer):
+    tokens = chat_tokens(tiny_tokenizer, CHAT)
+    pieces = tiny_tokenizer.convert_ids_to_tokens(tokens.input_ids)
+    assert pieces == [
+        "<|system|>", "finish", "in", "as", "few", "turns", "as", "you", "can", ".", "<|end|>",
+        "<|user|>", "mission", ":", "go", "to", "the", "red", "ball", "<|end|>",
+        "<|assistant|>", "thought", ":", "go", ".", "action", ":", "go", "to", "red", "ball", "1", "<|end|>",
+        "<|user|>", "walls", ":", "3", "steps", "ahead", ".", "<|end|>",
+        "<|assistant|>", "action", ":", "turn", "left", "<|end|>",
+    ]
+    generated = [p for p, m in zip(pieces, tokens.assistant_mask) if m]
+    assert generated == ["thought", ":", "go", ".", "action", ":", "go", "to", "red", "ball", "1", "<|end|>",
+                         "action", ":", "turn", "left", "<|end|>"]
+    assert tokens.turn_index.count(0) == 12 and tokens.turn_index.count(1) == 5
+    assert tokens_per_turn(tiny_tokenizer, CHAT) == [12, 5]
+
+
+def test_separator_after_end_of_turn_is_not_generated(tiny_tokenizer):
+    """With a ChatML-like template the newline after the end token belongs to the prompt."""
+    tiny_tokenizer = type(tiny_tokenizer).from_pretrained(tiny_tokenizer.name_or_path)
+    tiny_tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }}<|end|> . {% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+    )
+    tokens = chat_tokens(tiny_tokenizer, CHAT[:3])
+    pieces = tiny_tokenizer.convert_ids_to_tokens(tokens.input_ids)
+    assert pieces[-1] == "." and tokens.assistant_mask[-1] == 0 and tokens.assistant_mask[-2] == 1
+
+
+def test_templates_that_rewrite_history_are_refused(tiny_tokenizer):
+    tiny_tokenizer = type(tiny_tokenizer).from_pretrained(tiny_tokenizer.name_or_path)
+    tiny_tokenizer.chat_template = "{{ messages | length }}{% for m in messages %} {{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="not prefix-stable at message 2"):
+        chat_tokens(tiny_tokenizer, CHAT)
