@@ -1,0 +1,89 @@
+"""Split trajectories into desirable (D), undesirable (U) and dropped by reward thresholds.
+
+desirable    reward >= κ0, and steps < step_cutoff when a cutoff is set
+undesirable  κ2 <= reward < κ1 (and not desirable)
+dropped      everything else (κ1 <= reward < κ0, reward < κ2, or too long to be desirable)
+
+D_BC, the behaviour-cloning set, is a configurable subset of D.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from depo_ray.records import TrajectoryRecord
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    kappa0: float = 0.9
+    """Desirable if reward >= kappa0 (paper: 0.9 on BabyAI, 1.0 on WebShop)."""
+    kappa1: float = 0.5
+    """Undesirable if kappa2 <= reward < kappa1."""
+    kappa2: float = 0.0
+    """Lower bound of the undesirable band."""
+    step_cutoff: int | None = None
+    """If set, desirable also needs steps < step_cutoff (paper: 7 on WebShop)."""
+    bc_selection: Literal["all", "random", "fewest_tokens"] = "all"
+    """How D_BC is drawn from D: all of it, a random share, or the share with the fewest
+    generated tokens."""
+    bc_fraction: float = 1.0
+    """Share of D that goes into D_BC (ignored for "all")."""
+    seed: int = 0
+    """Seed for the "random" selection."""
+
+    def __post_init__(self):
+        if not self.kappa2 <= self.kappa1 <= self.kappa0:
+            raise ValueError(
+                f"labeling thresholds need kappa2 <= kappa1 <= kappa0, got "
+                f"kappa2={self.kappa2}, kappa1={self.kappa1}, kappa0={self.kappa0}"
+            )
+        if self.step_cutoff is not None and self.step_cutoff < 1:
+            raise ValueError(f"step_cutoff must be a positive integer or None, got {self.step_cutoff}")
+        if not 0.0 < self.bc_fraction <= 1.0:
+            raise ValueError(f"bc_fraction must be in (0, 1], got {self.bc_fraction}")
+        if self.bc_selection not in ("all", "random", "fewest_tokens"):
+            raise ValueError(f"bc_selection must be 'all', 'random' or 'fewest_tokens', got {self.bc_selection!r}")
+
+
+def label_of(reward: float, steps: int, config: LabelConfig) -> str | None:
+    if reward >= config.kappa0 and (config.step_cutoff is None or steps < config.step_cutoff):
+        return "desirable"
+    if config.kappa2 <= reward < config.kappa1:
+        return "undesirable"
+    return None
+
+
+def label_records(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:
+    """Copies of ``records`` with ``label`` set (None for dropped)."""
+    return [replace(r, label=label_of(r.reward, r.steps, config)) for r in records]
+
+
+def select_bc(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:
+    """D_BC: the configured subset of the desirable records."""
+    desirable = [r for r in records if r.label == "desirable"]
+    if config.bc_selection == "all":
+        return desirable
+    count = max(1, round(config.bc_fraction * len(desirable))) if desirable else 0
+    if config.bc_selection == "random":
+        return random.Random(config.seed).sample(desirable, count)
+    return sorted(desirable, key=lambda r: (r.total_tokens, r.task_id))[:count]
+
+
+def summary_table(records: list[TrajectoryRecord]) -> str:
+    """Counts, mean turns, mean tokens per turn and mean reward per class, as a text table."""
+    rows = [("class", "count", "mean turns", "tokens/turn", "mean reward")]
+    for name, label in (("desirable", "desirable"), ("undesirable", "undesirable"), ("dropped", None)):
+        group = [r for r in records if r.label == label]
+        if group:
+            n = len(group)
+            rows.append((name, str(n), f"{sum(r.steps for r in group) / n:.2f}",
+                         f"{sum(r.avg_tokens_per_step for r in group) / n:.1f}", f"{sum(r.reward for r in group) / n:.3f}"))
+        else:
+            rows.append((name, "0", "-", "-", "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""KTO and DEPO on sequence log-probabilities (pure torch, no Ray).
+
+r_θ(τ)  = log π_θ(τ) − log π_BC(τ), summed over assistant tokens
+b(τ)    = α1 / T̄_token(τ) + α2 / T_step(τ)            (desirable samples only)
+z0      = max(0, mean over the global batch of [log π_θ(y′|x) − log π_BC(y′|x)])
+          on mismatched pairs (x_i, y′ = y_{i−1}), computed without gradient and reduced
+          across workers as (sum, count)
+desirable    λ_D · (1 − σ(β · (r_θ + b − z0)))
+undesirable  λ_U · (1 − σ(β · (z0 − r_θ)))
+loss = mean over the local batch; with equal local batch sizes DDP's gradient average is
+the mean over the global batch.
+
+"depo_penalty" (the paper's ablation, off by default) also puts b(τ) into the undesirable
+branch: λ_U · (1 − σ(β · (z0 − r_θ + b))), so efficiency eases the push-down of undesirable
+trajectories as it eases the push-up of desirable ones. α1 = α2 = 0 gives KTO exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from depo_ray.losses.registry import LossConfig, register_loss
+
+ReduceSum = Callable[[torch.Tensor], torch.Tensor]
+
+
+def local_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The reduction for a single process: nothing to add."""
+    return tensor
+
+
+@dataclass
+class PreferenceBatch:
+    policy_logps: torch.Tensor  # (B,) with gradient
+    reference_logps: torch.Tensor  # (B,) precomputed under π_BC
+    kl_policy_logps: torch.Tensor  # (B,) policy on mismatched pairs (no gradient needed)
+    kl_reference_logps: torch.Tensor  # (B,) π_BC on mismatched pairs
+    desirable: torch.Tensor  # (B,) bool
+    tokens_per_step: torch.Tensor  # (B,) T̄_token
+    steps: torch.Tensor  # (B,) T_step
+
+
+def efficiency_bonus(tokens_per_step: torch.Tensor, steps: torch.Tensor, alpha1: float, alpha2: float) -> torch.Tensor:
+    return alpha1 / tokens_per_step.clamp(min=1e-8) + alpha2 / steps.clamp(min=1e-8)
+
+
+def kl_reference_point(kl_policy_logps, kl_reference_logps, reduce_sum: ReduceSum = local_sum) -> torch.Tensor:
+    """z0 from mismatched pairs: global mean via (sum, count), clamped at zero, no gradient."""
+    with torch.no_grad():
+        gap = kl_policy_logps - kl_reference_logps
+        totals = reduce_sum(torch.stack([gap.sum(), torch.tensor(float(gap.numel()), dtype=gap.dtype, device=gap.device)]))
+        return (totals[0] / totals[1]).clamp(min=0)
+
+
+def _preference_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: ReduceSum, bonus_on_undesirable: bool, with_bonus: bool):
+    if batch.policy_logps.numel() < 2:
+        raise ValueError(
+            f"preference losses need a local batch of at least 2 (got {batch.policy_logps.numel()}): "
+            "z0 pairs each sample with its neighbour, and a batch of 1 pairs a sample with itself"
+        )
+    z0 = kl_reference_point(batch.kl_policy_logps, batch.kl_reference_logps, reduce_sum)
+    logratio = batch.policy_logps - batch.reference_logps
+    bonus = (
+        efficiency_bonus(batch.tokens_per_step, batch.steps, config.alpha1, config.alpha2)
+        if with_bonus else torch.zeros_like(logratio)
+    )
+    desirable = batch.desirable.bool()
+    undesirable_shift = bonus if bonus_on_undesirable else torch.zeros_like(bonus)
+    losses = torch.where(
+        desirable,
+        config.lambda_d * (1 - F.sigmoid(config.beta * (logratio + bonus - z0))),
+        config.lambda_u * (1 - F.sigmoid(config.beta * (z0 - logratio + undesirable_shift))),
+    )
+    rewards = config.beta * logratio.detach()
+    metrics = {
+        "z0": z0.item(),
+        "reward_desirable": rewards[desirable].mean().item() if desirable.any() else float("nan"),
+        "reward_undesirable": rewards[~desirable].mean().item() if (~desirable).any() else float("nan"),
+        "bonus": bonus[desirable].mean().item() if desirable.any() and with_bonus else 0.0,
+        "count_desirable": int(desirable.sum()),
+        "count_undesirable": int((~desirable).sum()),
+    }
+    return losses.mean(), metrics
+
+
+@register_loss("kto")
+def kto_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: ReduceSum = local_sum):
+    return _preference_loss(batch, config, reduce_sum, bonus_on_undesirable=False, with_bonus=False)
+
+
+@register_loss("depo")
+def depo_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: ReduceSum = local_sum):
+    return _preference_loss(batch, config, reduce_sum, bonus_on_undesirable=False, with_bonus=True)
+
+
+@register_loss("depo_penalty")
+def depo_penalty_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: ReduceSum = local_sum):
+    return _preference_loss(batch, config, reduce_sum, bonus_on_undesirable=True, with_bonus=True)

@@ -1,0 +1,67 @@
+"""Labeling thresholds at their exact boundaries, the step cutoff, D_BC and the summary."""
+
+import pytest
+
+from depo_ray.labeling import LabelConfig, label_of, label_records, select_bc, summary_table
+from tests.test_records import make_record
+
+CONFIG = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.1)
+
+
+@pytest.mark.parametrize(
+    "reward, expected",
+    [
+        (0.9, "desirable"),  # exactly κ0
+        (0.8999, None),  # between κ1 and κ0: dropped
+        (0.5, None),  # exactly κ1 is not undesirable
+        (0.4999, "undesirable"),
+        (0.1, "undesirable"),  # exactly κ2
+        (0.0999, None),  # below κ2: dropped
+        (1.0, "desirable"),
+    ],
+)
+def test_reward_boundaries(reward, expected):
+    assert label_of(reward, steps=3, config=CONFIG) == expected
+
+
+def test_step_cutoff_is_strict():
+    config = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, step_cutoff=7)
+    assert label_of(1.0, steps=6, config=config) == "desirable"
+    assert label_of(1.0, steps=7, config=config) is None  # too long to be desirable, too good to be undesirable
+    assert label_of(0.2, steps=30, config=config) == "undesirable"
+
+
+def test_thresholds_out_of_order_are_refused():
+    with pytest.raises(ValueError, match="kappa2 <= kappa1 <= kappa0"):
+        LabelConfig(kappa0=0.5, kappa1=0.6)
+    with pytest.raises(ValueError, match="bc_fraction"):
+        LabelConfig(bc_fraction=0.0)
+
+
+def _records():
+    rewards = [0.95, 0.92, 0.91, 0.3, 0.0, 0.7]
+    tokens = [30, 10, 20, 40, 50, 60]
+    return label_records(
+        [make_record(task_id=str(i), reward=r, total_tokens=t, label=None) for i, (r, t) in enumerate(zip(rewards, tokens))],
+        LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0),
+    )
+
+
+def test_bc_subsets():
+    records = _records()
+    assert [r.label for r in records] == ["desirable"] * 3 + ["undesirable"] * 2 + [None]
+    assert len(select_bc(records, LabelConfig())) == 3
+    fewest = select_bc(records, LabelConfig(bc_selection="fewest_tokens", bc_fraction=0.5))
+    assert [r.task_id for r in fewest] == ["1", "2"]
+    random_pick = select_bc(records, LabelConfig(bc_selection="random", bc_fraction=0.34, seed=3))
+    assert len(random_pick) == 1 and random_pick[0].label == "desirable"
+
+
+def test_summary_table_counts_each_class():
+    table = summary_table(_records())
+    lines = table.splitlines()
+    assert lines[0].split()[:2] == ["class", "count"]
+    assert lines[2].split()[:2] == ["desirable", "3"]
+    assert lines[3].split()[:2] == ["undesirable", "2"]
+    assert lines[4].split()[:2] == ["dropped", "1"]
+    assert lines[2].split()[-1] == f"{(0.95 + 0.92 + 0.91) / 3:.3f}"
