@@ -1,0 +1,25 @@
+"""Connecting to Ray: the running cluster if there is one (``ray job submit``, RAY_ADDRESS),
+else a local one, with the worker environment the project needs on every node."""
+
+from __future__ import annotations
+
+import os
+
+# Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
+# their start-up alone takes about a minute for a single small file.
+WORKER_ENV = {"RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "2"}
+
+
+def connect(num_cpus: int | None = None):
+    """``ray.init`` once; later calls return the existing connection."""
+    import ray
+
+    if ray.is_initialized():
+        return ray.get_runtime_context()
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+    address = os.environ.get("RAY_ADDRESS")
+    kwargs = {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+    if address:
+        return ray.init(address=address, **kwargs)
+    return ray.init(num_cpus=num_cpus, **kwargs)

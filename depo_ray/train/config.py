@@ -1,0 +1,82 @@
+"""Typed configuration of one training stage (BC or DEPO/KTO), validated at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from depo_ray.losses import LOSSES, LossConfig
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    """Adapter rank."""
+    alpha: int = 32
+    """Adapter scaling (lora_alpha)."""
+    dropout: float = 0.05
+    """Dropout on the adapter input."""
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Modules that get adapters (Llama / Qwen names)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    """Starting policy: a Hugging Face id or a local folder (for DEPO/KTO: π_BC)."""
+    output_dir: str
+    """Where this stage writes its checkpoints, metrics.jsonl and the final model folder."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Which registered loss, with β, λ and α."""
+    lora: LoraSettings | None = field(default_factory=LoraSettings)
+    """LoRA adapters (merged into the final model); None trains every weight (the tiny
+    CPU policy starts from random weights and needs that)."""
+    learning_rate: float = 1e-4
+    """AdamW learning rate (paper: 1e-4 for BC, 2e-5 for DEPO)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    epochs: int = 3
+    """Passes over the data (paper: 3)."""
+    global_batch_size: int = 8
+    """Samples per optimizer step over all workers."""
+    num_workers: int = 1
+    """Ray Train workers (DDP: gloo on CPU, NCCL on GPU)."""
+    use_gpu: bool = False
+    """One GPU per worker."""
+    cpus_per_worker: int = 1
+    """CPU cores reserved per worker."""
+    max_length: int = 4096
+    """Trajectories longer than this many tokens are left out (never truncated: a cut
+    trajectory would change what the loss means)."""
+    checkpoint_every: int = 20
+    """Optimizer steps between checkpoints (one is always written at the end)."""
+    max_failures: int = 2
+    """Worker-group restarts Ray Train may make, each resuming from the latest checkpoint."""
+    seed: int = 0
+    """Seed of the global shuffle and of weight initialisation of adapters."""
+    dtype: str = "float32"
+    """Training dtype of the weights (float32 on CPU, bfloat16 on GPU)."""
+
+    @property
+    def local_batch_size(self) -> int:
+        return self.global_batch_size // self.num_workers
+
+    def __post_init__(self):
+        if self.loss.name not in LOSSES:
+            raise ValueError(f"loss.name: unknown loss {self.loss.name!r}; registered: {sorted(LOSSES)}")
+        for name in ("epochs", "global_batch_size", "num_workers", "cpus_per_worker", "max_length", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_failures < 0:
+            raise ValueError(f"max_failures must be non-negative, got {self.max_failures}")
+        if self.global_batch_size % self.num_workers:
+            raise ValueError(
+                f"global_batch_size ({self.global_batch_size}) must be a multiple of num_workers ({self.num_workers}) "
+                "so every worker takes the same local batch"
+            )
+        if self.loss.name != "sft" and self.local_batch_size < 2:
+            raise ValueError(
+                f"loss {self.loss.name!r} needs a local batch of at least 2 (global_batch_size / num_workers = "
+                f"{self.local_batch_size}): z0 pairs each sample with its neighbour in the local batch"
+            )
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")

@@ -1,0 +1,39 @@
+"""Log-probabilities of token sequences under a causal LM: the one forward pass that BC, the
+reference precompute and DEPO all use."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def pad(sequences: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Right-pad to the longest sequence: (B, L)."""
+    width = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), width), value, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return out
+
+
+def next_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L-1): log p(token t+1 | tokens <= t)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
+    return torch.gather(F.log_softmax(logits.float(), dim=-1), 2, input_ids[:, 1:, None]).squeeze(2)
+
+
+def masked_logps(model, sequences, masks, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs of the next tokens and the mask of those that count (B, L-1)."""
+    device = next(model.parameters()).device
+    input_ids = pad(sequences, pad_id).to(device)
+    attention = pad([[1] * len(s) for s in sequences], 0).to(device)
+    target_mask = pad(masks, 0).to(device)[:, 1:]
+    return next_token_logps(model, input_ids, attention), target_mask
+
+
+def sequence_logps(model, sequences, masks, pad_id: int) -> torch.Tensor:
+    """(B,): log-probability of the masked (assistant) tokens of each sequence, summed."""
+    logps, mask = masked_logps(model, sequences, masks, pad_id)
+    return (logps * mask).sum(-1)

@@ -1,0 +1,146 @@
+"""The per-worker training loop that Ray Train runs (thin: the maths is in depo_ray.losses).
+
+Each step takes this worker's slice of one packed global batch, computes the registered loss,
+and steps the optimizer (DDP averages gradients). Rank 0 appends every step's metrics to
+metrics.jsonl and reports a checkpoint every ``checkpoint_every`` steps; after a failure Ray
+Train restarts the workers, which resume from the latest checkpoint and skip the steps done.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from depo_ray.losses import PreferenceBatch, get_loss
+from depo_ray.losses.sft import SFTBatch
+from depo_ray.train.config import TrainConfig
+from depo_ray.train.data import local_slice
+from depo_ray.train.logprobs import masked_logps, sequence_logps
+
+STATE_FILE = "train_state.pt"
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def build_model(config: TrainConfig):
+    from depo_ray.models import load_model
+
+    model = load_model(config.model, dtype=config.dtype)
+    if config.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        lora = config.lora
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    return model
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _sft_step(model, part, pad_id, loss_fn, config):
+    token_logps, mask = masked_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
+    local_tokens = mask.sum().to(token_logps.dtype)
+    global_tokens = all_reduce_sum(local_tokens.detach())
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    # Normalise by the global token count: DDP's gradient average then equals the gradient of
+    # the mean over every assistant token of the global batch, whatever the worker count.
+    local_loss, _ = loss_fn(SFTBatch(token_logps, mask), config.loss)
+    loss = local_loss * local_tokens / global_tokens * world
+    reported = all_reduce_sum((local_loss * local_tokens).detach()) / global_tokens
+    return loss, {"loss": reported.item()}, int(local_tokens)
+
+
+def _preference_step(model, part, pad_id, loss_fn, config):
+    policy = sequence_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
+    with torch.no_grad():
+        kl_policy = sequence_logps(model, part["kl_input_ids"], part["kl_assistant_mask"], pad_id)
+    as_tensor = lambda key: torch.tensor(part[key], dtype=policy.dtype, device=policy.device)  # noqa: E731
+    batch = PreferenceBatch(
+        policy_logps=policy, reference_logps=as_tensor("ref_logps"),
+        kl_policy_logps=kl_policy, kl_reference_logps=as_tensor("kl_ref_logps"),
+        desirable=torch.tensor(part["desirable"], dtype=torch.bool, device=policy.device),
+        tokens_per_step=as_tensor("tokens_per_step"), steps=as_tensor("steps"),
+    )
+    loss, metrics = loss_fn(batch, config.loss, all_reduce_sum)
+    metrics["loss"] = (all_reduce_sum(loss.detach()) / (dist.get_world_size() if dist.is_initialized() else 1)).item()
+    tokens = sum(len(s) for s in part["input_ids"]) + sum(len(s) for s in part["kl_input_ids"])
+    return loss, metrics, tokens
+
+
+def train_loop(loop_config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    from depo_ray.models import load_tokenizer
+
+    config: TrainConfig = loop_config["config"]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.manual_seed(config.seed)
+    model = build_model(config)
+    optimizer_params = [p for p in model.parameters() if p.requires_grad]
+    start_step = 0
+    optimizer = torch.optim.AdamW(optimizer_params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = state["step"]
+    model = ray.train.torch.prepare_model(model)
+    pad_id = load_tokenizer(config.model).pad_token_id
+    loss_fn = get_loss(config.loss.name)
+    step_fn = _sft_step if config.loss.name == "sft" else _preference_step
+    metrics_path = Path(config.output_dir) / "metrics.jsonl"
+    shard = ray.train.get_dataset_shard("train")
+
+    step = 0
+    for epoch in range(config.epochs):
+        for row in shard.iter_rows():
+            step += 1
+            if step <= start_step:
+                continue  # done before the restart
+            started = time.perf_counter()
+            part = local_slice(row, rank, world)
+            model.train()
+            loss, metrics, tokens = step_fn(model, part, pad_id, loss_fn, config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            elapsed = all_reduce_sum(torch.tensor([time.perf_counter() - started]))[0].item() / world
+            metrics.update(step=step, epoch=epoch, tokens_per_s=all_reduce_sum(torch.tensor([float(tokens)]))[0].item() / elapsed,
+                           resumed_from=start_step)
+            if rank == 0:
+                with metrics_path.open("a") as log:
+                    log.write(json.dumps(metrics) + "\n")
+            _report(metrics, model, optimizer, step, save=step % config.checkpoint_every == 0, rank=rank)
+    if step > start_step and step % config.checkpoint_every:
+        _report({"step": step, "final": True}, model, optimizer, step, save=True, rank=rank)
+
+
+def _report(metrics, model, optimizer, step: int, save: bool, rank: int) -> None:
+    """Every worker reports; rank 0 attaches the checkpoint when one is due."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    if not (save and rank == 0):
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        unwrapped = model.module if hasattr(model, "module") else model
+        state = {"model": trainable_state(unwrapped), "optimizer": optimizer.state_dict(), "step": step}
+        torch.save(state, Path(folder) / STATE_FILE)
+        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder))

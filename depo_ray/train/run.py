@@ -1,0 +1,122 @@
+"""Run one training stage on Ray Train and export the result as a plain Hugging Face folder.
+
+    run_bc(config, bc_shards)          -> <output_dir>/final   (π_BC)
+    run_preference(config, shards)     -> <output_dir>/final   (π_DEPO or π_KTO)
+
+A preference stage first packs the labeled data into global batches with mismatched pairs
+and scores them once with π_BC (``config.model``); the scored data is written to
+<output_dir>/data and reused when the stage runs again with the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from depo_ray.train.config import TrainConfig
+from depo_ray.train.data import build_dataset
+from depo_ray.train.loop import STATE_FILE, build_model, train_loop
+from depo_ray.train.reference import ScoreWithReference
+
+FINAL = "final"
+
+
+def _fit(config: TrainConfig, dataset, name: str):
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={"config": config},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.num_workers, use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})},
+        ),
+        datasets={"train": dataset},
+        # Every worker reads every packed global batch, in the same order, and takes its own
+        # slice of it.
+        dataset_config=ray.train.DataConfig(datasets_to_split=[], execution_options=_ordered()),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=str(Path(config.output_dir).resolve() / "ray"),
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    return trainer.fit()
+
+
+def _ordered():
+    from ray.data import ExecutionOptions
+
+    return ExecutionOptions(preserve_order=True)
+
+
+def export_final(config: TrainConfig, checkpoint) -> Path:
+    """Base model + trained weights (LoRA merged) -> <output_dir>/final, with the tokenizer."""
+    from depo_ray.models import load_tokenizer
+
+    with checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+    model = build_model(config)
+    model.load_state_dict(state["model"], strict=False)
+    if config.lora is not None:
+        model = model.merge_and_unload()
+    final = Path(config.output_dir) / FINAL
+    tmp = final.with_name(FINAL + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    load_tokenizer(config.model).save_pretrained(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final
+
+
+def _prepare_output(config: TrainConfig) -> Path:
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+    return output
+
+
+def run_bc(config: TrainConfig, shards: list[str]):
+    if config.loss.name != "sft":
+        raise ValueError(f"behaviour cloning uses loss 'sft', got {config.loss.name!r}")
+    _prepare_output(config)
+    dataset = build_dataset(shards, config.model, global_size=config.global_batch_size, num_workers=config.num_workers,
+                            preference=False, max_length=config.max_length, seed=config.seed, labels=("desirable",))
+    result = _fit(config, dataset.materialize(), "bc")
+    return result, export_final(config, result.checkpoint)
+
+
+def scored_preference_data(config: TrainConfig, shards: list[str]):
+    """Packed global batches with π_BC log-probs, computed once and kept under output_dir/data."""
+    import ray.data
+
+    output = Path(config.output_dir) / "data"
+    key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
+           "seed": config.seed, "max_length": config.max_length, "shards": sorted(shards)}
+    marker = output / "COMPLETE.json"
+    if not (marker.exists() and json.loads(marker.read_text()) == key):
+        shutil.rmtree(output, ignore_errors=True)
+        packed = build_dataset(shards, config.model, global_size=config.global_batch_size, num_workers=config.num_workers,
+                               preference=True, max_length=config.max_length, seed=config.seed,
+                               labels=("desirable", "undesirable"))
+        # Materialise the packed batches first: the scoring actor holds a CPU that the parquet
+        # reader's own actors would otherwise wait for on a small machine.
+        packed.materialize().map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": config.model},
+                           batch_size=1, batch_format="pyarrow", concurrency=1).write_parquet(str(output))
+        marker.write_text(json.dumps(key))
+    return ray.data.read_parquet(str(output), file_extensions=["parquet"]).materialize()
+
+
+def run_preference(config: TrainConfig, shards: list[str]):
+    if config.loss.name == "sft":
+        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty), got 'sft'")
+    _prepare_output(config)
+    result = _fit(config, scored_preference_data(config, shards), config.loss.name)
+    return result, export_final(config, result.checkpoint)
