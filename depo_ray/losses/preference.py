@@ -76,13 +76,17 @@ def _preference_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: Red
         config.lambda_u * (1 - F.sigmoid(config.beta * (z0 - logratio + undesirable_shift))),
     )
     rewards = config.beta * logratio.detach()
+    # Means over the global batch, reduced as (sum, count) like z0.
+    d, u = desirable.to(rewards.dtype), (~desirable).to(rewards.dtype)
+    sums = reduce_sum(torch.stack([(rewards * d).sum(), d.sum(), (rewards * u).sum(), u.sum(), (bonus.detach() * d).sum()]))
+    mean = lambda total, count: (total / count).item() if count > 0 else float("nan")  # noqa: E731
     metrics = {
         "z0": z0.item(),
-        "reward_desirable": rewards[desirable].mean().item() if desirable.any() else float("nan"),
-        "reward_undesirable": rewards[~desirable].mean().item() if (~desirable).any() else float("nan"),
-        "bonus": bonus[desirable].mean().item() if desirable.any() and with_bonus else 0.0,
-        "count_desirable": int(desirable.sum()),
-        "count_undesirable": int((~desirable).sum()),
+        "reward_desirable": mean(sums[0], sums[1]),
+        "reward_undesirable": mean(sums[2], sums[3]),
+        "bonus": mean(sums[4], sums[1]) if with_bonus else 0.0,
+        "count_desirable": int(sums[1]),
+        "count_undesirable": int(sums[3]),
     }
     return losses.mean(), metrics
 

@@ -1,0 +1,139 @@
+"""Behaviour cloning and DEPO on Ray Train with the tiny policy (local Ray cluster)."""
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from depo_ray.bootstrap import expert_records
+from depo_ray.cluster import connect
+from depo_ray.labeling import LabelConfig, label_records, select_bc
+from depo_ray.losses import LossConfig
+from depo_ray.models import load_model
+from depo_ray.records import write_shard
+from depo_ray.train.config import TrainConfig
+from depo_ray.train.run import run_bc, run_preference
+from environments.babyai import BabyAIConfig
+from environments.babyai.expert import ExpertConfig
+from environments.babyai.levels import tasks_for_levels
+
+pytestmark = pytest.mark.ray
+
+LEVELS = ["BabyAI-GoToRedBallGrey-v0", "BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    connect(num_cpus=2)
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, tiny_model_dir, tiny_tokenizer):
+    """Labeled expert data: short successes (D), turn-limited failures (U)."""
+    root = tmp_path_factory.mktemp("data")
+    records = expert_records(tasks_for_levels(LEVELS, range(6)), tiny_tokenizer, BabyAIConfig(max_turns=12),
+                             ExpertConfig(detour_share=0.5), progress=False)
+    labeled = label_records(records, LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0))
+    assert {r.label for r in labeled} >= {"desirable", "undesirable"}
+    write_shard(labeled, root / "labeled" / "part-0.parquet")
+    write_shard(select_bc(labeled, LabelConfig()), root / "bc" / "part-0.parquet")
+    return {"labeled": [str(root / "labeled" / "part-0.parquet")], "bc": [str(root / "bc" / "part-0.parquet")]}
+
+
+def bc_config(model, output, **overrides) -> TrainConfig:
+    base = TrainConfig(model=str(model), output_dir=str(output), loss=LossConfig(name="sft"), lora=None,
+                       learning_rate=1e-3, epochs=3, global_batch_size=4, num_workers=1, checkpoint_every=4)
+    return replace(base, **overrides)
+
+
+def metrics(output) -> list[dict]:
+    """Last logged entry of every step (a resumed run logs some steps twice)."""
+    by_step = {}
+    for line in (output / "metrics.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        by_step[entry["step"]] = entry
+    return [by_step[s] for s in sorted(by_step)]
+
+
+@pytest.fixture(scope="module")
+def bc_model(cluster, shards, tiny_model_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("bc")
+    _, final = run_bc(bc_config(tiny_model_dir, output), shards["bc"])
+    return output, final
+
+
+def test_bc_lowers_the_loss_and_exports_a_plain_model(bc_model):
+    output, final = bc_model
+    losses = [m["loss"] for m in metrics(output)]
+    assert len(losses) >= 6 and losses[-1] < losses[0]
+    model = load_model(str(final))
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_lora_adapters_are_merged_into_the_final_model(cluster, shards, tiny_model_dir, tmp_path):
+    config = bc_config(tiny_model_dir, tmp_path, lora=TrainConfig.__dataclass_fields__["lora"].default_factory(), epochs=1)
+    _, final = run_bc(config, shards["bc"])
+    merged, base = load_model(str(final)), load_model(str(tiny_model_dir))
+    assert set(dict(merged.named_parameters())) == set(dict(base.named_parameters()))
+    changed = [n for n, p in merged.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
+    assert any("q_proj" in n for n in changed)
+
+
+def test_two_workers_follow_the_one_worker_loss_curve(cluster, shards, tiny_model_dir, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_bc(bc_config(tiny_model_dir, one, epochs=2), shards["bc"])
+    run_bc(bc_config(tiny_model_dir, two, epochs=2, num_workers=2), shards["bc"])
+    curve_one, curve_two = [m["loss"] for m in metrics(one)], [m["loss"] for m in metrics(two)]
+    assert len(curve_one) == len(curve_two) >= 4
+    assert curve_two == pytest.approx(curve_one, rel=1e-3)
+
+
+def test_depo_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
+    _, pi_bc = bc_model
+    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3),
+                         lora=None, learning_rate=1e-4, epochs=4, global_batch_size=4, num_workers=1, checkpoint_every=50)
+    _, final = run_preference(config, shards["labeled"])
+    log = metrics(tmp_path)
+    epochs = sorted({m["epoch"] for m in log})
+    mean = lambda key, epoch: sum(m[key] for m in log if m["epoch"] == epoch and m[key] == m[key]) / max(  # noqa: E731
+        1, sum(1 for m in log if m["epoch"] == epoch and m[key] == m[key]))
+    assert mean("loss", epochs[-1]) < mean("loss", epochs[0])
+    assert mean("reward_desirable", epochs[-1]) > mean("reward_desirable", epochs[0])
+    assert all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
+    assert (final / "config.json").exists()
+
+
+def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path):
+    from ray.util.state import list_actors
+
+    config = bc_config(tiny_model_dir, tmp_path, epochs=8, checkpoint_every=2, num_workers=2, max_failures=2)
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=run_bc(config, shards["bc"])))
+    runner.start()
+    killed = None
+    deadline = time.time() + 300
+    while killed is None and time.time() < deadline and runner.is_alive():
+        # Kill only once the controller has registered a checkpoint (it writes this snapshot).
+        if (tmp_path / "ray" / "bc" / "checkpoint_manager_snapshot.json").exists():
+            workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+            if workers:
+                killed = workers[-1]["pid"]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    runner.join(timeout=600)
+    assert killed is not None, "training finished before a worker could be killed"
+    log = metrics(tmp_path)
+    steps_per_epoch = sum(1 for m in log if m["epoch"] == 0)
+    assert [m["step"] for m in log] == list(range(1, 8 * steps_per_epoch + 1))
+    assert max(m["resumed_from"] for m in log) >= 2  # the restarted workers skipped checkpointed steps
+    assert outcome["result"][0].checkpoint is not None
+    assert (tmp_path / "final" / "config.json").exists()
