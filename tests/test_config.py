@@ -1,0 +1,44 @@
+"""Configs fail at load, naming the key."""
+
+import pytest
+
+from depo_ray.config import ConfigError, from_dict, load_yaml
+from depo_ray.train.config import TrainConfig
+
+BASE = {"model": "m", "output_dir": "out"}
+
+
+def test_nested_config_loads_with_defaults():
+    config = from_dict(TrainConfig, {**BASE, "loss": {"name": "kto", "beta": 0.1}, "lora": None, "epochs": 2})
+    assert config.loss.name == "kto" and config.loss.beta == 0.1 and config.loss.alpha1 == 3.0
+    assert config.lora is None and config.epochs == 2
+
+
+def test_lora_target_modules_become_a_tuple():
+    config = from_dict(TrainConfig, {**BASE, "lora": {"r": 4, "target_modules": ["q_proj"]}})
+    assert config.lora.target_modules == ("q_proj",) and config.lora.r == 4
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({**BASE, "epochz": 3}, r"epochz: unknown key"),
+        ({**BASE, "loss": {"alpha3": 1}}, r"loss\.alpha3: unknown key"),
+        ({**BASE, "epochs": "three"}, r"epochs: expected int, got 'three'"),
+        ({**BASE, "use_gpu": 1}, r"use_gpu: expected bool"),
+        ({**BASE, "loss": {"name": "dpo"}}, r"loss\.name: unknown loss 'dpo'"),
+        ({"model": "m"}, r"output_dir: required key is missing"),
+        ({**BASE, "global_batch_size": 6, "num_workers": 4}, r"must be a multiple of num_workers"),
+        ({**BASE, "global_batch_size": 2, "num_workers": 2}, r"local batch of at least 2"),
+    ],
+)
+def test_bad_configs_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, data)
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: m\noutput_dir: o\nlearning_rate: fast\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: learning_rate: expected float"):
+        load_yaml(TrainConfig, path)
