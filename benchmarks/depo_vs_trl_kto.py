@@ -1,0 +1,157 @@
+"""DEPO training throughput and peak memory: depo-ray's step against TRL's KTOTrainer.
+
+Same tiny policy (the CPU default architecture), same labeled expert trajectories, same
+batch size and number of optimizer steps; both precompute reference log-probs before
+training and are timed from the second step (warm-up and precompute excluded). Each side
+runs in its own process so peak RSS is its own. Run:
+
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12
+
+Note: TRL's KTO treats everything after the prompt as the completion, so it also trains on
+the observation turns inside a multi-turn trajectory; depo-ray masks them. The token count
+processed per sample is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def prepare(work: Path, samples: int) -> None:
+    from depo_ray.bootstrap import expert_records
+    from depo_ray.labeling import LabelConfig, label_records
+    from depo_ray.models import load_tokenizer
+    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.records import write_shard
+    from environments.babyai import BabyAIConfig
+    from environments.babyai.expert import ExpertConfig
+    from environments.babyai.levels import tasks_for_levels
+    from environments.babyai.vocabulary import vocabulary
+
+    policy = build_tiny_policy(vocabulary(), work / "policy")
+    levels = ["BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0", "BabyAI-UnlockLocalDist-v0",
+              "BabyAI-PickupAbove-v0", "BabyAI-GoToSeqS5R2-v0"]
+    records = expert_records(tasks_for_levels(levels, range(samples)), load_tokenizer(str(policy)),
+                             BabyAIConfig(max_turns=12), ExpertConfig(detour_share=0.5), progress=False)
+    labeled = [r for r in label_records(records, LabelConfig()) if r.label]
+    random.Random(0).shuffle(labeled)
+    write_shard(labeled[:samples], work / "data.parquet")
+
+
+def run_ours(work: Path, batch: int, steps: int) -> dict:
+    import pyarrow as pa
+    import torch
+
+    from depo_ray.losses import LossConfig, get_loss
+    from depo_ray.models import load_tokenizer
+    from depo_ray.records import read_records
+    from depo_ray.tokens import chat_tokens
+    from depo_ray.train.config import TrainConfig
+    from depo_ray.train.data import local_slice, pack_global_batch
+    from depo_ray.train.loop import _preference_step, build_model
+    from depo_ray.train.reference import ScoreWithReference
+
+    policy = str(work / "policy")
+    tokenizer = load_tokenizer(policy)
+    rows = []
+    for r in read_records(work / "data.parquet"):
+        tokens = chat_tokens(tokenizer, r.messages)
+        rows.append({"messages": r.messages, "label": r.label, "avg_tokens_per_step": r.avg_tokens_per_step,
+                     "steps": r.steps, "input_ids": tokens.input_ids, "assistant_mask": tokens.assistant_mask})
+    scorer = ScoreWithReference(policy)
+    packed = [scorer(pack_global_batch(pa.Table.from_pylist(rows[i:i + batch]), policy, batch, 1, True, 4096)).to_pylist()[0]
+              for i in range(0, len(rows) - batch + 1, batch)]
+    del scorer
+    config = TrainConfig(model=policy, output_dir=str(work / "ours"), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0),
+                         lora=None, learning_rate=1e-4, global_batch_size=batch)
+    model = build_model(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    loss_fn, started = get_loss("depo"), None
+    for step in range(steps):
+        if step == 1:
+            started = time.perf_counter()
+        loss, _, _ = _preference_step(model, local_slice(packed[step % len(packed)], 0, 1), tokenizer.pad_token_id, loss_fn, config)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {"seconds": time.perf_counter() - started, "timed_steps": steps - 1}
+
+
+def run_trl(work: Path, batch: int, steps: int) -> dict:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import KTOConfig, KTOTrainer
+
+    from depo_ray.models import load_model, load_tokenizer
+    from depo_ray.records import read_records
+    from depo_ray.train.data import prompt_length
+
+    policy = str(work / "policy")
+    rows = []
+    for r in read_records(work / "data.parquet"):
+        k = prompt_length(r.messages)
+        rows.append({"prompt": r.messages[:k], "completion": r.messages[k:], "label": r.label == "desirable"})
+
+    class Timer(TrainerCallback):
+        started = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                Timer.started = time.perf_counter()
+
+    config = KTOConfig(
+        output_dir=str(work / "trl"), per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
+        beta=0.2, precompute_ref_log_probs=True, report_to=[], save_strategy="no", logging_steps=10_000,
+        use_cpu=True, disable_tqdm=True, seed=0, max_length=4096, weight_decay=0.0, lr_scheduler_type="constant",
+        dataloader_num_workers=0,
+    )
+    trainer = KTOTrainer(model=load_model(policy), args=config, train_dataset=Dataset.from_list(rows),
+                         processing_class=load_tokenizer(policy), callbacks=[Timer()])
+    trainer.train()
+    return {"seconds": time.perf_counter() - Timer.started, "timed_steps": steps - 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--samples", type=int, default=48)
+    parser.add_argument("--child", choices=("ours", "trl"))
+    parser.add_argument("--work")
+    args = parser.parse_args()
+    if args.child:
+        result = (run_ours if args.child == "ours" else run_trl)(Path(args.work), args.batch, args.steps)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("RESULT " + json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        prepare(work, args.samples)
+        results = {}
+        for side in ("trl", "ours"):
+            out = subprocess.run([sys.executable, __file__, "--child", side, "--work", str(work), "--batch", str(args.batch),
+                                  "--steps", str(args.steps)], capture_output=True, text=True, check=True).stdout
+            results[side] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    for side in results.values():
+        side["samples_per_s"] = side["timed_steps"] * args.batch / side["seconds"]
+    print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), tiny policy, {args.samples} trajectories")
+    print(f"{'':12}{'samples/s':>12}{'peak RSS MB':>14}")
+    for name, key in (("TRL KTO", "trl"), ("depo-ray", "ours")):
+        print(f"{name:12}{results[key]['samples_per_s']:>12.2f}{results[key]['peak_rss_mb']:>14.0f}")
+    print(f"throughput ratio depo-ray / TRL: {results['ours']['samples_per_s'] / results['trl']['samples_per_s']:.2f}x; "
+          f"memory ratio: {results['ours']['peak_rss_mb'] / results['trl']['peak_rss_mb']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
