@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 
 def pad(sequences: Sequence[Sequence[int]], value: int) -> torch.Tensor:
@@ -20,8 +19,9 @@ def pad(sequences: Sequence[Sequence[int]], value: int) -> torch.Tensor:
 
 def next_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, L-1): log p(token t+1 | tokens <= t)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
-    return torch.gather(F.log_softmax(logits.float(), dim=-1), 2, input_ids[:, 1:, None]).squeeze(2)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1].float()
+    # gather - logsumexp instead of log_softmax: no second (B, L, vocab) tensor kept for backward
+    return logits.gather(2, input_ids[:, 1:, None]).squeeze(2) - torch.logsumexp(logits, dim=-1)
 
 
 def masked_logps(model, sequences, masks, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
