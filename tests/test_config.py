@@ -42,3 +42,16 @@ def test_yaml_errors_name_the_file(tmp_path):
     path.write_text("model: m\noutput_dir: o\nlearning_rate: fast\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: learning_rate: expected float"):
         load_yaml(TrainConfig, path)
+
+
+def test_job_paths_are_taken_from_the_project_root(tmp_path):
+    from depo_ray.train.cli import StageConfig, resolve_paths
+
+    (tmp_path / "runs" / "policy").mkdir(parents=True)
+    local = from_dict(StageConfig, {"data": ["runs/bc", "/abs/shards"], "train": {"model": "runs/policy", "output_dir": "runs/out"}})
+    resolved = resolve_paths(local, tmp_path)
+    assert resolved.data == (str(tmp_path / "runs" / "bc"), "/abs/shards")
+    assert resolved.train.model == str(tmp_path / "runs" / "policy")
+    assert resolved.train.output_dir == str(tmp_path / "runs" / "out")
+    hub = from_dict(StageConfig, {"data": ["d"], "train": {"model": "Qwen/Qwen2.5-7B-Instruct", "output_dir": "o"}})
+    assert resolve_paths(hub, tmp_path).train.model == "Qwen/Qwen2.5-7B-Instruct"

@@ -1,13 +1,15 @@
 """Command line of the training jobs (jobs/train_bc.py, jobs/train_depo.py).
 
 The YAML file holds ``data`` (labeled Parquet shards or folders) and ``train`` (a
-TrainConfig); both are validated before Ray is touched.
+TrainConfig); both are validated before Ray is touched. Relative paths (the config file,
+data, model folder, output_dir) are taken from the project root, not from the working
+directory: a job submitted with ``ray job submit`` runs in a directory of Ray's choosing.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depo_ray.config import load_yaml
@@ -23,14 +25,26 @@ class StageConfig:
     """The training stage."""
 
 
-def main(stage: str) -> None:
+def _under(root: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str(root / path)
+
+
+def resolve_paths(config: StageConfig, root: Path) -> StageConfig:
+    train = config.train
+    # A model that is not a folder under the root is a Hugging Face id: leave it alone.
+    model = _under(root, train.model) if (root / train.model).exists() else train.model
+    train = replace(train, model=model, output_dir=_under(root, train.output_dir))
+    return StageConfig(data=tuple(_under(root, d) for d in config.data), train=train)
+
+
+def main(stage: str, root: Path) -> None:
     from depo_ray.cluster import connect
     from depo_ray.train.run import run_bc, run_preference
 
     parser = argparse.ArgumentParser(description=f"Train the {stage} stage on Ray Train.")
-    parser.add_argument("--config", required=True, help="YAML with 'data' and 'train'")
+    parser.add_argument("--config", required=True, help="YAML with 'data' and 'train' (relative to the project root)")
     args = parser.parse_args()
-    config = load_yaml(StageConfig, args.config)
+    config = resolve_paths(load_yaml(StageConfig, _under(root, args.config)), root)
     shards = [str(p) for location in config.data for p in shard_paths(location)]
     if not shards:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")
