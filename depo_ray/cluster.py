@@ -10,8 +10,9 @@ import os
 WORKER_ENV = {"RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "2"}
 
 
-def connect(num_cpus: int | None = None):
-    """``ray.init`` once; later calls return the existing connection."""
+def connect(num_cpus: int | None = None, fresh: bool = False):
+    """``ray.init`` once; later calls return the existing connection. ``fresh`` starts a
+    private local instance even when a cluster is running (tests), with ``num_cpus``."""
     import ray
 
     if ray.is_initialized():
@@ -20,6 +21,8 @@ def connect(num_cpus: int | None = None):
         os.environ.setdefault(key, value)
     address = os.environ.get("RAY_ADDRESS")
     kwargs = {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+    if fresh:
+        return ray.init(address="local", num_cpus=num_cpus, **kwargs)
     if address:
         return ray.init(address=address, **kwargs)
     return ray.init(num_cpus=num_cpus, **kwargs)

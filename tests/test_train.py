@@ -29,7 +29,7 @@ LEVELS = ["BabyAI-GoToRedBallGrey-v0", "BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v
 
 @pytest.fixture(scope="module")
 def cluster():
-    connect(num_cpus=2)
+    connect(num_cpus=2, fresh=True)
     yield
     import ray
 
