@@ -59,7 +59,7 @@ def run_ours(work: Path, batch: int, steps: int) -> dict:
     from depo_ray.tokens import chat_tokens
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.data import local_slice, pack_global_batch
-    from depo_ray.train.loop import _preference_step, build_model
+    from depo_ray.train.loop import preference_step, build_model
     from depo_ray.train.reference import ScoreWithReference
 
     policy = str(work / "policy")
@@ -81,7 +81,7 @@ def run_ours(work: Path, batch: int, steps: int) -> dict:
     for step in range(steps):
         if step == 1:
             started = time.perf_counter()
-        loss, _, _ = _preference_step(model, local_slice(packed[step % len(packed)], 0, 1), tokenizer.pad_token_id, loss_fn, config)
+        loss, _, _ = preference_step(model, local_slice(packed[step % len(packed)], 0, 1), tokenizer.pad_token_id, loss_fn, config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

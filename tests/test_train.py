@@ -16,7 +16,7 @@ from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.losses import LossConfig
 from depo_ray.models import load_model
 from depo_ray.records import write_shard
-from depo_ray.train.config import TrainConfig
+from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.run import run_bc, run_preference
 from environments.babyai import BabyAIConfig
 from environments.babyai.expert import ExpertConfig
@@ -80,7 +80,7 @@ def test_bc_lowers_the_loss_and_exports_a_plain_model(bc_model):
 
 
 def test_lora_adapters_are_merged_into_the_final_model(cluster, shards, tiny_model_dir, tmp_path):
-    config = bc_config(tiny_model_dir, tmp_path, lora=TrainConfig.__dataclass_fields__["lora"].default_factory(), epochs=1)
+    config = bc_config(tiny_model_dir, tmp_path, lora=LoraSettings(), epochs=1)
     _, final = run_bc(config, shards["bc"])
     merged, base = load_model(str(final)), load_model(str(tiny_model_dir))
     assert set(dict(merged.named_parameters())) == set(dict(base.named_parameters()))

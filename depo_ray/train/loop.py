@@ -49,7 +49,7 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def _sft_step(model, part, pad_id, loss_fn, config):
+def sft_step(model, part, pad_id, loss_fn, config):
     token_logps, mask = masked_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
     local_tokens = mask.sum().to(token_logps.dtype)
     global_tokens = all_reduce_sum(local_tokens.detach())
@@ -62,7 +62,7 @@ def _sft_step(model, part, pad_id, loss_fn, config):
     return loss, {"loss": reported.item()}, int(local_tokens)
 
 
-def _preference_step(model, part, pad_id, loss_fn, config):
+def preference_step(model, part, pad_id, loss_fn, config):
     policy = sequence_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
     with torch.no_grad():
         kl_policy = sequence_logps(model, part["kl_input_ids"], part["kl_assistant_mask"], pad_id)
@@ -103,7 +103,7 @@ def train_loop(loop_config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     pad_id = load_tokenizer(config.model).pad_token_id
     loss_fn = get_loss(config.loss.name)
-    step_fn = _sft_step if config.loss.name == "sft" else _preference_step
+    step_fn = sft_step if config.loss.name == "sft" else preference_step
     metrics_path = Path(config.output_dir) / "metrics.jsonl"
     shard = ray.train.get_dataset_shard("train")
 
