@@ -99,7 +99,9 @@ def scored_preference_data(config: TrainConfig, shards: list[str]):
 
     output = Path(config.output_dir) / "data"
     key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
-           "seed": config.seed, "max_length": config.max_length, "shards": sorted(shards)}
+           "seed": config.seed, "max_length": config.max_length,
+           # size and mtime too: a shard rewritten under the same name must not reuse old scores
+           "shards": sorted([p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in shards)}
     marker = output / "COMPLETE.json"
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)
