@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depo_ray.config import load_yaml
-from depo_ray.records import shard_paths
+from depo_ray.records import read_records, shard_paths
 from depo_ray.train.config import TrainConfig
 
 
@@ -48,6 +48,8 @@ def main(stage: str, root: Path) -> None:
     shards = [str(p) for location in config.data for p in shard_paths(location)]
     if not shards:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")
+    for shard in shards:  # bad records fail here, naming file and row, before any cluster work
+        read_records(shard)
     connect()
     run = run_bc if stage == "bc" else run_preference
     result, final = run(config.train, shards)
