@@ -14,7 +14,7 @@ from collections import deque
 from minigrid.core.actions import Actions
 from minigrid.core.constants import DIR_TO_VEC
 
-from environments.babyai.scene import Pos, Scene, SeenObject
+from environments.babyai.scene import Pos, Scene
 
 PRIMITIVES: dict[str, Actions] = {
     "turn left": Actions.left,
@@ -77,18 +77,14 @@ def high_level_actions(env, scene: Scene) -> dict[str, list[int]]:
         if obj.kind == "door":
             if obj.state == "open":
                 actions[f"go through {obj.name}"] = path + [int(Actions.forward)]
-            elif _can_open(obj, scene):
+            elif _toggle_changes_door(obj.color, obj.state == "locked", scene):
                 actions[f"toggle and go through {obj.name}"] = path + [int(Actions.toggle), int(Actions.forward)]
     return actions
 
 
-def _can_open(door: SeenObject, scene: Scene) -> bool:
-    return door.state == "closed" or scene.carrying == f"{door.color} key"
-
-
-def _door_opens(door, scene: Scene) -> bool:
+def _toggle_changes_door(color: str, locked: bool, scene: Scene) -> bool:
     """Toggling changes a door unless it is locked and we lack its key."""
-    return not door.is_locked or scene.carrying == f"{door.color} key"
+    return not locked or scene.carrying == f"{color} key"
 
 
 def primitive_actions(env, scene: Scene) -> dict[str, list[int]]:
@@ -104,6 +100,6 @@ def primitive_actions(env, scene: Scene) -> dict[str, list[int]]:
         actions["pick up"] = [int(Actions.pickup)]
     if front is None and scene.carrying is not None:
         actions["drop"] = [int(Actions.drop)]
-    if front is not None and (front.type == "box" or (front.type == "door" and _door_opens(front, scene))):
+    if front is not None and (front.type == "box" or (front.type == "door" and _toggle_changes_door(front.color, front.is_locked, scene))):
         actions["toggle"] = [int(Actions.toggle)]
     return actions
