@@ -5,7 +5,7 @@ batch size and number of optimizer steps; both precompute reference log-probs be
 training and are timed from the second step (warm-up and precompute excluded). Each side
 runs in its own process so peak RSS is its own. Run:
 
-    .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12 --micro-batch 2
 
 Note: TRL's KTO treats everything after the prompt as the completion, so it also trains on
 the observation turns inside a multi-turn trajectory; depo-ray masks them. The token count
@@ -49,7 +49,7 @@ def prepare(work: Path, samples: int) -> None:
     write_shard(labeled[:samples], work / "data.parquet")
 
 
-def run_ours(work: Path, batch: int, steps: int) -> dict:
+def run_ours(work: Path, batch: int, steps: int, micro_batch: int | None) -> dict:
     import pyarrow as pa
     import torch
 
@@ -74,16 +74,15 @@ def run_ours(work: Path, batch: int, steps: int) -> dict:
               for i in range(0, len(rows) - batch + 1, batch)]
     del scorer
     config = TrainConfig(model=policy, output_dir=str(work / "ours"), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0),
-                         lora=None, learning_rate=1e-4, global_batch_size=batch)
+                         lora=None, learning_rate=1e-4, global_batch_size=batch, micro_batch_size=micro_batch)
     model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     loss_fn, started = get_loss("depo"), None
     for step in range(steps):
         if step == 1:
             started = time.perf_counter()
-        loss, _, _ = preference_step(model, local_slice(packed[step % len(packed)], 0, 1), tokenizer.pad_token_id, loss_fn, config)
         optimizer.zero_grad()
-        loss.backward()
+        preference_step(model, local_slice(packed[step % len(packed)], 0, 1), tokenizer.pad_token_id, loss_fn, config)
         optimizer.step()
     return {"seconds": time.perf_counter() - started, "timed_steps": steps - 1}
 
@@ -127,30 +126,35 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--samples", type=int, default=48)
+    parser.add_argument("--micro-batch", type=int, default=2, help="depo-ray's micro_batch_size for the second run")
     parser.add_argument("--child", choices=("ours", "trl"))
+    parser.add_argument("--child-micro-batch", type=int)
     parser.add_argument("--work")
     args = parser.parse_args()
     if args.child:
-        result = (run_ours if args.child == "ours" else run_trl)(Path(args.work), args.batch, args.steps)
+        result = (run_ours(Path(args.work), args.batch, args.steps, args.child_micro_batch) if args.child == "ours"
+                  else run_trl(Path(args.work), args.batch, args.steps))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         prepare(work, args.samples)
+        runs = {"TRL KTO": ["trl"], "depo-ray, whole batch": ["ours"],
+                f"depo-ray, micro-batch {args.micro_batch}": ["ours", "--child-micro-batch", str(args.micro_batch)]}
         results = {}
-        for side in ("trl", "ours"):
-            out = subprocess.run([sys.executable, __file__, "--child", side, "--work", str(work), "--batch", str(args.batch),
+        for name, child in runs.items():
+            out = subprocess.run([sys.executable, __file__, "--child", *child, "--work", str(work), "--batch", str(args.batch),
                                   "--steps", str(args.steps)], capture_output=True, text=True, check=True).stdout
-            results[side] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+            results[name] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    trl = results["TRL KTO"]
     for side in results.values():
         side["samples_per_s"] = side["timed_steps"] * args.batch / side["seconds"]
     print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), tiny policy, {args.samples} trajectories")
-    print(f"{'':12}{'samples/s':>12}{'peak RSS MB':>14}")
-    for name, key in (("TRL KTO", "trl"), ("depo-ray", "ours")):
-        print(f"{name:12}{results[key]['samples_per_s']:>12.2f}{results[key]['peak_rss_mb']:>14.0f}")
-    print(f"throughput ratio depo-ray / TRL: {results['ours']['samples_per_s'] / results['trl']['samples_per_s']:.2f}x; "
-          f"memory ratio: {results['ours']['peak_rss_mb'] / results['trl']['peak_rss_mb']:.2f}x")
+    print(f"{'':28}{'samples/s':>10}{'vs TRL':>8}{'peak RSS MB':>13}{'vs TRL':>8}")
+    for name, side in results.items():
+        print(f"{name:28}{side['samples_per_s']:>10.2f}{side['samples_per_s'] / trl['samples_per_s']:>7.2f}x"
+              f"{side['peak_rss_mb']:>13.0f}{side['peak_rss_mb'] / trl['peak_rss_mb']:>7.2f}x")
 
 
 if __name__ == "__main__":

@@ -82,13 +82,13 @@ def test_batch_of_one_is_refused():
 
 
 def test_z0_reduces_sum_and_count_not_means():
-    """Two workers with batches of 3 and 1: the global mean weighs every pair once."""
+    """Two workers with batches of 3 and 2: the global mean weighs every pair once."""
     a = (torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3))
-    b = (torch.tensor([10.0]), torch.zeros(1))
-    totals = torch.stack([torch.tensor([6.0, 3.0]), torch.tensor([10.0, 1.0])]).sum(0)
+    b = (torch.tensor([10.0, 14.0]), torch.zeros(2))
+    totals = torch.stack([torch.tensor([6.0, 3.0]), torch.tensor([24.0, 2.0])]).sum(0)
     fake_all_reduce = lambda local: totals  # noqa: E731  (what torch.distributed would return)
-    assert kl_reference_point(*a, fake_all_reduce).item() == pytest.approx(16 / 4)
-    assert kl_reference_point(*b, fake_all_reduce).item() == pytest.approx(16 / 4)  # not (2 + 10) / 2
+    assert kl_reference_point(*a, fake_all_reduce).item() == pytest.approx(30 / 5)
+    assert kl_reference_point(*b, fake_all_reduce).item() == pytest.approx(30 / 5)  # not (2 + 12) / 2
 
 
 def test_unknown_and_duplicate_losses_are_refused():

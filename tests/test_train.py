@@ -111,7 +111,7 @@ def implied_rewards(model_dir, config: TrainConfig) -> tuple[float, float]:
     rows = [r for f in sorted(glob.glob(f"{config.output_dir}/data/*.parquet")) for r in pq.read_table(f).to_pylist()]
     model, pad_id = load_model(str(model_dir)).eval(), load_tokenizer(str(model_dir)).pad_token_id
     with torch.no_grad():
-        logs = [preference_step(model, local_slice(r, 0, 1), pad_id, get_loss(config.loss.name), config)[1] for r in rows]
+        logs = [preference_step(model, local_slice(r, 0, 1), pad_id, get_loss(config.loss.name), config, backward=False)[0] for r in rows]
     mean = lambda key: sum(m[key] for m in logs if m[key] == m[key]) / sum(1 for m in logs if m[key] == m[key])  # noqa: E731
     return mean("reward_desirable"), mean("reward_undesirable")
 

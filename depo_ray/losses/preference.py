@@ -42,6 +42,7 @@ class PreferenceBatch:
     desirable: torch.Tensor  # (B,) bool
     tokens_per_step: torch.Tensor  # (B,) T̄_token
     steps: torch.Tensor  # (B,) T_step
+    z0: torch.Tensor | None = None  # set when z0 was computed over a larger batch (micro-batching)
 
 
 def efficiency_bonus(tokens_per_step: torch.Tensor, steps: torch.Tensor, alpha1: float, alpha2: float) -> torch.Tensor:
@@ -50,6 +51,11 @@ def efficiency_bonus(tokens_per_step: torch.Tensor, steps: torch.Tensor, alpha1:
 
 def kl_reference_point(kl_policy_logps, kl_reference_logps, reduce_sum: ReduceSum = local_sum) -> torch.Tensor:
     """z0 from mismatched pairs: global mean via (sum, count), clamped at zero, no gradient."""
+    if kl_policy_logps.numel() < 2:
+        raise ValueError(
+            f"preference losses need a local batch of at least 2 (got {kl_policy_logps.numel()}): "
+            "z0 pairs each sample with its neighbour, and a batch of 1 pairs a sample with itself"
+        )
     with torch.no_grad():
         gap = kl_policy_logps - kl_reference_logps
         totals = reduce_sum(torch.stack([gap.sum(), torch.tensor(float(gap.numel()), dtype=gap.dtype, device=gap.device)]))
@@ -57,12 +63,7 @@ def kl_reference_point(kl_policy_logps, kl_reference_logps, reduce_sum: ReduceSu
 
 
 def _preference_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: ReduceSum, bonus_on_undesirable: bool, with_bonus: bool):
-    if batch.policy_logps.numel() < 2:
-        raise ValueError(
-            f"preference losses need a local batch of at least 2 (got {batch.policy_logps.numel()}): "
-            "z0 pairs each sample with its neighbour, and a batch of 1 pairs a sample with itself"
-        )
-    z0 = kl_reference_point(batch.kl_policy_logps, batch.kl_reference_logps, reduce_sum)
+    z0 = batch.z0 if batch.z0 is not None else kl_reference_point(batch.kl_policy_logps, batch.kl_reference_logps, reduce_sum)
     logratio = batch.policy_logps - batch.reference_logps
     bonus = (
         efficiency_bonus(batch.tokens_per_step, batch.steps, config.alpha1, config.alpha2)

@@ -38,6 +38,9 @@ class TrainConfig:
     """Passes over the data (paper: 3)."""
     global_batch_size: int = 8
     """Samples per optimizer step over all workers."""
+    micro_batch_size: int | None = None
+    """Sequences per forward/backward pass inside a local batch (gradient accumulation over
+    length-sorted groups: lower peak memory, same loss and z0). None: the whole local batch."""
     num_workers: int = 1
     """Ray Train workers (DDP: gloo on CPU, NCCL on GPU)."""
     use_gpu: bool = False
@@ -66,6 +69,8 @@ class TrainConfig:
         for name in ("epochs", "global_batch_size", "num_workers", "cpus_per_worker", "max_length", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be at least 1 or null, got {self.micro_batch_size}")
         if self.max_failures < 0:
             raise ValueError(f"max_failures must be non-negative, got {self.max_failures}")
         if self.global_batch_size % self.num_workers:

@@ -1,13 +1,14 @@
 """The per-worker training loop that Ray Train runs (thin: the maths is in depo_ray.losses).
 
-Each step takes this worker's slice of one packed global batch, computes the registered loss,
-and steps the optimizer (DDP averages gradients). Rank 0 appends every step's metrics to
+Each step takes this worker's slice of one packed global batch, accumulates the gradient of the
+registered loss over micro-batches, and steps the optimizer (DDP averages gradients). Rank 0 appends every step's metrics to
 metrics.jsonl and reports a checkpoint every ``checkpoint_every`` steps; after a failure Ray
 Train restarts the workers, which resume from the latest checkpoint and skip the steps done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from depo_ray.losses import PreferenceBatch, get_loss
+from depo_ray.losses import PreferenceBatch, get_loss, kl_reference_point
 from depo_ray.losses.sft import SFTBatch
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
@@ -49,34 +50,72 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def sft_step(model, part, pad_id, loss_fn, config):
-    token_logps, mask = masked_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
-    local_tokens = mask.sum().to(token_logps.dtype)
-    global_tokens = all_reduce_sum(local_tokens.detach())
-    world = dist.get_world_size() if dist.is_initialized() else 1
+def micro_batches(sequences, size: int | None) -> list[list[int]]:
+    """Index groups of at most ``size`` sequences, formed after sorting by length so each
+    forward pass pads little; None gives one group with the whole local batch."""
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    size = size or len(order)
+    return [order[i: i + size] for i in range(0, len(order), size)]
+
+
+def gradient_sync(model, last: bool):
+    """DDP all-reduces gradients on the last micro-batch only."""
+    return contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+
+
+def pick(part: dict, key: str, indices: list[int]) -> list:
+    return [part[key][i] for i in indices]
+
+
+def sft_step(model, part, pad_id, loss_fn, config, backward: bool = True):
+    """Accumulate the gradient of the mean NLL over every assistant token of the global batch."""
     # Normalise by the global token count: DDP's gradient average then equals the gradient of
     # the mean over every assistant token of the global batch, whatever the worker count.
-    local_loss, _ = loss_fn(SFTBatch(token_logps, mask), config.loss)
-    loss = local_loss * local_tokens / global_tokens * world
-    reported = all_reduce_sum((local_loss * local_tokens).detach()) / global_tokens
-    return loss, {"loss": reported.item()}, int(local_tokens)
+    local_tokens = sum(sum(mask[1:]) for mask in part["assistant_mask"])
+    global_tokens = all_reduce_sum(torch.tensor(float(local_tokens)))
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    groups = micro_batches(part["input_ids"], config.micro_batch_size)
+    total = torch.zeros(())
+    for number, group in enumerate(groups):
+        with gradient_sync(model, last=number == len(groups) - 1):
+            token_logps, mask = masked_logps(model, pick(part, "input_ids", group), pick(part, "assistant_mask", group), pad_id)
+            group_loss, _ = loss_fn(SFTBatch(token_logps, mask), config.loss)
+            weighted = group_loss * mask.sum()
+            if backward:
+                (weighted / global_tokens * world).backward()
+        total += weighted.detach().cpu()
+    return {"loss": (all_reduce_sum(total) / global_tokens).item()}, sum(len(s) for s in part["input_ids"])
 
 
-def preference_step(model, part, pad_id, loss_fn, config):
-    policy = sequence_logps(model, part["input_ids"], part["assistant_mask"], pad_id)
+def preference_step(model, part, pad_id, loss_fn, config, backward: bool = True):
+    """z0 first (no gradient, whole local batch, reduced across workers), then the policy
+    log-probs and the loss micro-batch by micro-batch; the metrics cover the whole batch."""
+    n = len(part["input_ids"])
+    groups = micro_batches(part["input_ids"], config.micro_batch_size)
+    as_tensor = lambda key, dtype=torch.float32: torch.tensor(part[key], dtype=dtype)  # noqa: E731
+    kl_policy = torch.empty(n)
     with torch.no_grad():
-        kl_policy = sequence_logps(model, part["kl_input_ids"], part["kl_assistant_mask"], pad_id)
-    as_tensor = lambda key: torch.tensor(part[key], dtype=policy.dtype, device=policy.device)  # noqa: E731
-    batch = PreferenceBatch(
-        policy_logps=policy, reference_logps=as_tensor("ref_logps"),
+        for group in groups:
+            kl_policy[group] = sequence_logps(model, pick(part, "kl_input_ids", group), pick(part, "kl_assistant_mask", group), pad_id).float().cpu()
+    whole = PreferenceBatch(
+        policy_logps=torch.empty(n), reference_logps=as_tensor("ref_logps"),
         kl_policy_logps=kl_policy, kl_reference_logps=as_tensor("kl_ref_logps"),
-        desirable=torch.tensor(part["desirable"], dtype=torch.bool, device=policy.device),
-        tokens_per_step=as_tensor("tokens_per_step"), steps=as_tensor("steps"),
+        desirable=as_tensor("desirable", torch.bool), tokens_per_step=as_tensor("tokens_per_step"), steps=as_tensor("steps"),
     )
-    loss, metrics = loss_fn(batch, config.loss, all_reduce_sum)
+    whole.z0 = kl_reference_point(whole.kl_policy_logps, whole.kl_reference_logps, all_reduce_sum)
+    for number, group in enumerate(groups):
+        with gradient_sync(model, last=number == len(groups) - 1):
+            policy = sequence_logps(model, pick(part, "input_ids", group), pick(part, "assistant_mask", group), pad_id)
+            if backward:
+                device = policy.device
+                fields = {key: value[group].to(device) for key, value in vars(whole).items() if key not in ("policy_logps", "z0")}
+                group_loss, _ = loss_fn(PreferenceBatch(policy_logps=policy.float(), z0=whole.z0.to(device), **fields), config.loss)
+                (group_loss * len(group) / n).backward()
+        whole.policy_logps[group] = policy.detach().float().cpu()
+    loss, metrics = loss_fn(whole, config.loss, all_reduce_sum)
     metrics["loss"] = (all_reduce_sum(loss.detach()) / (dist.get_world_size() if dist.is_initialized() else 1)).item()
     tokens = sum(len(s) for s in part["input_ids"]) + sum(len(s) for s in part["kl_input_ids"])
-    return loss, metrics, tokens
+    return metrics, tokens
 
 
 def train_loop(loop_config: dict) -> None:
@@ -116,9 +155,8 @@ def train_loop(loop_config: dict) -> None:
             started = time.perf_counter()
             part = local_slice(row, rank, world)
             model.train()
-            loss, metrics, tokens = step_fn(model, part, pad_id, loss_fn, config)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            metrics, tokens = step_fn(model, part, pad_id, loss_fn, config)
             optimizer.step()
             elapsed = all_reduce_sum(torch.tensor([time.perf_counter() - started]))[0].item() / world
             metrics.update(step=step, epoch=epoch, tokens_per_s=all_reduce_sum(torch.tensor([float(tokens)]))[0].item() / elapsed,

@@ -1,0 +1,61 @@
+"""One optimizer step's gradient does not depend on micro-batching (no Ray)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from depo_ray.losses import LossConfig, get_loss
+from depo_ray.models import load_model
+from depo_ray.train.config import TrainConfig
+from depo_ray.train.loop import micro_batches, preference_step, sft_step
+
+
+def random_part(size: int, vocab: int, seed: int) -> dict:
+    """A local batch of sequences of different lengths with assistant masks and fake
+    reference log-probs, shaped like a packed training row."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def sequence(length):
+        ids = torch.randint(3, vocab, (length,), generator=generator).tolist()
+        mask = [0] * (length // 3) + [1] * (length - length // 3)
+        return ids, mask
+
+    matched = [sequence(12 + 7 * i) for i in range(size)]
+    mismatched = [sequence(9 + 5 * ((i + 2) % size)) for i in range(size)]
+    return {
+        "input_ids": [ids for ids, _ in matched], "assistant_mask": [mask for _, mask in matched],
+        "kl_input_ids": [ids for ids, _ in mismatched], "kl_assistant_mask": [mask for _, mask in mismatched],
+        "ref_logps": (-60 * torch.rand(size, generator=generator)).tolist(),
+        "kl_ref_logps": (-60 * torch.rand(size, generator=generator)).tolist(),
+        "desirable": [i % 3 != 0 for i in range(size)],
+        "tokens_per_step": [5.0 + i for i in range(size)], "steps": [2.0 + i % 4 for i in range(size)],
+    }
+
+
+def gradients_and_metrics(model_dir, part, config, step):
+    torch.manual_seed(0)
+    model = load_model(str(model_dir))
+    metrics, _ = step(model, part, 0, get_loss(config.loss.name), config)
+    return {n: p.grad.clone() for n, p in model.named_parameters()}, metrics
+
+
+def test_micro_batches_cover_every_sample_once_sorted_by_length():
+    sequences = [[0] * n for n in (5, 1, 4, 2, 3)]
+    groups = micro_batches(sequences, 2)
+    assert groups == [[1, 3], [4, 2], [0]]
+    assert micro_batches(sequences, None) == [[1, 3, 4, 2, 0]]
+
+
+@pytest.mark.parametrize("loss", ["sft", "depo", "kto"])
+def test_micro_batching_gives_the_whole_batch_gradient(tiny_model_dir, tiny_tokenizer, loss):
+    part = random_part(5, len(tiny_tokenizer), seed=1)
+    step = sft_step if loss == "sft" else preference_step
+    whole = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=5,
+                        loss=LossConfig(name=loss, alpha1=1.0, alpha2=2.0))
+    grads_whole, metrics_whole = gradients_and_metrics(tiny_model_dir, part, whole, step)
+    grads_micro, metrics_micro = gradients_and_metrics(tiny_model_dir, part, replace(whole, micro_batch_size=2), step)
+    assert metrics_micro == pytest.approx(metrics_whole, rel=1e-5, nan_ok=True)
+    for name, grad in grads_whole.items():
+        assert torch.allclose(grads_micro[name], grad, rtol=1e-4, atol=1e-7), name
+    assert any(grad.abs().sum() > 0 for grad in grads_whole.values())
