@@ -103,3 +103,11 @@ def test_verbosity_levels_spread_tokens_per_turn_and_vocabulary_is_complete(tiny
             counts += tokens_per_turn(tiny_tokenizer, messages)
         means.append(sum(counts) / len(counts))
     assert means == sorted(means) and means[-1] > 4 * means[0], means
+
+
+def test_a_bot_that_replans_forever_ends_as_an_expert_failure():
+    """On UnlockToUnlock task 188 minigrid's bot cycles inside one replan; the budget turns
+    that into an ExpertFailure instead of a hang."""
+    expert = BabyAIExpert(BabyAITextEnv(BabyAIConfig()), ExpertConfig(detour_share=0.3), seed=0)
+    with pytest.raises(ExpertFailure, match="did not converge"):
+        expert.demonstrate(188)

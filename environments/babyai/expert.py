@@ -62,6 +62,23 @@ class Demonstration:
     detours: int
 
 
+class BoundedBot(BabyAIBot):
+    """minigrid's bot with a work budget per replan: on some seeds (e.g. UnlockToUnlock task
+    188) its subgoal stack cycles forever inside one ``replan``; past the budget we raise
+    instead, which the expert treats like any other bot dead end."""
+
+    bfs_budget = 200_000  # breadth-first search steps per replan; a normal replan needs a few thousand
+
+    def replan(self, action_taken=None):
+        self._budget_start = self.bfs_step_counter
+        return super().replan(action_taken)
+
+    def _breadth_first_search(self, *args, **kwargs):
+        if self.bfs_step_counter - getattr(self, "_budget_start", self.bfs_step_counter) > self.bfs_budget:
+            raise RuntimeError("the bot's replanning did not converge")
+        return super()._breadth_first_search(*args, **kwargs)
+
+
 def _state_key(env, bot: BabyAIBot) -> tuple:
     """World state plus what the bot has seen: a shortcut that skips cells the bot meant to
     explore would leave it wanting to go back there."""
@@ -87,7 +104,7 @@ class BabyAIExpert:
 
         def act(messages) -> str:
             if self._bot is None:  # first turn: the env was just reset for this task
-                self._bot = BabyAIBot(self.env.minigrid)
+                self._bot = BoundedBot(self.env.minigrid)
                 self._suggestion = self._replan(None)
             turn = self.env.turn + 1
             detour = turn in detour_turns
