@@ -75,3 +75,9 @@ def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:
         if index >= 0:
             counts[index] += 1
     return counts
+
+
+def prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
+    """The ids a policy continues from to write the next assistant turn (the chat so far plus
+    the template's generation prompt): what serving sends to vLLM."""
+    return list(tokenizer(_render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)["input_ids"])

@@ -38,13 +38,18 @@ def on_gpu() -> bool:
 def make_llm(model: str, config: EngineConfig | None = None):
     """A ``vllm.LLM`` for ``model``. Call it under ``if __name__ == "__main__":`` or in a Ray
     actor: vLLM starts worker processes."""
-    config = config or EngineConfig()
+    from vllm import LLM
+
+    return LLM(**engine_arguments(model, config or EngineConfig()))
+
+
+def engine_arguments(model: str, config: EngineConfig) -> dict:
+    """Keyword arguments shared by ``vllm.LLM`` and ``AsyncEngineArgs``; on CPU also sets the
+    KV cache size, which vLLM reads from the environment only."""
     gpu = on_gpu()
     if not gpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.cpu_kv_cache_gib))
-    from vllm import LLM
-
-    return LLM(
+    return dict(
         model=model,
         dtype=config.dtype,
         max_model_len=config.max_model_len,

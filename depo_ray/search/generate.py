@@ -1,0 +1,165 @@
+"""The generation stage: N MCTS workers share policy-server replicas and write one Parquet
+shard per task to ``<output_dir>/task-<id>.parquet``.
+
+Resumable by construction: a task whose shard exists is done and is skipped on re-run; shards
+are written atomically, so a crash leaves either a whole shard or none. A worker that dies
+has the task it was holding put back on the queue and is replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from depo_ray.records import write_shard
+from depo_ray.search.mcts import SearchConfig
+from depo_ray.serving.router import ServingConfig
+from environments.registry import EnvConfig
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    policy: str
+    """Model folder or Hugging Face id served as the search policy."""
+    output_dir: str
+    """Folder of the per-task trajectory shards."""
+    tasks: tuple[int, int] = (0, 40)
+    """Task ids [start, stop) to search; the environment's test tasks are always left out."""
+    task_ids: tuple[int, ...] | None = None
+    """An explicit list of task ids instead of the ``tasks`` range."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Which environment, with its options."""
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """MCTS settings."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """Policy-server replicas and their fault handling."""
+    workers: int = 2
+    """MCTS worker actors."""
+    cpus_per_worker: float = 0.5
+    """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
+    split: str = "train"
+    """Split stored in the records."""
+
+    def __post_init__(self):
+        if self.task_ids is not None and (not self.task_ids or min(self.task_ids) < 0):
+            raise ValueError("task_ids: expected a non-empty list of non-negative ids")
+        if len(self.tasks) != 2 or self.tasks[0] < 0 or self.tasks[1] <= self.tasks[0]:
+            raise ValueError(f"tasks: expected [start, stop) with 0 <= start < stop, got {list(self.tasks)}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.cpus_per_worker < 0:
+            raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
+
+
+def shard_for(output_dir: str | Path, task_id: int) -> Path:
+    return Path(output_dir) / f"task-{task_id:06d}.parquet"
+
+
+def requested_tasks(config: GenerateConfig, test_tasks: tuple[int, ...]) -> list[int]:
+    held_out = set(test_tasks)
+    wanted = config.task_ids if config.task_ids is not None else range(*config.tasks)
+    return [t for t in dict.fromkeys(wanted) if t not in held_out]
+
+
+def pending_tasks(config: GenerateConfig, test_tasks: tuple[int, ...]) -> list[int]:
+    return [t for t in requested_tasks(config, test_tasks) if not shard_for(config.output_dir, t).exists()]
+
+
+class _Metrics:
+    """Counters for the Ray dashboard (exported through Ray's metrics agent)."""
+
+    def __init__(self):
+        from ray.util.metrics import Counter, Gauge
+
+        self.tasks = Counter("depo_generate_tasks_done", description="MCTS tasks finished")
+        self.trajectories = Counter("depo_generate_trajectories", description="Distinct trajectories found")
+        self.success = Gauge("depo_generate_success_rate", description="Share of found trajectories that succeed")
+
+
+def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
+    """Search every pending task; returns totals of this run."""
+    import ray
+    from ray.util.queue import Empty, Queue
+
+    from depo_ray.search.worker import MCTSWorker
+    from depo_ray.serving.router import start_router
+    from environments.registry import make_env
+
+    test_tasks = make_env(config.env).test_tasks
+    todo = pending_tasks(config, test_tasks)
+    totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0,
+              "skipped": len(requested_tasks(config, test_tasks)) - len(todo), "worker_restarts": 0, "failed": []}
+    if not todo:
+        return totals
+    started = time.perf_counter()
+    router = start_router(config.policy, config.serving)
+    tasks, results = Queue(), Queue()
+    for task_id in todo:
+        tasks.put(task_id)
+    worker_class = ray.remote(MCTSWorker).options(num_cpus=config.cpus_per_worker, max_restarts=0)
+
+    def launch(name: str):
+        actor = worker_class.remote(name, config.env, config.search, router, config.policy, config.policy, config.split)
+        return actor, actor.run.remote(tasks, results)
+
+    running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
+    holding: dict[str, int] = {}
+    remaining, metrics = set(todo), _Metrics()
+    bar = tqdm(total=len(todo), desc="MCTS tasks", disable=not progress)
+    while remaining:
+        try:
+            message = results.get(timeout=1.0)
+        except Empty:
+            message = None
+        if message and message[0] == "started":
+            holding[message[1]] = message[2]
+        elif message and message[0] == "failed":
+            _, name, task_id, error = message
+            holding.pop(name, None)
+            remaining.discard(task_id)  # no shard: a re-run tries it again
+            totals["failed"].append(task_id)
+            tqdm.write(f"task {task_id} failed: {error}")
+            bar.update()
+        elif message and message[2] in remaining:
+            _, name, task_id, records, stats = message
+            holding.pop(name, None)
+            write_shard(records, shard_for(config.output_dir, task_id))
+            remaining.discard(task_id)
+            for key in ("trajectories", "successes", "turns", "generated_tokens"):
+                totals[key] += getattr(stats, key)
+            totals["tasks"] += 1
+            metrics.tasks.inc()
+            metrics.trajectories.inc(stats.trajectories)
+            metrics.success.set(totals["successes"] / max(1, totals["trajectories"]))
+            bar.update()
+            bar.set_postfix(trajectories=totals["trajectories"], success=f"{totals['successes'] / max(1, totals['trajectories']):.2f}")
+        for name, (actor, run) in list(running.items()):
+            finished, _ = ray.wait([run], timeout=0)
+            if not finished:
+                continue
+            try:
+                ray.get(run)
+                del running[name]
+            except Exception as error:  # the worker died: give its task back and replace it
+                lost = holding.pop(name, None)
+                if lost is not None and lost in remaining:
+                    tasks.put(lost)
+                tqdm.write(f"{name} failed ({type(error).__name__}); task {lost} goes back on the queue")
+                totals["worker_restarts"] += 1
+                running[name] = launch(name)
+        if not running and remaining and results.empty():  # the queue drained but results are missing
+            for task_id in remaining - set(holding.values()):
+                tasks.put(task_id)
+            running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
+    bar.close()
+    totals["seconds"] = time.perf_counter() - started
+    totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
+    for actor, _ in running.values():
+        ray.kill(actor)
+    for handle in ray.get(router.replica_handles.remote()):
+        ray.kill(handle)
+    ray.kill(router)
+    return totals

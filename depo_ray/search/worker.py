@@ -1,0 +1,120 @@
+"""MCTSWorker: a Ray actor that takes task ids from a queue, searches each with MCTS against
+the policy router, and puts every distinct complete trajectory back as records.
+
+Messages on the results queue: ("started", worker, task) before a search, then ("done", worker,
+task, records, stats) or ("failed", worker, task, error), so the driver knows which task a
+dead worker was holding.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from depo_ray.records import TrajectoryRecord, record_from_episode
+from depo_ray.search.mcts import Search, SearchConfig
+from depo_ray.serving.server import Sampling
+from environments.registry import EnvConfig, make_env
+
+
+@dataclass(frozen=True)
+class SearchStats:
+    trajectories: int
+    successes: int
+    turns: int
+    """Environment turns stepped during the search (tree and rollouts)."""
+    generated_tokens: int
+    model_seconds: float
+    seconds: float
+
+
+@dataclass
+class _Meter:
+    turns: int = 0
+    tokens: int = 0
+    model_seconds: float = 0.0
+    calls: list = field(default_factory=list)
+
+
+class MCTSWorker:
+    """Wrap with ``ray.remote``; ``search_task`` is usable without Ray given a router-like
+    object whose ``generate`` returns an object ref or a list of Generations."""
+
+    def __init__(self, name: str, env: EnvConfig, search: SearchConfig, router, tokenizer_path: str,
+                 policy_name: str, split: str = "train"):
+        from depo_ray.models import load_tokenizer
+
+        self.name, self.search_config, self.router = name, search, router
+        self.task_env = make_env(env)
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.policy_name, self.split = policy_name, split
+
+    def search_task(self, task_id: int) -> tuple[list[TrajectoryRecord], SearchStats]:
+        import ray
+
+        started, meter = time.perf_counter(), _Meter()
+        tree = f"{self.task_env.name}-{task_id}"
+        sampling = Sampling(temperature=self.search_config.temperature, max_tokens=self.search_config.max_new_tokens)
+
+        def policy(messages, n):
+            asked = time.perf_counter()
+            generations = ray.get(self.router.generate.remote(messages, n, sampling, key=tree))
+            meter.model_seconds += time.perf_counter() - asked
+            meter.tokens += sum(g.completion_tokens for g in generations)
+            return [g.text for g in generations]
+
+        env = _CountingEnv(self.task_env.env, meter)
+        search = Search(env, policy, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
+        episodes = search.run()
+        self.router.forget.remote(tree)
+        described = self.task_env.describe(task_id)
+        records = []
+        for number, episode in enumerate(episodes):
+            records.append(record_from_episode(
+                episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split=self.split,
+                seed=described["seed"], source="mcts", policy=self.policy_name,
+                provenance={**described["provenance"], "tree": tree, "found": number,
+                            "simulations": self.search_config.simulations, "children": self.search_config.children},
+            ))
+        stats = SearchStats(len(records), sum(r.success for r in records), meter.turns, meter.tokens,
+                            meter.model_seconds, time.perf_counter() - started)
+        return records, stats
+
+    def run(self, tasks, results) -> int:
+        """Search tasks from the ``tasks`` queue until it is empty; returns how many."""
+        from ray.util.queue import Empty
+
+        done = 0
+        while True:
+            try:
+                task_id = tasks.get(block=False)
+            except Empty:
+                return done
+            results.put(("started", self.name, task_id))
+            try:
+                records, stats = self.search_task(task_id)
+            except Exception as error:  # a bad task must not kill the worker (it would come back forever)
+                results.put(("failed", self.name, task_id, f"{type(error).__name__}: {error}"))
+                continue
+            results.put(("done", self.name, task_id, records, stats))
+            done += 1
+
+
+class _CountingEnv:
+    """Passes through to the environment and counts the turns stepped."""
+
+    def __init__(self, env, meter: _Meter):
+        self.env, self.meter = env, meter
+
+    def reset(self, **kwargs):
+        return self.env.reset(**kwargs)
+
+    def step(self, response):
+        self.meter.turns += 1
+        return self.env.step(response)
+
+    def snapshot(self):
+        return self.env.snapshot()
+
+    def restore(self, snapshot):
+        self.env.restore(snapshot)

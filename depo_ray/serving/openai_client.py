@@ -1,0 +1,65 @@
+"""A client for OpenAI-compatible chat endpoints: remote teachers (the paper sampled with
+DeepSeek-V3 through an API), a `vllm serve` elsewhere, and the rephraser.
+
+It answers like the router (``generate(messages, n, sampling)`` -> Generations), so search
+and rephrasing take either, chosen by config.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from depo_ray.serving.server import Generation, Sampling
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    base_url: str
+    """Root of the API, e.g. http://localhost:8000/v1 or https://api.deepseek.com/v1."""
+    model: str
+    """Model name the endpoint serves."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (a local server accepts any)."""
+    timeout_s: float = 120.0
+    """Per-request timeout."""
+    max_attempts: int = 3
+    """Tries per request (connection errors, timeouts, 429 and 5xx) with exponential backoff."""
+
+    def __post_init__(self):
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint.base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.max_attempts < 1 or self.timeout_s <= 0:
+            raise ValueError("endpoint.max_attempts must be at least 1 and endpoint.timeout_s positive")
+
+
+class OpenAIEndpoint:
+    def __init__(self, config: EndpointConfig):
+        import openai
+
+        self.config = config
+        # Retries are ours (below), so the SDK's own are off.
+        self.client = openai.OpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env, "none"),
+                                    timeout=config.timeout_s, max_retries=0)
+
+    def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
+        import openai
+
+        sampling = sampling or Sampling()
+        retryable = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError)
+        for attempt in range(self.config.max_attempts):
+            try:
+                reply = self.client.chat.completions.create(
+                    model=self.config.model, messages=messages, n=n, temperature=sampling.temperature,
+                    top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=sampling.seed)
+                break
+            except retryable:
+                if attempt == self.config.max_attempts - 1:
+                    raise
+                time.sleep(2 ** attempt)
+        usage = reply.usage
+        # The API reports completion tokens for all n choices together.
+        per_choice = usage.completion_tokens // max(1, len(reply.choices)) if usage else 0
+        return [Generation(text=(choice.message.content or "").strip(), completion_tokens=per_choice,
+                           prompt_tokens=usage.prompt_tokens if usage else 0) for choice in reply.choices]

@@ -1,0 +1,247 @@
+"""A router in front of several PolicyServer replicas (all Ray actors).
+
+Routing: a request with a ``key`` (one search tree) goes to the replica that served that key
+before, so the branches of one tree share vLLM's prefix cache; a new key, or one whose
+replica was replaced, goes to the replica with the fewest outstanding requests.
+
+Faults: every request has a timeout; a replica that dies, times out or fails a health check
+is killed and replaced by a fresh actor, and the request is retried on a live replica (up to
+``max_attempts``). An error of the request itself (say, a prompt longer than the context)
+goes straight back to the caller. A request is never dropped silently: it returns or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ray.exceptions import RayActorError
+
+from depo_ray.serving.engine import EngineConfig
+from depo_ray.serving.server import Generation, PolicyServer, Sampling
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    replicas: int = 1
+    """PolicyServer actors (one vLLM engine each)."""
+    cpus_per_replica: float = 1.0
+    """CPU cores Ray reserves per replica."""
+    gpus_per_replica: float = 0.0
+    """GPUs per replica (set to engine.tensor_parallel_size on GPU clusters)."""
+    request_timeout_s: float = 300.0
+    """A request not answered in this time is retried elsewhere and its replica replaced."""
+    max_attempts: int = 3
+    """Tries per request before the error reaches the caller."""
+    health_interval_s: float = 10.0
+    """Seconds between health checks of each ready replica."""
+    health_timeout_s: float = 30.0
+    """A health check slower than this counts as a failure."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """The vLLM engine of every replica."""
+
+    def __post_init__(self):
+        if self.replicas < 1 or self.max_attempts < 1:
+            raise ValueError("serving.replicas and serving.max_attempts must be at least 1")
+        if self.cpus_per_replica < 0 or self.gpus_per_replica < 0:
+            raise ValueError("serving.cpus_per_replica and serving.gpus_per_replica must be non-negative")
+        if min(self.request_timeout_s, self.health_interval_s, self.health_timeout_s) <= 0:
+            raise ValueError("serving timeouts and intervals must be positive")
+
+
+def choose_replica(outstanding: list[int], ready: list[bool], sticky: int | None) -> int | None:
+    """The sticky replica if it is ready, else the ready one with the fewest outstanding
+    requests (lowest index on ties); None when no replica is ready."""
+    if sticky is not None and ready[sticky]:
+        return sticky
+    candidates = [i for i, ok in enumerate(ready) if ok]
+    return min(candidates, key=lambda i: outstanding[i]) if candidates else None
+
+
+class ReplicaFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class _Slot:
+    handle: object = None
+    ready: bool = False
+    outstanding: int = 0
+    generation: int = 0
+    """Bumped on every replacement, so a late failure of an old actor replaces nothing."""
+    awaited: bool = False
+    """Whether a task is waiting for this actor to become ready."""
+
+
+class PolicyRouter:
+    """Wrap with ``ray.remote`` and build with ``start_router``; methods are async."""
+
+    STICKY_KEYS = 10_000
+
+    def __init__(self, model: str, config: ServingConfig):
+        self.model, self.config = model, config
+        self.slots = [_Slot() for _ in range(config.replicas)]
+        self.sticky: OrderedDict[str, int] = OrderedDict()
+        self.replacements = 0
+        self._changed: asyncio.Condition | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._watching = False
+        for index in range(config.replicas):
+            self._launch(index)
+
+    # -- public ------------------------------------------------------------------------------
+    async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None,
+                       key: str | None = None) -> list[Generation]:
+        self._start_watching()
+        errors = []
+        for _ in range(self.config.max_attempts):
+            index = await self._pick(key)
+            slot, generation = self.slots[index], self.slots[index].generation
+            slot.outstanding += 1
+            try:
+                result = await asyncio.wait_for(_await(slot.handle.generate.remote(messages, n, sampling)),
+                                                self.config.request_timeout_s)
+            except (RayActorError, asyncio.TimeoutError) as error:  # dead or stuck: replace and retry
+                errors.append(f"replica {index}: {error!r}")
+                self._replace(index, generation, reason=repr(error))
+                continue
+            finally:
+                slot.outstanding -= 1
+            if key is not None:
+                self._remember(key, index)
+            return result
+        raise ReplicaFailed(f"request failed {self.config.max_attempts} times: {'; '.join(errors)}")
+
+    async def wait_ready(self, timeout_s: float = 600.0) -> int:
+        """Wait until every replica is ready; returns how many are."""
+        self._start_watching()
+        changed = self._condition()
+        deadline = time.monotonic() + timeout_s
+        async with changed:
+            while not all(s.ready for s in self.slots):
+                await asyncio.wait_for(changed.wait(), max(0.0, deadline - time.monotonic()))
+        return len(self.slots)
+
+    def stats(self) -> dict:
+        return {"ready": [s.ready for s in self.slots], "outstanding": [s.outstanding for s in self.slots],
+                "replacements": self.replacements, "sticky_keys": len(self.sticky)}
+
+    def replica_handles(self) -> list:
+        return [s.handle for s in self.slots]
+
+    def forget(self, key: str) -> None:
+        """A search tree is done: drop its stickiness."""
+        self.sticky.pop(key, None)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def _pick(self, key: str | None) -> int:
+        changed = self._condition()
+        async with changed:
+            while True:
+                index = choose_replica([s.outstanding for s in self.slots], [s.ready for s in self.slots],
+                                       self.sticky.get(key) if key is not None else None)
+                if index is not None:
+                    return index
+                await changed.wait()  # every replica is starting: wait for one
+
+    def _remember(self, key: str, index: int) -> None:
+        self.sticky[key] = index
+        self.sticky.move_to_end(key)
+        while len(self.sticky) > self.STICKY_KEYS:
+            self.sticky.popitem(last=False)
+
+    def _launch(self, index: int) -> None:
+        import ray
+
+        options = {"num_cpus": self.config.cpus_per_replica, "num_gpus": self.config.gpus_per_replica, "max_restarts": 0}
+        slot = self.slots[index]
+        slot.handle = ray.remote(PolicyServer).options(**options).remote(self.model, self.config.engine)
+        slot.ready = slot.awaited = False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # constructor: _start_watching awaits it from the first request
+        self._await_slot(index)
+
+    def _await_slot(self, index: int) -> None:
+        self.slots[index].awaited = True
+        self._spawn(self._await_ready(index, self.slots[index].generation))
+
+    async def _await_ready(self, index: int, generation: int) -> None:
+        slot = self.slots[index]
+        try:
+            await _await(slot.handle.health.remote())
+        except Exception as error:
+            log.warning("replica %d failed to start: %r; starting another", index, error)
+            self._replace(index, generation, reason=f"start failed: {error!r}")
+            return
+        if slot.generation == generation:
+            slot.ready = True
+            await self._notify()
+
+    def _replace(self, index: int, generation: int, reason: str) -> None:
+        import ray
+
+        slot = self.slots[index]
+        if slot.generation != generation:
+            return  # already replaced
+        log.warning("replacing policy replica %d: %s", index, reason)
+        ray.kill(slot.handle, no_restart=True)  # a hung actor must not keep its resources
+        slot.generation += 1
+        self.replacements += 1
+        self._launch(index)
+
+    async def _notify(self) -> None:
+        changed = self._condition()
+        async with changed:
+            changed.notify_all()
+
+    def _start_watching(self) -> None:
+        for index, slot in enumerate(self.slots):
+            if not slot.awaited:
+                self._await_slot(index)
+        if not self._watching:
+            self._watching = True
+            self._spawn(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            for index, slot in enumerate(self.slots):
+                if not slot.ready:
+                    continue
+                generation = slot.generation
+                try:
+                    await asyncio.wait_for(_await(slot.handle.health.remote()), self.config.health_timeout_s)
+                except Exception as error:
+                    self._replace(index, generation, reason=f"health check: {error!r}")
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _await(ref):
+    return await ref
+
+
+def start_router(model: str, config: ServingConfig, name: str | None = None):
+    """The router actor (it starts the replicas). Requests can be sent at once: they wait
+    until a replica is ready."""
+    import ray
+
+    options = {"num_cpus": 0, "max_concurrency": 1000}
+    if name:
+        options["name"] = name
+    return ray.remote(PolicyRouter).options(**options).remote(model, config)

@@ -1,0 +1,106 @@
+"""End to end on a local Ray cluster: the tiny policy, warm-started by BC on expert demos, is
+served by vLLM CPU and searched by 2 MCTS workers; then the same with a policy server killed."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from depo_ray.bootstrap import expert_records
+from depo_ray.cluster import connect
+from depo_ray.labeling import LabelConfig, label_records, select_bc
+from depo_ray.losses import LossConfig
+from depo_ray.records import read_records, write_shard
+from depo_ray.search.generate import GenerateConfig, run_generation, shard_for
+from depo_ray.search.mcts import SearchConfig
+from depo_ray.serving import EngineConfig
+from depo_ray.serving.router import ServingConfig
+from depo_ray.train.config import TrainConfig
+from depo_ray.train.run import run_bc
+from environments.babyai import BabyAIConfig
+from environments.registry import EnvConfig
+
+pytestmark = [pytest.mark.ray, pytest.mark.vllm]
+
+EASY_LEVELS = range(4)  # GoToRedBallGrey, GoToRedBall, GoToRedBallNoDists, GoToObjS6: task id = level + 40 · seed
+
+
+def easy_tasks(seeds) -> list[int]:
+    return [level + 40 * seed for seed in seeds for level in EASY_LEVELS]
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory, tiny_model_dir, tiny_tokenizer):
+    connect(num_cpus=2, fresh=True)
+    root = tmp_path_factory.mktemp("bootstrap")
+    demos = expert_records(easy_tasks(range(12)), tiny_tokenizer, BabyAIConfig(max_turns=6), _expert_config(), progress=False)
+    write_shard(select_bc(label_records(demos, LabelConfig()), LabelConfig()), root / "bc" / "part-0.parquet")
+    config = TrainConfig(model=str(tiny_model_dir), output_dir=str(root / "bc_model"), loss=LossConfig(name="sft"), lora=None,
+                         learning_rate=3e-3, epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100)
+    _, final = run_bc(config, [str(root / "bc" / "part-0.parquet")])
+    yield str(final)
+    import ray
+
+    ray.shutdown()
+
+
+def _expert_config():
+    from environments.babyai.expert import ExpertConfig
+
+    return ExpertConfig(detour_share=0.3)
+
+
+def generate_config(policy, output, task_ids) -> GenerateConfig:
+    return GenerateConfig(
+        policy=policy, output_dir=str(output), task_ids=tuple(task_ids), workers=2, cpus_per_worker=0.25,
+        env=EnvConfig(options={"max_turns": 6}),
+        search=SearchConfig(simulations=4, children=2, max_depth=6, temperature=1.0, max_new_tokens=48),
+        serving=ServingConfig(cpus_per_replica=1, request_timeout_s=120, health_interval_s=2,
+                              engine=EngineConfig(max_model_len=4096, dtype="float32")),
+    )
+
+
+def responses(record) -> tuple:
+    return tuple(m["content"] for m in record.messages if m["role"] == "assistant")
+
+
+def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, tmp_path):
+    tasks = easy_tasks([20, 21])
+    config = generate_config(policy, tmp_path, tasks)
+    totals = run_generation(config, progress=False)
+    assert not totals["failed"] and totals["tasks"] == len(tasks) and all(shard_for(tmp_path, t).exists() for t in tasks)
+    records = read_records(tmp_path)
+    assert len(records) == totals["trajectories"] and all(r.source == "mcts" for r in records)
+    assert len({(r.task_id, responses(r)) for r in records}) == len(records)  # no duplicates
+    labels = {r.label for r in label_records(records, LabelConfig())}
+    assert {"desirable", "undesirable"} <= labels
+    assert len({r.steps for r in records}) > 1 and len({r.total_tokens for r in records}) > 1
+    again = run_generation(config, progress=False)
+    assert again["tasks"] == 0 and again["skipped"] == len(tasks)
+
+
+def test_a_killed_policy_server_is_replaced_and_no_task_is_lost(policy, tmp_path):
+    from ray.util.state import list_actors
+
+    tasks = easy_tasks([22, 23, 24])
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(totals=run_generation(generate_config(policy, tmp_path, tasks), progress=False)))
+    runner.start()
+    killed = None
+    deadline = time.time() + 300
+    while killed is None and time.time() < deadline and runner.is_alive():
+        time.sleep(0.5)
+        if any(shard_for(tmp_path, t).exists() for t in tasks):  # mid-run: some tasks done, others not
+            servers = list_actors(filters=[("class_name", "=", "PolicyServer"), ("state", "=", "ALIVE")])
+            if servers:
+                killed = servers[0].pid
+                os.kill(killed, signal.SIGKILL)
+    runner.join(timeout=600)
+    assert killed is not None, "the run ended before a server could be killed"
+    totals = outcome["totals"]
+    assert totals["replica_replacements"] >= 1
+    records = read_records(tmp_path)
+    assert all(shard_for(tmp_path, t).exists() for t in tasks) and {r.task_id for r in records} <= {str(t) for t in tasks}
+    assert len({(r.task_id, responses(r)) for r in records}) == len(records)

