@@ -8,18 +8,18 @@ import time
 
 import pytest
 
-from depo_ray.bootstrap import expert_records
+from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
 from depo_ray.cluster import connect
-from depo_ray.labeling import LabelConfig, label_records, select_bc
+from depo_ray.labeling import LabelConfig, label_records
 from depo_ray.losses import LossConfig
-from depo_ray.records import read_records, write_shard
+from depo_ray.records import read_records
 from depo_ray.search.generate import GenerateConfig, run_generation, shard_for
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving import EngineConfig
 from depo_ray.serving.router import ServingConfig
 from depo_ray.train.config import TrainConfig
-from depo_ray.train.run import run_bc
 from environments.babyai import BabyAIConfig
+from environments.babyai.expert import ExpertConfig
 from environments.registry import EnvConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.vllm]
@@ -32,24 +32,21 @@ def easy_tasks(seeds) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory, tiny_model_dir, tiny_tokenizer):
+def policy(tmp_path_factory):
+    """The CPU default's bootstrap (tiny model, expert demos, BC), sized for a test."""
     connect(num_cpus=2, fresh=True)
-    root = tmp_path_factory.mktemp("bootstrap")
-    demos = expert_records(easy_tasks(range(12)), tiny_tokenizer, BabyAIConfig(max_turns=6), _expert_config(), progress=False)
-    write_shard(select_bc(label_records(demos, LabelConfig()), LabelConfig()), root / "bc" / "part-0.parquet")
-    config = TrainConfig(model=str(tiny_model_dir), output_dir=str(root / "bc_model"), loss=LossConfig(name="sft"), lora=None,
-                         learning_rate=3e-3, epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100)
-    _, final = run_bc(config, [str(root / "bc" / "part-0.parquet")])
+    config = BootstrapConfig(
+        run_dir=str(tmp_path_factory.mktemp("bootstrap")), task_ids=tuple(easy_tasks(range(12))),
+        env=BabyAIConfig(max_turns=6), expert=ExpertConfig(detour_share=0.3),
+        train=TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
+                          epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
+    )
+    final = bootstrap_policy(config, progress=False)
+    assert bootstrap_policy(config) == final  # done: skipped
     yield str(final)
     import ray
 
     ray.shutdown()
-
-
-def _expert_config():
-    from environments.babyai.expert import ExpertConfig
-
-    return ExpertConfig(detour_share=0.3)
 
 
 def generate_config(policy, output, task_ids) -> GenerateConfig:

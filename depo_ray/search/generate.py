@@ -90,12 +90,15 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
 
     test_tasks = make_env(config.env).test_tasks
     todo = pending_tasks(config, test_tasks)
-    totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0,
+    totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0, "startup_seconds": 0.0,
               "skipped": len(requested_tasks(config, test_tasks)) - len(todo), "worker_restarts": 0, "failed": []}
     if not todo:
         return totals
-    started = time.perf_counter()
+    launched = time.perf_counter()
     router = start_router(config.policy, config.serving)
+    ray.get(router.wait_ready.remote())
+    started = time.perf_counter()
+    totals["startup_seconds"] = started - launched
     tasks, results = Queue(), Queue()
     for task_id in todo:
         tasks.put(task_id)

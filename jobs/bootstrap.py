@@ -1,0 +1,36 @@
+"""Bootstrap stage of the CPU default: build the tiny policy, record expert demonstrations
+and warm-start the policy on them by behaviour cloning (the BC stage's own code). Skipped
+parts whose artifacts exist. Not needed with a pretrained policy (a Hugging Face id).
+
+    ray job submit -- python "$PWD/jobs/bootstrap.py" --config configs/cpu_bootstrap.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
+from depo_ray.config import load_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
+    args = parser.parse_args()
+    path = Path(args.config) if Path(args.config).is_absolute() else ROOT / args.config
+    config = load_yaml(BootstrapConfig, path)
+    if not Path(config.run_dir).is_absolute():
+        config = replace(config, run_dir=str(ROOT / config.run_dir))
+
+    from depo_ray.cluster import connect
+
+    connect()
+    print(f"policy: {bootstrap_policy(config)}")
+
+
+if __name__ == "__main__":
+    main()
