@@ -97,8 +97,8 @@ def test_two_workers_follow_the_one_worker_loss_curve(cluster, shards, tiny_mode
     assert curve_two == pytest.approx(curve_one, rel=1e-3)
 
 
-def implied_rewards(model_dir, config: TrainConfig) -> tuple[float, float]:
-    """Mean implied rewards of D and U on the stage's own packed batches under a model."""
+def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, float]:
+    """Mean loss and implied rewards of D and U on the stage's own packed batches under a model."""
     import glob
 
     import pyarrow.parquet as pq
@@ -113,19 +113,20 @@ def implied_rewards(model_dir, config: TrainConfig) -> tuple[float, float]:
     with torch.no_grad():
         logs = [preference_step(model, local_slice(r, 0, 1), pad_id, get_loss(config.loss.name), config, backward=False)[0] for r in rows]
     mean = lambda key: sum(m[key] for m in logs if m[key] == m[key]) / sum(1 for m in logs if m[key] == m[key])  # noqa: E731
-    return mean("reward_desirable"), mean("reward_undesirable")
+    return {key: mean(key) for key in ("loss", "reward_desirable", "reward_undesirable")}
 
 
-def test_depo_trains_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
+def test_depo_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
     _, pi_bc = bc_model
     config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3),
                          lora=None, learning_rate=1e-4, epochs=4, global_batch_size=4, num_workers=1, checkpoint_every=50)
     _, final = run_preference(config, shards["labeled"])
     log = metrics(tmp_path)
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
-    assert implied_rewards(pi_bc, config) == (0.0, 0.0)  # π_BC is the reference: r = 0
-    desirable, _ = implied_rewards(final, config)
-    assert desirable > 0
+    before, after = evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
+    assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
+    assert after["loss"] < before["loss"]
+    assert after["reward_desirable"] > 0
 
 
 def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path):
