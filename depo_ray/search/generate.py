@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from depo_ray.records import write_shard
 from depo_ray.search.mcts import SearchConfig
+from depo_ray.serving.openai_client import EndpointConfig
 from depo_ray.serving.router import ServingConfig
 from environments.registry import EnvConfig
 
@@ -36,6 +37,9 @@ class GenerateConfig:
     """MCTS settings."""
     serving: ServingConfig = field(default_factory=ServingConfig)
     """Policy-server replicas and their fault handling."""
+    teacher: EndpointConfig | None = None
+    """Search with a remote OpenAI-compatible model instead of local policy servers (the paper
+    sampled with DeepSeek-V3); ``policy`` then only supplies the tokenizer that counts tokens."""
     workers: int = 2
     """MCTS worker actors."""
     cpus_per_worker: float = 0.5
@@ -95,8 +99,9 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     if not todo:
         return totals
     launched = time.perf_counter()
-    router = start_router(config.policy, config.serving)
-    ray.get(router.wait_ready.remote())
+    router = None if config.teacher else start_router(config.policy, config.serving)
+    if router:
+        ray.get(router.wait_ready.remote())
     started = time.perf_counter()
     totals["startup_seconds"] = started - launched
     tasks, results = Queue(), Queue()
@@ -105,7 +110,8 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     worker_class = ray.remote(MCTSWorker).options(num_cpus=config.cpus_per_worker, max_restarts=0)
 
     def launch(name: str):
-        actor = worker_class.remote(name, config.env, config.search, router, config.policy, config.policy, config.split)
+        actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
+                                    config.teacher.model if config.teacher else config.policy, config.split)
         return actor, actor.run.remote(tasks, results)
 
     running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
@@ -159,10 +165,11 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
             running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
     bar.close()
     totals["seconds"] = time.perf_counter() - started
-    totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
     for actor, _ in running.values():
         ray.kill(actor)
-    for handle in ray.get(router.replica_handles.remote()):
-        ray.kill(handle)
-    ray.kill(router)
+    if router:
+        totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
+        for handle in ray.get(router.replica_handles.remote()):
+            ray.kill(handle)
+        ray.kill(router)
     return totals

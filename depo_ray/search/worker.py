@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.mcts import Search, SearchConfig
+from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import Sampling
 from environments.registry import EnvConfig, make_env
 
@@ -37,14 +38,16 @@ class _Meter:
 
 
 class MCTSWorker:
-    """Wrap with ``ray.remote``; ``search_task`` is usable without Ray given a router-like
-    object whose ``generate`` returns an object ref or a list of Generations."""
+    """Wrap with ``ray.remote``."""
 
-    def __init__(self, name: str, env: EnvConfig, search: SearchConfig, router, tokenizer_path: str,
+    def __init__(self, name: str, env: EnvConfig, search: SearchConfig, backend, tokenizer_path: str,
                  policy_name: str, split: str = "train"):
+        """``backend``: the PolicyRouter actor, or an EndpointConfig for a remote model."""
         from depo_ray.models import load_tokenizer
 
-        self.name, self.search_config, self.router = name, search, router
+        self.name, self.search_config = name, search
+        self.router = backend if not isinstance(backend, EndpointConfig) else None
+        self.endpoint = OpenAIEndpoint(backend) if isinstance(backend, EndpointConfig) else None
         self.task_env = make_env(env)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.policy_name, self.split = policy_name, split
@@ -58,7 +61,10 @@ class MCTSWorker:
 
         def policy(messages, n):
             asked = time.perf_counter()
-            generations = ray.get(self.router.generate.remote(messages, n, sampling, key=tree))
+            if self.endpoint:
+                generations = self.endpoint.generate(messages, n, sampling)
+            else:
+                generations = ray.get(self.router.generate.remote(messages, n, sampling, key=tree))
             meter.model_seconds += time.perf_counter() - asked
             meter.tokens += sum(g.completion_tokens for g in generations)
             return [g.text for g in generations]
@@ -66,7 +72,8 @@ class MCTSWorker:
         env = _CountingEnv(self.task_env.env, meter)
         search = Search(env, policy, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
         episodes = search.run()
-        self.router.forget.remote(tree)
+        if self.router:
+            self.router.forget.remote(tree)
         described = self.task_env.describe(task_id)
         records = []
         for number, episode in enumerate(episodes):
