@@ -70,5 +70,12 @@ ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai}
 OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options}
 
 
+def select_tasks(task_range: tuple[int, int], task_ids: tuple[int, ...] | None, held_out: tuple[int, ...]) -> list[int]:
+    """``task_ids`` if given, else ids in [start, stop); without duplicates or held-out ids."""
+    wanted = task_ids if task_ids is not None else range(*task_range)
+    excluded = set(held_out)
+    return [t for t in dict.fromkeys(wanted) if t not in excluded]
+
+
 def make_env(config: EnvConfig) -> TaskEnvironment:
     return ENVIRONMENTS[config.name](dict(config.options))

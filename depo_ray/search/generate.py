@@ -9,6 +9,7 @@ has the task it was holding put back on the queue and is replaced.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from depo_ray.records import write_shard
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving.openai_client import EndpointConfig
 from depo_ray.serving.router import ServingConfig
-from environments.registry import EnvConfig
+from environments.registry import EnvConfig, select_tasks
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,8 @@ def shard_for(output_dir: str | Path, task_id: int) -> Path:
     return Path(output_dir) / f"task-{task_id:06d}.parquet"
 
 
-def requested_tasks(config: GenerateConfig, test_tasks: tuple[int, ...]) -> list[int]:
-    held_out = set(test_tasks)
-    wanted = config.task_ids if config.task_ids is not None else range(*config.tasks)
-    return [t for t in dict.fromkeys(wanted) if t not in held_out]
-
-
 def pending_tasks(config: GenerateConfig, test_tasks: tuple[int, ...]) -> list[int]:
-    return [t for t in requested_tasks(config, test_tasks) if not shard_for(config.output_dir, t).exists()]
+    return [t for t in select_tasks(config.tasks, config.task_ids, test_tasks) if not shard_for(config.output_dir, t).exists()]
 
 
 class _Metrics:
@@ -95,11 +90,12 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     test_tasks = make_env(config.env).test_tasks
     todo = pending_tasks(config, test_tasks)
     totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0, "startup_seconds": 0.0,
-              "skipped": len(requested_tasks(config, test_tasks)) - len(todo), "worker_restarts": 0, "failed": []}
+              "skipped": len(select_tasks(config.tasks, config.task_ids, test_tasks)) - len(todo), "worker_restarts": 0, "failed": []}
     if not todo:
         return totals
     launched = time.perf_counter()
-    router = None if config.teacher else start_router(config.policy, config.serving)
+    # Named, so operators (and the fault test) can find the router's replicas.
+    router = None if config.teacher else start_router(config.policy, config.serving, name=f"policy-router-{uuid.uuid4().hex[:8]}")
     if router:
         ray.get(router.wait_ready.remote())
     started = time.perf_counter()
