@@ -16,7 +16,6 @@ from typing import Iterable
 from tqdm import tqdm
 
 from depo_ray.models.tiny import TinyModelConfig
-
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.train.config import TrainConfig
 from environments.babyai import BabyAIConfig, BabyAITextEnv

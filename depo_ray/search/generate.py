@@ -63,10 +63,6 @@ def shard_for(output_dir: str | Path, task_id: int) -> Path:
     return Path(output_dir) / f"task-{task_id:06d}.parquet"
 
 
-def pending_tasks(config: GenerateConfig, test_tasks: tuple[int, ...]) -> list[int]:
-    return [t for t in select_tasks(config.tasks, config.task_ids, test_tasks) if not shard_for(config.output_dir, t).exists()]
-
-
 class _Metrics:
     """Counters for the Ray dashboard (exported through Ray's metrics agent)."""
 
@@ -87,10 +83,10 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     from depo_ray.serving.router import start_router
     from environments.registry import make_env
 
-    test_tasks = make_env(config.env).test_tasks
-    todo = pending_tasks(config, test_tasks)
+    requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).test_tasks)
+    todo = [t for t in requested if not shard_for(config.output_dir, t).exists()]
     totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0, "startup_seconds": 0.0,
-              "skipped": len(select_tasks(config.tasks, config.task_ids, test_tasks)) - len(todo), "worker_restarts": 0, "failed": []}
+              "skipped": len(requested) - len(todo), "worker_restarts": 0, "failed": []}
     if not todo:
         return totals
     launched = time.perf_counter()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from environments.episode import Episode, Message
 
@@ -142,11 +142,9 @@ class Search:
         self.root = Node(response=None, observation=observation, snapshot=env.snapshot(), info=info)
         self.found: dict[tuple[str, ...], Episode] = {}
 
-    def run(self, on_simulation: Callable[[int], None] | None = None) -> list[Episode]:
-        for number in range(self.config.simulations):
+    def run(self) -> list[Episode]:
+        for _ in range(self.config.simulations):
             self.simulate()
-            if on_simulation:
-                on_simulation(number)
         return list(self.found.values())
 
     def simulate(self) -> None:
@@ -172,10 +170,10 @@ class Search:
         tree (only the first step of a rollout is a tree node)."""
         while not node.terminal and node.depth < self.config.max_depth:
             (response,) = self.policy(chat(self.instruction, node), 1)
-            node = self._step(node, response, attach=False)
+            node = self._step(node, response)
         return node
 
-    def _step(self, node: Node, response: str, attach: bool = True) -> Node:
+    def _step(self, node: Node, response: str) -> Node:
         self.env.restore(node.snapshot)
         observation, reward, terminated, truncated, info = self.env.step(response)
         return Node(response=response, observation=observation, snapshot=self.env.snapshot(), parent=node,

@@ -9,7 +9,7 @@ dead worker was holding.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.mcts import Search, SearchConfig
@@ -34,7 +34,6 @@ class _Meter:
     turns: int = 0
     tokens: int = 0
     model_seconds: float = 0.0
-    calls: list = field(default_factory=list)
 
 
 class MCTSWorker:
