@@ -86,3 +86,14 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None):
         return from_dict(cls, data)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+def under_root(root: Path, path: str) -> str:
+    """``path`` as given when absolute, else taken from the project root: a job submitted
+    with ``ray job submit`` runs in a directory of Ray's choosing."""
+    return path if Path(path).is_absolute() else str(root / path)
+
+
+def model_under_root(root: Path, model: str) -> str:
+    """A model folder under the root; anything that is not one is a Hugging Face id, kept."""
+    return under_root(root, model) if (root / model).exists() else model

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-from depo_ray.config import load_yaml
+from depo_ray.config import load_yaml, under_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,10 +21,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
     args = parser.parse_args()
-    path = Path(args.config) if Path(args.config).is_absolute() else ROOT / args.config
-    config = load_yaml(BootstrapConfig, path)
-    if not Path(config.run_dir).is_absolute():
-        config = replace(config, run_dir=str(ROOT / config.run_dir))
+    config = load_yaml(BootstrapConfig, under_root(ROOT, args.config))
+    config = replace(config, run_dir=under_root(ROOT, config.run_dir))
 
     from depo_ray.cluster import connect
 

@@ -11,23 +11,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import load_yaml
+from depo_ray.config import load_yaml, model_under_root, under_root
 from depo_ray.search.generate import GenerateConfig, run_generation
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def under_root(path: str) -> str:
-    return path if Path(path).is_absolute() else str(ROOT / path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML GenerateConfig (paths relative to the project root)")
     args = parser.parse_args()
-    config = load_yaml(GenerateConfig, under_root(args.config))
-    policy = under_root(config.policy) if (ROOT / config.policy).exists() else config.policy  # else a HF id
-    config = replace(config, policy=policy, output_dir=under_root(config.output_dir))
+    config = load_yaml(GenerateConfig, under_root(ROOT, args.config))
+    policy = model_under_root(ROOT, config.policy)
+    config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir))
     if not Path(policy).exists() and "/" not in policy:
         raise SystemExit(f"{args.config}: policy: {config.policy!r} is neither a folder nor a Hugging Face id")
 

@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from depo_ray.config import load_yaml
+from depo_ray.config import load_yaml, model_under_root, under_root
 from depo_ray.records import read_records, shard_paths
 from depo_ray.train.config import TrainConfig
 
@@ -25,16 +25,10 @@ class StageConfig:
     """The training stage."""
 
 
-def _under(root: Path, path: str) -> str:
-    return path if Path(path).is_absolute() else str(root / path)
-
-
 def resolve_paths(config: StageConfig, root: Path) -> StageConfig:
     train = config.train
-    # A model that is not a folder under the root is a Hugging Face id: leave it alone.
-    model = _under(root, train.model) if (root / train.model).exists() else train.model
-    train = replace(train, model=model, output_dir=_under(root, train.output_dir))
-    return StageConfig(data=tuple(_under(root, d) for d in config.data), train=train)
+    train = replace(train, model=model_under_root(root, train.model), output_dir=under_root(root, train.output_dir))
+    return StageConfig(data=tuple(under_root(root, d) for d in config.data), train=train)
 
 
 def main(stage: str, root: Path) -> None:
@@ -44,7 +38,7 @@ def main(stage: str, root: Path) -> None:
     parser = argparse.ArgumentParser(description=f"Train the {stage} stage on Ray Train.")
     parser.add_argument("--config", required=True, help="YAML with 'data' and 'train' (relative to the project root)")
     args = parser.parse_args()
-    config = resolve_paths(load_yaml(StageConfig, _under(root, args.config)), root)
+    config = resolve_paths(load_yaml(StageConfig, under_root(root, args.config)), root)
     shards = [str(p) for location in config.data for p in shard_paths(location)]
     if not shards:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")
