@@ -83,7 +83,7 @@ def greedy_check(policy: str | Path, env_config: BabyAIConfig, task_ids, max_new
     from depo_ray.models import load_model, load_tokenizer
     from depo_ray.tokens import prompt_ids
     from environments.babyai.prompt import instruction_for
-    from environments.episode import play_episode
+    from environments.episode import ObservedEnv, play_episode
 
     model, tokenizer = load_model(str(policy)).eval(), load_tokenizer(str(policy))
     env, valid, successes = BabyAITextEnv(env_config), [], 0
@@ -94,17 +94,9 @@ def greedy_check(policy: str | Path, env_config: BabyAIConfig, task_ids, max_new
             out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
-    class Recorded:
-        def reset(self, **kwargs):
-            return env.reset(**kwargs)
-
-        def step(self, response):
-            result = env.step(response)
-            valid.append(bool(result[4]["valid"]))
-            return result
-
+    recorded = ObservedEnv(env, lambda result: valid.append(bool(result[4]["valid"])))
     for task_id in task_ids:
-        successes += play_episode(Recorded(), {"task_id": task_id}, act, instruction_for(env_config.action_mode)).success
+        successes += play_episode(recorded, {"task_id": task_id}, act, instruction_for(env_config.action_mode)).success
     return {"valid_rate": sum(valid) / max(1, len(valid)), "success_rate": successes / len(task_ids), "turns": len(valid)}
 
 

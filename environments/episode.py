@@ -60,3 +60,25 @@ def replay(env, reset_options: dict, responses: list[str]) -> list[tuple]:
 
 def responses_of(messages: list[Message]) -> list[str]:
     return [m["content"] for m in messages if m["role"] == "assistant"]
+
+
+class ObservedEnv:
+    """Passes every call through to ``env`` and hands each step's result to ``on_step``
+    (counting turns, recording which actions were valid)."""
+
+    def __init__(self, env, on_step: Callable[[tuple], None]):
+        self.env, self.on_step = env, on_step
+
+    def reset(self, **kwargs):
+        return self.env.reset(**kwargs)
+
+    def step(self, response: str):
+        result = self.env.step(response)
+        self.on_step(result)
+        return result
+
+    def snapshot(self):
+        return self.env.snapshot()
+
+    def restore(self, snapshot) -> None:
+        self.env.restore(snapshot)

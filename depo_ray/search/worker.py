@@ -15,6 +15,7 @@ from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.mcts import Search, SearchConfig
 from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import Sampling
+from environments.episode import ObservedEnv
 from environments.registry import EnvConfig, make_env
 
 
@@ -68,7 +69,10 @@ class MCTSWorker:
             meter.tokens += sum(g.completion_tokens for g in generations)
             return [g.text for g in generations]
 
-        env = _CountingEnv(self.task_env.env, meter)
+        def count_turn(_result):
+            meter.turns += 1
+
+        env = ObservedEnv(self.task_env.env, count_turn)
         search = Search(env, policy, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
         episodes = search.run()
         if self.router:
@@ -105,22 +109,3 @@ class MCTSWorker:
             results.put(("done", self.name, task_id, records, stats))
             done += 1
 
-
-class _CountingEnv:
-    """Passes through to the environment and counts the turns stepped."""
-
-    def __init__(self, env, meter: _Meter):
-        self.env, self.meter = env, meter
-
-    def reset(self, **kwargs):
-        return self.env.reset(**kwargs)
-
-    def step(self, response):
-        self.meter.turns += 1
-        return self.env.step(response)
-
-    def snapshot(self):
-        return self.env.snapshot()
-
-    def restore(self, snapshot):
-        self.env.restore(snapshot)
