@@ -108,4 +108,3 @@ class MCTSWorker:
                 continue
             results.put(("done", self.name, task_id, records, stats))
             done += 1
-
