@@ -95,6 +95,22 @@ def test_search_finds_the_optimal_path(env):
     assert any(not e.success and e.truncated for e in episodes)
 
 
+def test_replay_branching_restores_with_the_reset_seed():
+    class SeededLine(LineWorldWithoutSnapshots):
+        def reset(self, *, seed=None, options=None):
+            super().reset()
+            self.position = seed or 0
+            return f"at {self.position}", {}
+
+    env = ReplayBranching(SeededLine())
+    env.reset(seed=2, options={})
+    env.step("Action: right")
+    snapshot = env.snapshot()
+    env.step("Action: left")
+    env.restore(snapshot)
+    assert env.step("Action: stay")[0] == "arrived"  # back at 3, not at 1
+
+
 def test_identical_samples_make_one_child_and_the_chat_follows_the_path():
     search = Search(LineWorld(), lambda messages, n: ["Action: right"] * n, SearchConfig(simulations=1, children=3),
                     "walk to 3", reset_options={})

@@ -192,12 +192,12 @@ class ReplayBranching:
 
     def __init__(self, env):
         self.env = env
-        self._options: dict | None = None
+        self._reset: dict = {}
         self._responses: list[str] = []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        self._options, self._responses = options, []
-        return self.env.reset(seed=seed, options=options)
+        self._reset, self._responses = {"seed": seed, "options": options}, []
+        return self.env.reset(**self._reset)
 
     def step(self, response: str):
         self._responses.append(response)
@@ -207,7 +207,7 @@ class ReplayBranching:
         return tuple(self._responses)
 
     def restore(self, snapshot: tuple[str, ...]) -> None:
-        self.env.reset(options=self._options)
+        self.env.reset(**self._reset)  # the same seed too, or a seeded level would differ
         self._responses = []
         for response in snapshot:
             self.step(response)
