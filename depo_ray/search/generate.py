@@ -24,10 +24,10 @@ from environments.registry import EnvConfig, select_tasks
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    policy: str
-    """Model folder or Hugging Face id served as the search policy."""
-    output_dir: str
-    """Folder of the per-task trajectory shards."""
+    policy: str = ""
+    """Model folder or Hugging Face id served as the search policy (the pipeline fills it in)."""
+    output_dir: str = ""
+    """Folder of the per-task trajectory shards (the pipeline fills it in)."""
     tasks: tuple[int, int] = (0, 40)
     """Task ids [start, stop) to search; the environment's test tasks are always left out."""
     task_ids: tuple[int, ...] | None = None
@@ -80,7 +80,7 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     from ray.util.queue import Empty, Queue
 
     from depo_ray.search.worker import MCTSWorker
-    from depo_ray.serving.router import start_router
+    from depo_ray.serving.router import start_router, stop_router
     from environments.registry import make_env
 
     requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).test_tasks)
@@ -161,7 +161,5 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
         ray.kill(actor)
     if router:
         totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
-        for handle in ray.get(router.replica_handles.remote()):
-            ray.kill(handle)
-        ray.kill(router)
+        stop_router(router)
     return totals

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.mcts import Search, SearchConfig
-from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
+from depo_ray.serving.client import MeteredPolicy, policy_backend
+from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.serving.server import Sampling
 from environments.episode import ObservedEnv
 from environments.registry import EnvConfig, make_env
@@ -30,13 +31,6 @@ class SearchStats:
     seconds: float
 
 
-@dataclass
-class _Meter:
-    turns: int = 0
-    tokens: int = 0
-    model_seconds: float = 0.0
-
-
 class MCTSWorker:
     """Wrap with ``ray.remote``."""
 
@@ -46,37 +40,21 @@ class MCTSWorker:
         from depo_ray.models import load_tokenizer
 
         self.name, self.search_config = name, search
-        self.router = backend if not isinstance(backend, EndpointConfig) else None
-        self.endpoint = OpenAIEndpoint(backend) if isinstance(backend, EndpointConfig) else None
+        self.backend = policy_backend(backend)
         self.task_env = make_env(env)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.policy_name, self.split = policy_name, split
 
     def search_task(self, task_id: int) -> tuple[list[TrajectoryRecord], SearchStats]:
-        import ray
-
-        started, meter = time.perf_counter(), _Meter()
+        started, turns = time.perf_counter(), []
         tree = f"{self.task_env.name}-{task_id}"
-        sampling = Sampling(temperature=self.search_config.temperature, max_tokens=self.search_config.max_new_tokens)
-
-        def policy(messages, n):
-            asked = time.perf_counter()
-            if self.endpoint:
-                generations = self.endpoint.generate(messages, n, sampling)
-            else:
-                generations = ray.get(self.router.generate.remote(messages, n, sampling, key=tree))
-            meter.model_seconds += time.perf_counter() - asked
-            meter.tokens += sum(g.completion_tokens for g in generations)
-            return [g.text for g in generations]
-
-        def count_turn(_result):
-            meter.turns += 1
-
-        env = ObservedEnv(self.task_env.env, count_turn)
+        policy = MeteredPolicy(self.backend, Sampling(temperature=self.search_config.temperature,
+                                                      max_tokens=self.search_config.max_new_tokens), key=tree)
+        env = ObservedEnv(self.task_env.env, turns.append)
         search = Search(env, policy, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
         episodes = search.run()
-        if self.router:
-            self.router.forget.remote(tree)
+        if not isinstance(self.backend, OpenAIEndpoint):
+            self.backend.forget.remote(tree)
         described = self.task_env.describe(task_id)
         records = []
         for number, episode in enumerate(episodes):
@@ -86,8 +64,8 @@ class MCTSWorker:
                 provenance={**described["provenance"], "tree": tree, "found": number,
                             "simulations": self.search_config.simulations, "children": self.search_config.children},
             ))
-        stats = SearchStats(len(records), sum(r.success for r in records), meter.turns, meter.tokens,
-                            meter.model_seconds, time.perf_counter() - started)
+        stats = SearchStats(len(records), sum(r.success for r in records), len(turns), policy.generated_tokens,
+                            policy.model_seconds, time.perf_counter() - started)
         return records, stats
 
     def run(self, tasks, results) -> int:

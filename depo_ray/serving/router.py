@@ -245,3 +245,12 @@ def start_router(model: str, config: ServingConfig, name: str | None = None):
     if name:
         options["name"] = name
     return ray.remote(PolicyRouter).options(**options).remote(model, config)
+
+
+def stop_router(router) -> None:
+    """Kill the router and every replica it started (they are not its children in Ray)."""
+    import ray
+
+    for handle in ray.get(router.replica_handles.remote()):
+        ray.kill(handle)
+    ray.kill(router)
