@@ -45,8 +45,8 @@ def expert_records(task_ids: Iterable[int], tokenizer, env_config: BabyAIConfig,
 
 @dataclass(frozen=True)
 class BootstrapConfig:
-    run_dir: str
-    """Where the bootstrap writes policy/, demos/ (labeled), bc/ (D_BC) and bc_model/."""
+    run_dir: str = ""
+    """(The pipeline fills it in.) Where the bootstrap writes policy/, demos/ (labeled), bc/ (D_BC) and bc_model/."""
     tasks: tuple[int, int] = (0, 320)
     """BabyAI task ids [start, stop) the expert demonstrates (task i is level i % 40, seed
     i // 40); the harness test tasks are left out."""
@@ -67,6 +67,14 @@ class BootstrapConfig:
     max_rounds: int = 3
     """BC rounds at most (each continues from the last); the last round's policy is used
     even if it stays below ``min_valid_rate``, with a warning."""
+
+    @property
+    def round_config(self) -> TrainConfig:
+        """The BC round's TrainConfig (model and output_dir still to fill in)."""
+        from depo_ray.losses import LossConfig
+
+        return self.train or TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3, epochs=8,
+                                         global_batch_size=8, micro_batch_size=4, checkpoint_every=50)
 
     def __post_init__(self):
         if not 0 <= self.min_valid_rate <= 1:
@@ -108,7 +116,6 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     from dataclasses import replace
 
     from depo_ray.labeling import LabelConfig, label_records, select_bc
-    from depo_ray.losses import LossConfig
     from depo_ray.models import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy
     from depo_ray.records import write_shard
@@ -127,8 +134,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
                                 LabelConfig())
         write_shard(labeled, run / "demos" / "expert.parquet")
         write_shard(select_bc(labeled, LabelConfig()), bc_shard)
-    train = config.train or TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
-                                        epochs=8, global_batch_size=8, micro_batch_size=4, checkpoint_every=50)
+    train = config.round_config
     start, checks = policy, []
     for round_number in range(1, config.max_rounds + 1):
         output = run / "bc_model" / f"round-{round_number}"

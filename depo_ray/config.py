@@ -88,6 +88,17 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None):
         raise ConfigError(f"{path}: {error}") from None
 
 
+def require(config, *names: str) -> None:
+    """Paths the pipeline fills in but a stage run alone must be given: ConfigError naming
+    the first one left empty (dotted names reach into nested configs)."""
+    for name in names:
+        value = config
+        for part in name.split("."):
+            value = getattr(value, part)
+        if not value:
+            raise ConfigError(f"{name}: required when this stage runs on its own")
+
+
 def under_root(root: Path, path: str) -> str:
     """``path`` as given when absolute, else taken from the project root: a job submitted
     with ``ray job submit`` runs in a directory of Ray's choosing."""

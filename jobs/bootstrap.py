@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-from depo_ray.config import load_yaml, under_root
+from depo_ray.config import ConfigError, load_yaml, require, under_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +22,10 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
     args = parser.parse_args()
     config = load_yaml(BootstrapConfig, under_root(ROOT, args.config))
+    try:
+        require(config, "run_dir")
+    except ConfigError as error:
+        raise SystemExit(f"{args.config}: {error}") from None
     config = replace(config, run_dir=under_root(ROOT, config.run_dir))
 
     from depo_ray.cluster import connect

@@ -27,7 +27,6 @@ def test_lora_target_modules_become_a_tuple():
         ({**BASE, "epochs": "three"}, r"epochs: expected int, got 'three'"),
         ({**BASE, "use_gpu": 1}, r"use_gpu: expected bool"),
         ({**BASE, "loss": {"name": "dpo"}}, r"loss\.name: unknown loss 'dpo'"),
-        ({"model": "m"}, r"output_dir: required key is missing"),
         ({**BASE, "global_batch_size": 6, "num_workers": 4}, r"must be a multiple of num_workers"),
         ({**BASE, "global_batch_size": 2, "num_workers": 2}, r"local batch of at least 2"),
     ],
@@ -35,6 +34,18 @@ def test_lora_target_modules_become_a_tuple():
 def test_bad_configs_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(TrainConfig, data)
+
+
+def test_a_stage_run_alone_needs_the_paths_the_pipeline_fills_in():
+    from depo_ray.config import require
+    from depo_ray.train.cli import StageConfig
+
+    with pytest.raises(ConfigError, match=r"data: required key is missing"):
+        from_dict(StageConfig, {"train": {"model": "m"}})
+    stage = from_dict(StageConfig, {"data": ["d"], "train": {"model": "m"}})
+    with pytest.raises(ConfigError, match=r"train\.output_dir: required when this stage runs on its own"):
+        require(stage, "train.model", "train.output_dir")
+    require(from_dict(StageConfig, {"data": ["d"], "train": {"model": "m", "output_dir": "o"}}), "train.model", "train.output_dir")
 
 
 def test_yaml_errors_name_the_file(tmp_path):
