@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from depo_ray.tokens import tokens_per_turn
 
 LABELS = ("desirable", "undesirable")
-SOURCES = ("mcts", "expert", "import")
+SOURCES = ("mcts", "expert", "import", "eval")
 ROLES = ("system", "user", "assistant")
 
 

@@ -1,0 +1,146 @@
+"""Evaluate one checkpoint: vLLM replicas serve it, evaluator actors play the held-out tasks
+in parallel with greedy decoding, and the results land in ``output_dir``:
+
+    tasks.parquet         one row per task (TaskResult, plus env_seconds)
+    trajectories.parquet  the played chats, as trajectory records (split "test")
+    summary.json          the metrics of depo_ray.evaluate.metrics; written last, so its
+                          presence means the evaluation is complete
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from depo_ray.evaluate.metrics import TaskResult, summarize
+from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
+from depo_ray.serving.client import MeteredPolicy
+from depo_ray.serving.router import ServingConfig
+from depo_ray.serving.server import Sampling
+from environments.episode import ObservedEnv, play_episode
+from environments.registry import EnvConfig, make_env
+
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    policy: str = ""
+    """Model folder or Hugging Face id to evaluate (the pipeline fills it in)."""
+    output_dir: str = ""
+    """Where tasks.parquet, trajectories.parquet and summary.json go (the pipeline fills it in)."""
+    task_ids: tuple[int, ...] | None = None
+    """Held-out task ids; None: the environment's test tasks (BabyAI: the paper harness's 90)."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Which environment, with its options (use the generation stage's)."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """vLLM replicas that serve the checkpoint."""
+    workers: int = 2
+    """Evaluator actors playing tasks at once (they mostly wait on the replicas)."""
+    cpus_per_worker: float = 0.25
+    """CPU Ray reserves per evaluator actor."""
+    max_new_tokens: int = 96
+    """Longest agent turn in tokens."""
+
+    def __post_init__(self):
+        if self.task_ids is not None and (not self.task_ids or min(self.task_ids) < 0):
+            raise ValueError("task_ids: expected a non-empty list of non-negative ids, or null")
+        if self.workers < 1 or self.max_new_tokens < 1:
+            raise ValueError("workers and max_new_tokens must be at least 1")
+        if self.cpus_per_worker < 0:
+            raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
+
+
+class Evaluator:
+    """Plays tasks greedily against the router. Wrap with ``ray.remote``."""
+
+    def __init__(self, env: EnvConfig, router, tokenizer_path: str, policy_name: str, max_new_tokens: int):
+        from depo_ray.models import load_tokenizer
+
+        self.task_env, self.router = make_env(env), router
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.policy_name, self.sampling = policy_name, Sampling(temperature=0.0, max_tokens=max_new_tokens)
+
+    def play(self, task_id: int) -> tuple[TaskResult, TrajectoryRecord]:
+        started, invalid = time.perf_counter(), []
+        policy = MeteredPolicy(self.router, self.sampling, key=f"eval-{task_id}")
+        env = ObservedEnv(self.task_env.env, lambda result: invalid.append(not result[4].get("valid", True)))
+        episode = play_episode(env, self.task_env.reset_options(task_id), lambda messages: policy(messages)[0],
+                               self.task_env.instruction)
+        seconds = time.perf_counter() - started
+        self.router.forget.remote(f"eval-{task_id}")
+        described = self.task_env.describe(task_id)
+        record = record_from_episode(episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split="test",
+                                     seed=described["seed"], source="eval", policy=self.policy_name,
+                                     provenance={**described["provenance"], "decoding": "greedy"})
+        result = TaskResult(task_id=task_id, success=episode.success, reward=episode.reward, turns=episode.turns,
+                            generated_tokens=record.total_tokens, invalid_actions=sum(invalid),
+                            model_seconds=policy.model_seconds, seconds=seconds)
+        return result, record
+
+
+def read_results(output_dir: str | Path) -> list[TaskResult]:
+    import pyarrow.parquet as pq
+
+    names = [f.name for f in TaskResult.__dataclass_fields__.values()]
+    rows = pq.read_table(Path(output_dir) / "tasks.parquet").to_pylist()
+    return [TaskResult(**{k: row[k] for k in names}) for row in rows]
+
+
+def _write_results(results: list[TaskResult], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{**asdict(r), "env_seconds": r.env_seconds} for r in sorted(results, key=lambda r: r.task_id)]
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), tmp)
+    tmp.rename(path)
+
+
+def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True) -> dict:
+    """Play every held-out task once; returns the summary (read back when already complete)."""
+    import ray
+    from ray.util import ActorPool
+    from ray.util.metrics import Counter, Gauge
+
+    from depo_ray.serving.router import start_router, stop_router
+
+    output = Path(config.output_dir)
+    if (output / SUMMARY).exists():
+        return json.loads((output / SUMMARY).read_text())
+    output.mkdir(parents=True, exist_ok=True)
+    task_ids = list(config.task_ids or make_env(config.env).test_tasks)
+    launched = time.perf_counter()
+    router = start_router(config.policy, config.serving, name=f"eval-router-{uuid.uuid4().hex[:8]}")
+    try:
+        ray.get(router.wait_ready.remote())
+        startup = time.perf_counter() - launched
+        actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)
+        pool = ActorPool([actor.remote(config.env, router, config.policy, config.policy, config.max_new_tokens)
+                          for _ in range(min(config.workers, len(task_ids)))])
+        done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
+        success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
+        results, records = [], []
+        bar = tqdm(total=len(task_ids), desc=f"evaluate {method}", disable=not progress)
+        for result, record in pool.map_unordered(lambda a, task_id: a.play.remote(task_id), task_ids):
+            results.append(result)
+            records.append(record)
+            done.inc(tags={"method": method})
+            success.set(sum(r.success for r in results) / len(results), tags={"method": method})
+            bar.update()
+            bar.set_postfix(succ=f"{sum(r.success for r in results) / len(results):.2f}")
+        bar.close()
+    finally:
+        stop_router(router)
+    summary = {"method": method, "policy": config.policy, **summarize(results), "engine_startup_seconds": startup}
+    write_shard(sorted(records, key=lambda r: int(r.task_id)), output / "trajectories.parquet")
+    _write_results(results, output / "tasks.parquet")
+    tmp = output / (SUMMARY + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.rename(output / SUMMARY)
+    return summary
