@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Two commands do all set-up on a fresh machine: `make pipeline` and `make test`.
 # Both create the project's virtual environment on first use.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.depo-ray-installed
 EXTRA  ?= cpu
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+RAY    := $(VENV)/bin/ray
+CONFIG ?= configs/cpu_pipeline.yaml
+DASHBOARD ?= http://127.0.0.1:8265
+
+.PHONY: install demo pipeline test clean
 
 install: $(STAMP)
 
@@ -23,6 +27,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) jobs/demo_episode.py
+
+# The main job on the CPU default: start a local Ray head from this environment unless one
+# is running, then submit the pipeline to it (the job's log ends with the report's path).
+pipeline: $(STAMP)
+	RAY_AUTH_MODE=token $(RAY) status >/dev/null 2>&1 || RAY_AUTH_MODE=token $(RAY) start --head --disable-usage-stats
+	RAY_AUTH_MODE=token $(RAY) job submit --address $(DASHBOARD) -- $(abspath $(PY)) $(abspath jobs/pipeline.py) --config $(CONFIG)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,96 @@
+"""The pipeline's typed config: one section per stage, each the stage's own config.
+
+Paths and the environment are the pipeline's to set: every stage reads ``env`` from the
+top level and writes under ``run_dir``; a section that sets them itself is refused at load,
+naming the key, so a run never mixes two environments or writes outside its folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from depo_ray.bootstrap import BootstrapConfig
+from depo_ray.evaluate.runner import EvalConfig
+from depo_ray.labeling import LabelConfig
+from depo_ray.losses import LossConfig
+from depo_ray.rephrase import RephraseConfig
+from depo_ray.search.generate import GenerateConfig
+from depo_ray.train.config import TrainConfig
+from environments.babyai import BabyAIConfig
+from environments.registry import EnvConfig
+
+STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "report")
+METHODS = ("bc", "kto", "depo")
+"""The trained policies the evaluate stage compares, in report order."""
+
+
+@dataclass(frozen=True)
+class LabelStage:
+    thresholds: LabelConfig = field(default_factory=LabelConfig)
+    """κ0, κ1, κ2, the step cutoff and how D_BC is drawn from D."""
+    include_expert_demos: bool = False
+    """Also label the bootstrap's expert demonstrations (CPU default: a tiny searched policy
+    rarely succeeds, and the demonstrations' varied Thoughts and detours give D its spread)."""
+    rephrase: RephraseConfig | None = None
+    """Shorten the Thoughts of desirable trajectories through this endpoint; None: off."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    run_dir: str = "runs/cpu"
+    """Folder of every stage's artifacts (relative paths are taken from the project root)."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The environment of every stage."""
+    policy: str | None = None
+    """Hugging Face id or folder of the starting policy (the paper: Qwen2.5-7B-Instruct or
+    Llama-3.1-8B-Instruct); None: the CPU default, a tiny model bootstrapped on expert demos."""
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    """Warm start of the tiny model (run only when ``policy`` is None)."""
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    """MCTS search with the starting policy."""
+    label: LabelStage = field(default_factory=LabelStage)
+    """Labeling into D, U and D_BC."""
+    bc: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="sft")))
+    """Behaviour cloning on D_BC from the starting policy (loss sft)."""
+    kto: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="kto"), learning_rate=2e-5))
+    """The KTO baseline from π_BC on D and U (loss kto)."""
+    depo: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="depo"), learning_rate=2e-5))
+    """DEPO from π_BC on D and U (loss depo or depo_penalty)."""
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    """Greedy evaluation of π_BC, π_KTO and π_DEPO on the held-out tasks."""
+
+    def __post_init__(self):
+        for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
+                               ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
+                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir",))):
+            for name in names:
+                if getattr(getattr(self, section), name):
+                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy and run_dir); leave it out")
+        for section in ("generate", "evaluate"):
+            if getattr(self, section).env != EnvConfig():
+                raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
+        if self.bootstrap.env != BabyAIConfig():
+            raise ValueError("bootstrap.env: the bootstrap uses the top-level env's options; set them there")
+        expected = {"bc": ("sft",), "kto": ("kto",), "depo": ("depo", "depo_penalty")}
+        for section, names in expected.items():
+            if getattr(self, section).loss.name not in names:
+                raise ValueError(f"{section}.loss.name: must be one of {list(names)}, got {getattr(self, section).loss.name!r}")
+        if self.policy is None and self.env.name != "babyai":
+            raise ValueError(f"policy: required for env {self.env.name!r} (the tiny-model bootstrap knows only BabyAI)")
+        if self.label.include_expert_demos and self.policy is not None:
+            raise ValueError("label.include_expert_demos: the expert demonstrations come from the bootstrap, "
+                             "which runs only when policy is null")
+
+    def section(self, stage: str):
+        """What a stage's artifact depends on, as plain data: a completed stage whose
+        section changed must be re-run (``--from``), never silently reused."""
+        env = dataclasses.asdict(self.env)
+        sections = {
+            "bootstrap": {"bootstrap": dataclasses.asdict(self.bootstrap), "env": env},
+            "generate": {"generate": dataclasses.asdict(self.generate), "env": env, "policy": self.policy},
+            "label": dataclasses.asdict(self.label),
+            "evaluate": {"evaluate": dataclasses.asdict(self.evaluate), "env": env},
+            "report": {},
+        }
+        return sections[stage] if stage in sections else dataclasses.asdict(getattr(self, stage))

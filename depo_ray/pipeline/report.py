@@ -1,0 +1,110 @@
+"""report.md of a pipeline run: the paper's Table 1 for BC, KTO and DEPO with DEPO's relative
+change, whether the run shows what DEPO claims, the labeling summary, wall time per stage,
+and PNG plots (tokens per turn and turns per task per method; success against T@All)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from depo_ray.evaluate.metrics import relative_change
+from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
+
+NAMES = {"bc": "BC", "kto": "KTO", "depo": "DEPO"}
+COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all", "T@All", "{:.1f}"),
+           ("s_all", "S@All", "{:.2f}"), ("t_succ", "T@Succ", "{:.1f}"), ("s_succ", "S@Succ", "{:.2f}"),
+           ("tokens_per_turn", "tokens/turn", "{:.1f}"), ("invalid_action_rate", "invalid", "{:.3f}"),
+           ("seconds_per_task", "s/task", "{:.2f}"))
+
+
+def _cell(value, fmt: str) -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def _change(value) -> str:
+    return "–" if value is None else f"{value:+.1%}"
+
+
+def results_table(summaries: dict[str, dict]) -> str:
+    head = "| Method | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    lines = [head, "|---|" + "---:|" * len(COLUMNS)]
+    for method in METHODS:
+        lines.append(f"| {NAMES[method]} | " + " | ".join(_cell(summaries[method][k], f) for k, _, f in COLUMNS) + " |")
+    for base in ("bc", "kto"):
+        changes = [_change(relative_change(summaries["depo"][k], summaries[base][k])) for k, _, _ in COLUMNS]
+        lines.append(f"| DEPO vs {NAMES[base]} | " + " | ".join(changes) + " |")
+    return "\n".join(lines)
+
+
+def claim_holds(summaries: dict[str, dict]) -> dict[str, bool]:
+    """What the paper claims of DEPO, checked on this run."""
+    depo, bc, kto = summaries["depo"], summaries["bc"], summaries["kto"]
+    return {"T@All lower than BC and KTO": depo["t_all"] < min(bc["t_all"], kto["t_all"]),
+            "S@All lower than BC and KTO": depo["s_all"] < min(bc["s_all"], kto["s_all"]),
+            "Succ no lower than BC": depo["succ"] >= bc["succ"]}
+
+
+def _plots(run_root: Path, summaries: dict[str, dict]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from depo_ray.evaluate.runner import read_results
+
+    folder = run_root / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {m: read_results(run_root / "eval" / m) for m in METHODS}
+    paths = []
+    for name, title, value in (("tokens_per_turn", "Generated tokens per turn (per task)",
+                                lambda r: r.generated_tokens / r.turns if r.turns else 0.0),
+                               ("turns_per_task", "Agent turns per task", lambda r: r.turns)):
+        figure, axes = plt.subplots(figsize=(6, 4))
+        axes.hist([[value(r) for r in results[m]] for m in METHODS], bins=12, label=[NAMES[m] for m in METHODS])
+        axes.set_title(title)
+        axes.set_ylabel("tasks")
+        axes.legend()
+        paths.append(folder / f"{name}.png")
+        figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        plt.close(figure)
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for method in METHODS:
+        axes.scatter(summaries[method]["t_all"], summaries[method]["succ"], s=60)
+        axes.annotate(NAMES[method], (summaries[method]["t_all"], summaries[method]["succ"]),
+                      textcoords="offset points", xytext=(6, 4))
+    axes.set_xlabel("T@All (generated tokens per task)")
+    axes.set_ylabel("Succ")
+    axes.set_title("Success against T@All")
+    paths.append(folder / "success_vs_tokens.png")
+    figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def write_report(config: PipelineConfig, run) -> Path:
+    """Write ``report.md`` (and its plots) from the run folder's artifacts."""
+    root = run.root
+    summaries = {m: json.loads((root / "eval" / m / "summary.json").read_text()) for m in METHODS}
+    plots = _plots(root, summaries)
+    checks = claim_holds(summaries)
+    timings = [(s, run.completed(s)) for s in STAGES]
+    lines = [
+        f"# depo-ray run `{config.run_dir}`", "",
+        f"Environment `{config.env.name}` {config.env.options or ''}; starting policy "
+        + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
+        f"DEPO: loss `{config.depo.loss.name}`, α1 = {config.depo.loss.alpha1}, α2 = {config.depo.loss.alpha2}, "
+        f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
+        f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy)", "",
+        results_table(summaries), "",
+        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only.", "",
+        "What DEPO claims, on this run:", "",
+        *[f"- {claim}: **{'yes' if ok else 'no'}**" for claim, ok in checks.items()], "",
+        "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
+        "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
+        *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done and s != "report"], "",
+        "## Plots", "",
+        *[f"![{p.stem}](plots/{p.name})" for p in plots], "",
+    ]
+    path = root / "report.md"
+    path.write_text("\n".join(lines))
+    return path

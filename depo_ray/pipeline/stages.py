@@ -1,0 +1,214 @@
+"""The pipeline as a recipe: each stage reads the artifacts of the ones before it from the
+run folder and writes its own; ``runs/<run>/stages/<stage>.json`` marks it complete, with
+its settings and wall time.
+
+A completed stage is skipped on re-run. A completed stage whose settings have changed stops
+the run before any work (re-run it with ``--from``). ``--from STAGE`` deletes that stage's
+artifacts and those of every later stage, then runs them again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from depo_ray.config import ConfigError, from_dict, model_under_root, under_root
+from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
+
+class RunFolder:
+    """Paths of a run's artifacts and the per-stage completion markers."""
+
+    ARTIFACTS = {"bootstrap": ("bootstrap",), "generate": ("trajectories",), "label": ("labeled",), "bc": ("bc",),
+                 "kto": ("kto",), "depo": ("depo",), "evaluate": ("eval",), "report": ("report.md", "plots")}
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    def marker(self, stage: str) -> Path:
+        return self.root / "stages" / f"{stage}.json"
+
+    def completed(self, stage: str) -> dict | None:
+        path = self.marker(stage)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def finish(self, stage: str, settings, seconds: float, **facts) -> None:
+        path = self.marker(stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"settings": settings, "seconds": seconds, **facts}, indent=2, default=str))
+        tmp.rename(path)
+
+    def clear(self, stage: str) -> None:
+        self.marker(stage).unlink(missing_ok=True)
+        for name in self.ARTIFACTS[stage]:
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def model(self, method: str) -> Path:
+        """The exported policy of a train stage."""
+        from depo_ray.train.run import FINAL
+
+        return self.root / method / FINAL
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def first_difference(old, new, where: str = "") -> str | None:
+    """The first dotted key where two plain-data settings differ, with both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    return None if old == new else f"{where or 'settings'}: {old!r} -> {new!r}"
+
+
+def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> list[str]:
+    """Completed stages (not about to be re-run) whose settings changed since they ran."""
+    problems = []
+    for stage in STAGES:
+        done = run.completed(stage)
+        if done is None or stage in forced or stage == "report":
+            continue
+        change = first_difference(done["settings"], _plain(config.section(stage)))
+        if change:
+            problems.append(f"{stage}: settings changed since it ran ({change}); re-run it with --from {stage}")
+    return problems
+
+
+def to_run(config: PipelineConfig, from_stage: str | None) -> list[str]:
+    """Stages this config runs, from ``from_stage`` on when given."""
+    stages = [s for s in STAGES if not (s == "bootstrap" and config.policy is not None)]
+    if from_stage is None:
+        return stages
+    if from_stage not in stages:
+        raise ConfigError(f"--from: {from_stage!r} is not a stage of this config; stages: {stages}")
+    return stages[stages.index(from_stage):]
+
+
+def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
+    if config.policy is not None:
+        return model_under_root(root, config.policy)
+    return run.completed("bootstrap")["policy"]
+
+
+def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, progress: bool = True) -> dict:
+    """Run one stage; returns the facts kept in its marker."""
+    from environments.babyai import BabyAIConfig
+
+    if stage == "bootstrap":
+        from depo_ray.bootstrap import bootstrap_policy
+
+        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"),
+                            env=from_dict(BabyAIConfig, dict(config.env.options), "env.options"))
+        return {"policy": str(bootstrap_policy(bootstrap, progress=progress))}
+    if stage == "generate":
+        from depo_ray.search.generate import run_generation
+
+        generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
+                           env=config.env)
+        totals = run_generation(generate, progress=progress)
+        if totals["failed"]:
+            print(f"warning: generation failed on tasks {totals['failed']}; they have no shard")
+        return {"totals": totals}
+    if stage == "label":
+        return label_stage(config, run, root)
+    if stage == "bc":
+        from depo_ray.train.run import run_bc
+
+        result, _ = run_bc(replace(config.bc, model=starting_policy(config, run, root), output_dir=str(run / "bc")),
+                           [str(run / "labeled" / "bc.parquet")])
+        return {"metrics": result.metrics}
+    if stage in ("kto", "depo"):
+        from depo_ray.train.run import run_preference
+
+        train = replace(getattr(config, stage), model=str(run.model("bc")), output_dir=str(run / stage))
+        result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")])
+        return {"metrics": result.metrics}
+    if stage == "evaluate":
+        from depo_ray.evaluate.runner import run_evaluation
+
+        summaries = {}
+        for method in METHODS:
+            evaluate = replace(config.evaluate, policy=str(run.model(method)), output_dir=str(run / "eval" / method),
+                               env=config.env)
+            summaries[method] = run_evaluation(evaluate, method=method, progress=progress)
+        return {"summaries": summaries}
+    if stage == "report":
+        from depo_ray.pipeline.report import write_report
+
+        return {"report": str(write_report(config, run))}
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
+    """Label every searched trajectory (and the expert demos when asked), rephrase the
+    desirable ones when a rephraser is set, and write all.parquet (D, U and dropped) and
+    bc.parquet (D_BC)."""
+    from depo_ray.labeling import label_records, select_bc, summary_table
+    from depo_ray.records import read_records, write_shard
+
+    records = read_records(run / "trajectories")
+    if config.label.include_expert_demos:
+        records += read_records(run / "bootstrap" / "demos")
+    labeled = label_records(records, config.label.thresholds)
+    if config.label.rephrase is not None:
+        from depo_ray.models import load_tokenizer
+        from depo_ray.rephrase import rephrase_record
+        from depo_ray.serving.openai_client import OpenAIEndpoint
+
+        endpoint, tokenizer = OpenAIEndpoint(config.label.rephrase.endpoint), load_tokenizer(starting_policy(config, run, root))
+        labeled = [rephrase_record(r, endpoint.generate, tokenizer, config.label.rephrase) for r in labeled]
+    counts = {label: sum(r.label == label for r in labeled) for label in ("desirable", "undesirable")}
+    t = config.label.thresholds
+    if not counts["desirable"]:
+        raise RuntimeError(f"label: no desirable trajectory among {len(labeled)} (none reached reward κ0={t.kappa0}"
+                           + (f" in under {t.step_cutoff} steps" if t.step_cutoff else "")
+                           + "): search more (generate.search, more tasks) or lower label.thresholds.kappa0")
+    if not counts["undesirable"]:
+        raise RuntimeError(f"label: no undesirable trajectory among {len(labeled)} (none with κ2={t.kappa2} <= reward "
+                           f"< κ1={t.kappa1}): KTO and DEPO need both classes; widen label.thresholds")
+    bc = select_bc(labeled, t)
+    write_shard(labeled, run / "labeled" / "all.parquet")
+    write_shard(bc, run / "labeled" / "bc.parquet")
+    table = summary_table(labeled)
+    (run / "labeled" / "summary.txt").write_text(table + "\n")
+    print(table)
+    return {"records": len(labeled), **counts, "bc": len(bc)}
+
+
+def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = None, progress: bool = True) -> Path:
+    """Run every stage not yet complete; returns the report's path. Validation (stale
+    stages, --from) happens before anything is deleted or started."""
+    run = RunFolder(under_root(root, config.run_dir))
+    stages = to_run(config, from_stage)
+    forced = set(stages) if from_stage else set()
+    stale = stale_stages(config, run, forced)
+    if stale:
+        raise ConfigError("\n".join(stale))
+    for stage in stages if from_stage else ():
+        run.clear(stage)
+    for stage in stages:
+        done = run.completed(stage)
+        if done is not None and stage != "report":
+            print(f"[{stage}] done earlier ({done['seconds']:.0f} s), skipped")
+            continue
+        print(f"[{stage}] running")
+        started = time.perf_counter()
+        facts = run_stage(stage, config, run, root, progress=progress)
+        seconds = time.perf_counter() - started
+        run.finish(stage, _plain(config.section(stage)), seconds, **facts)
+        print(f"[{stage}] finished in {seconds:.0f} s")
+    return run / "report.md"

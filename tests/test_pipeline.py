@@ -1,0 +1,215 @@
+"""The pipeline job: config checks and the plan without Ray, then a small end-to-end run on a
+local Ray cluster, resumed in process and through `ray job submit` against a head node."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depo_ray.config import ConfigError, from_dict, load_yaml
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.plan import resource_problems, stage_needs
+from depo_ray.pipeline.stages import RunFolder, first_difference, stale_stages, to_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_cpu_default_config_loads_and_fits_two_cores():
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
+    assert config.policy is None and to_run(config, None)[0] == "bootstrap"
+    assert resource_problems(stage_needs(config), cpus=2, gpus=0) == []
+
+
+@pytest.mark.parametrize("name", ["qwen2.5_7b_pipeline.yaml", "llama3.1_8b_pipeline.yaml"])
+def test_the_real_model_configs_load_and_skip_the_bootstrap(name):
+    config = load_yaml(PipelineConfig, ROOT / "configs" / name)
+    assert config.policy and "bootstrap" not in to_run(config, None)
+    assert config.bc.lora is not None and config.depo.loss.beta == 0.2
+    problems = resource_problems(stage_needs(config), cpus=2, gpus=0)
+    assert any("GPUs" in p for p in problems)  # they want GPUs this machine does not have
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"bc": {"epochs": 1, "learnin_rate": 1e-3}}, "bc.learnin_rate"),
+    ({"depo": {"loss": {"name": "sft"}}}, "depo.loss.name"),
+    ({"kto": {"model": "some/model"}}, "kto.model"),
+    ({"generate": {"env": {"name": "babyai", "options": {"max_turns": 3}}}}, "generate.env"),
+    ({"evaluate": {"workers": "four"}}, "evaluate.workers"),
+    ({"env": {"name": "babyai", "options": {"max_turn": 3}}}, "env.options.max_turn"),
+])
+def test_a_bad_config_names_the_key(data, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        from_dict(PipelineConfig, data)
+
+
+def test_impossible_resources_are_named_per_stage():
+    config = from_dict(PipelineConfig, {"bc": {"loss": {"name": "sft"}, "num_workers": 4, "global_batch_size": 8},
+                                        "evaluate": {"serving": {"replicas": 1, "gpus_per_replica": 1}}})
+    problems = resource_problems(stage_needs(config), cpus=2, gpus=0)
+    assert any(p.startswith("bc: needs 4 CPUs") for p in problems)
+    assert any(p.startswith("evaluate: needs 1 GPUs") for p in problems)
+
+
+def test_first_difference_names_the_changed_key():
+    assert first_difference({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == "a.c: 2 -> 3"
+    assert first_difference({"a": 1}, {"a": 1}) is None
+
+
+def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
+    run = RunFolder(tmp_path)
+    run.finish("bc", json.loads(json.dumps(config.section("bc"), default=str)), 1.0)
+    assert stale_stages(config, run, set()) == []
+    changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bc": {"loss": {"name": "sft"}, "epochs": 5}})
+    (problem,) = stale_stages(changed, run, set())
+    assert problem.startswith("bc: settings changed") and "epochs: 3 -> 5" in problem and "--from bc" in problem
+    assert stale_stages(changed, run, set(to_run(changed, "bc"))) == []
+    assert to_run(changed, "depo") == ["depo", "evaluate", "report"]
+    with pytest.raises(ConfigError, match="--from"):
+        to_run(from_dict(PipelineConfig, {"policy": "Qwen/Qwen2.5-7B-Instruct"}), "bootstrap")
+
+
+def test_dry_run_prints_the_plan_and_loads_nothing(tmp_path):
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run")}))
+    out = subprocess.run([sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config), "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for stage in ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "report"):
+        assert f"\n{stage} " in out.stdout
+    assert "this machine:" in out.stdout and not (tmp_path / "run").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"depo": {"loss": {"name": "depo", "beta": -1}}}))
+    out = subprocess.run([sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(bad), "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "beta must be positive" in out.stderr
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+EASY = [level + 40 * seed for seed in range(8) for level in range(4)]  # the red-ball / GoToObj levels
+SMALL_TRAIN = {"lora": None, "learning_rate": 1e-3, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 4,
+               "num_workers": 2, "checkpoint_every": 100}
+SERVING = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 120,
+           "engine": {"max_model_len": 4096, "dtype": "float32"}}
+
+
+def small_pipeline(run_dir: Path) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "env": {"name": "babyai", "options": {"max_turns": 6}},
+        "bootstrap": {"task_ids": EASY, "check_tasks": [0, 1], "min_valid_rate": 0.0, "max_rounds": 1,
+                      "expert": {"detour_share": 0.3},
+                      "train": {**SMALL_TRAIN, "loss": {"name": "sft"}, "learning_rate": 3e-3, "epochs": 6}},
+        "generate": {"task_ids": [0, 2, 40, 42], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
+                     "search": {"simulations": 2, "children": 2, "max_depth": 6, "temperature": 0.5, "max_new_tokens": 48}},
+        "label": {"include_expert_demos": True},
+        "bc": {**SMALL_TRAIN, "loss": {"name": "sft"}},
+        "kto": {**SMALL_TRAIN, "loss": {"name": "kto"}},
+        "depo": {**SMALL_TRAIN, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}},
+        "evaluate": {"task_ids": [1, 3, 41, 43], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
+                     "max_new_tokens": 48},
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The small pipeline, run to the end in process on a private local Ray."""
+    import ray
+
+    from depo_ray.cluster import connect
+    from depo_ray.pipeline.stages import run_pipeline
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    config_file = folder / "pipeline.yaml"
+    config_file.write_text(yaml.safe_dump(small_pipeline(folder / "run")))
+    connect(num_cpus=2, fresh=True)
+    try:
+        report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
+    finally:
+        ray.shutdown()
+    return config_file, report
+
+
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
+    _, report = finished_run
+    run = report.parent
+    text = report.read_text()
+    for row in ("| BC |", "| KTO |", "| DEPO |", "| DEPO vs BC |", "| DEPO vs KTO |"):
+        assert row in text
+    for plot in ("tokens_per_turn.png", "turns_per_task.png", "success_vs_tokens.png"):
+        assert (run / "plots" / plot).stat().st_size > 1000 and f"plots/{plot}" in text
+    assert "desirable" in text and "| generate |" in text
+    for method in ("bc", "kto", "depo"):
+        summary = json.loads((run / "eval" / method / "summary.json").read_text())
+        assert summary["tasks"] == 4 and summary["s_all"] >= 1 and summary["t_all"] > 0
+        assert (run / method / "final" / "config.json").exists()
+    labeled = json.loads((run / "stages" / "label.json").read_text())
+    assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
+
+
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_a_second_run_redoes_no_finished_stage(finished_run):
+    import ray
+
+    from depo_ray.cluster import connect
+    from depo_ray.pipeline.stages import run_pipeline
+
+    config_file, report = finished_run
+    markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
+    connect(num_cpus=2, fresh=True)
+    started = time.perf_counter()
+    try:
+        run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
+    finally:
+        ray.shutdown()
+    assert time.perf_counter() - started < 60  # no engine start, no training
+    assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
+
+
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_ray_job_submit_of_the_pipeline_succeeds(finished_run, tmp_path):
+    """A head node started from this environment; the job resumes the finished run."""
+    config_file, report = finished_run
+    before = report.stat().st_mtime_ns
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    port, dashboard = _free_port(), _free_port()
+    # as the README's `make pipeline` does (Ray 2.60 local clusters use token auth)
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token"}
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dashboard}",
+                             "--num-cpus=2", "--include-dashboard=true", f"--temp-dir={tmp_path / 'ray'}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        address = f"http://127.0.0.1:{dashboard}"
+        for _ in range(120):
+            try:
+                socket.create_connection(("127.0.0.1", dashboard), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(1)
+        out = subprocess.run([ray_cli, "job", "submit", f"--address={address}", "--",
+                              sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config_file)],
+                             capture_output=True, text=True, timeout=600, env=env)
+        assert "succeeded" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+        assert "[bc] done earlier" in out.stdout and "report:" in out.stdout
+    finally:
+        os.killpg(head.pid, signal.SIGINT)
+        head.wait(timeout=60)
+    assert report.stat().st_mtime_ns > before
