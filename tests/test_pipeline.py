@@ -185,20 +185,25 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
 
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_ray_job_submit_of_the_pipeline_succeeds(finished_run, tmp_path):
+def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
     """A head node started from this environment; the job resumes the finished run."""
+    import shutil
+    import tempfile
+
     config_file, report = finished_run
     before = report.stat().st_mtime_ns
     ray_cli = str(Path(sys.executable).with_name("ray"))
     port, dashboard = _free_port(), _free_port()
     # as the README's `make pipeline` does (Ray 2.60 local clusters use token auth)
     env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token"}
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay under 108 bytes
     head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dashboard}",
-                             "--num-cpus=2", "--include-dashboard=true", f"--temp-dir={tmp_path / 'ray'}"],
+                             "--num-cpus=2", "--include-dashboard=true", f"--temp-dir={temp_dir}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         address = f"http://127.0.0.1:{dashboard}"
         for _ in range(120):
+            assert head.poll() is None, "the Ray head node exited during start-up"
             try:
                 socket.create_connection(("127.0.0.1", dashboard), timeout=1).close()
                 break
@@ -209,7 +214,8 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run, tmp_path):
                              capture_output=True, text=True, timeout=600, env=env)
         assert "succeeded" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
         assert "[bc] done earlier" in out.stdout and "report:" in out.stdout
-    finally:
+    finally:  # `ray start --block` stops the processes it started on SIGINT
         os.killpg(head.pid, signal.SIGINT)
         head.wait(timeout=60)
+        shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before

@@ -24,6 +24,12 @@ class StageNeeds:
     gpus: float
 
 
+def _tasks(task_ids, task_range) -> str:
+    if task_ids is None:
+        return f"tasks [{task_range[0]}, {task_range[1]})"
+    return f"{len(task_ids)} tasks" if len(task_ids) > 6 else f"tasks {list(task_ids)}"
+
+
 def _train(stage: str, config: TrainConfig, what: str) -> StageNeeds:
     gpus = config.num_workers if config.use_gpu else 0
     actors = f"{config.num_workers} train worker(s) x {config.cpus_per_worker} CPU" + (" + 1 GPU" if config.use_gpu else "")
@@ -43,11 +49,11 @@ def stage_needs(config: PipelineConfig) -> list[StageNeeds]:
     if config.policy is None:
         b = config.bootstrap
         rounds = _train("bootstrap", b.round_config, "")
-        needs.append(StageNeeds("bootstrap", f"tiny model, expert demos of tasks {list(b.task_ids or b.tasks)}, "
+        needs.append(StageNeeds("bootstrap", f"tiny model, expert demos of {_tasks(b.task_ids, b.tasks)}, "
                                              f"BC up to {b.max_rounds} rounds", rounds.actors, rounds.cpus, 0))
     g = config.generate
     actors, cpus, gpus = _served(g.serving, g.workers, g.cpus_per_worker, "MCTS workers")
-    needs.append(StageNeeds("generate", f"MCTS on tasks {list(g.task_ids or g.tasks)}: {g.search.simulations} simulations, "
+    needs.append(StageNeeds("generate", f"MCTS on {_tasks(g.task_ids, g.tasks)}: {g.search.simulations} simulations, "
                                         f"{g.search.children} children", actors, cpus, gpus))
     t = config.label.thresholds
     needs.append(StageNeeds("label", f"κ0={t.kappa0} κ1={t.kappa1} κ2={t.kappa2}"
