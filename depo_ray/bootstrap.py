@@ -59,7 +59,7 @@ class BootstrapConfig:
     model: TinyModelConfig = field(default_factory=lambda: TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256))
     """Size of the tiny policy (2 small layers train in minutes on 2 cores)."""
     train: TrainConfig | None = None
-    """One BC round (model and output_dir are filled in); None: lr 3e-3, 8 epochs, batch 8."""
+    """One BC round (model and output_dir are filled in); None: lr 1e-3, 8 epochs, batch 8."""
     check_tasks: tuple[int, ...] = (0, 1, 2, 3, 4, 9, 11, 12)
     """Tasks played greedily after each round to see whether the policy acts sensibly."""
     min_valid_rate: float = 0.5
@@ -73,7 +73,7 @@ class BootstrapConfig:
         """The BC round's TrainConfig (model and output_dir still to fill in)."""
         from depo_ray.losses import LossConfig
 
-        return self.train or TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3, epochs=8,
+        return self.train or TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=1e-3, epochs=8,
                                          global_batch_size=8, micro_batch_size=4, checkpoint_every=50)
 
     def __post_init__(self):
