@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from depo_ray.evaluate import TaskResult, relative_change, summarize
+from depo_ray.evaluate import TaskResult, median_summary, relative_change, summarize
 
 
 def result(task_id, success, reward, turns, tokens, invalid=0, model=1.0, seconds=1.5):
@@ -59,3 +59,14 @@ def test_relative_change():
     assert relative_change(-0.5, -1.0) == pytest.approx(0.5)
     assert relative_change(1.0, 0.0) is None and relative_change(None, 1.0) is None
     assert not math.isnan(relative_change(0.0, 2.0))
+
+
+def test_median_over_seeds_skips_missing_values():
+    seeds = [{"succ": 0.2, "t_all": 300.0, "t_succ": None, "method": "depo"},
+             {"succ": 0.4, "t_all": 100.0, "t_succ": 50.0, "method": "depo"},
+             {"succ": 0.3, "t_all": 200.0, "t_succ": 70.0, "method": "depo"}]
+    medians = median_summary(seeds)
+    assert medians == {"succ": 0.3, "t_all": 200.0, "t_succ": 60.0}
+    assert median_summary([{"t_succ": None}])["t_succ"] is None
+    with pytest.raises(ValueError):
+        median_summary([])

@@ -43,6 +43,8 @@ def test_the_real_model_configs_load_and_skip_the_bootstrap(name):
     ({"generate": {"env": {"name": "babyai", "options": {"max_turns": 3}}}}, "generate.env"),
     ({"evaluate": {"workers": "four"}}, "evaluate.workers"),
     ({"env": {"name": "babyai", "options": {"max_turn": 3}}}, "env.options.max_turn"),
+    ({"seeds": [0, 0]}, "seeds"),
+    ({"depo": {"loss": {"name": "depo"}, "seed": 3}}, "depo.seed"),
 ])
 def test_a_bad_config_names_the_key(data, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -156,9 +158,9 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
         assert (run / "plots" / plot).stat().st_size > 1000 and f"plots/{plot}" in text
     assert "desirable" in text and "| generate |" in text
     for method in ("bc", "kto", "depo"):
-        summary = json.loads((run / "eval" / method / "summary.json").read_text())
+        summary = json.loads((run / "eval" / method / "seed-0" / "summary.json").read_text())
         assert summary["tasks"] == 4 and summary["s_all"] >= 1 and summary["t_all"] > 0
-        assert (run / method / "final" / "config.json").exists()
+        assert (run / method / "seed-0" / "final" / "config.json").exists()
     labeled = json.loads((run / "stages" / "label.json").read_text())
     assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
 

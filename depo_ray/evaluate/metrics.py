@@ -63,6 +63,20 @@ def summarize(results: list[TaskResult]) -> dict:
     }
 
 
+def median_summary(summaries: list[dict]) -> dict:
+    """Per metric, the median over runs (seeds) of the values that exist; None if none does."""
+    import statistics
+
+    if not summaries:
+        raise ValueError("no summaries to take the median of")
+    keys = [k for k, v in summaries[0].items() if v is None or isinstance(v, (int, float))]
+    medians = {}
+    for key in keys:
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        medians[key] = statistics.median(values) if values else None
+    return medians
+
+
 def relative_change(new: float | None, base: float | None) -> float | None:
     """(new − base) / |base|; None when either is missing or the base is 0."""
     if new is None or base is None or base == 0:

@@ -59,8 +59,16 @@ class PipelineConfig:
     """DEPO from π_BC on D and U (loss depo or depo_penalty)."""
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     """Greedy evaluation of π_BC, π_KTO and π_DEPO on the held-out tasks."""
+    seeds: tuple[int, ...] = (0,)
+    """Training seeds (shuffle order, initialisation): bc, kto, depo and evaluate run once per
+    seed, each seed's KTO and DEPO from its own π_BC; the report gives the median over seeds."""
 
     def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: expected a non-empty list of distinct seeds, got {list(self.seeds)}")
+        for section in ("bc", "kto", "depo"):
+            if getattr(self, section).seed != 0:
+                raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
         for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
                                ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
                                ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir",))):
@@ -90,7 +98,9 @@ class PipelineConfig:
             "bootstrap": {"bootstrap": dataclasses.asdict(self.bootstrap), "env": env},
             "generate": {"generate": dataclasses.asdict(self.generate), "env": env, "policy": self.policy},
             "label": dataclasses.asdict(self.label),
-            "evaluate": {"evaluate": dataclasses.asdict(self.evaluate), "env": env},
+            "evaluate": {"evaluate": dataclasses.asdict(self.evaluate), "env": env, "seeds": self.seeds},
             "report": {},
         }
-        return sections[stage] if stage in sections else dataclasses.asdict(getattr(self, stage))
+        if stage in sections:
+            return sections[stage]
+        return {stage: dataclasses.asdict(getattr(self, stage)), "seeds": self.seeds}

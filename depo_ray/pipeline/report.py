@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from depo_ray.evaluate.metrics import relative_change
+from depo_ray.evaluate.metrics import median_summary, relative_change
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
 
 NAMES = {"bc": "BC", "kto": "KTO", "depo": "DEPO"}
@@ -44,7 +44,16 @@ def claim_holds(summaries: dict[str, dict]) -> dict[str, bool]:
             "Succ no lower than BC": depo["succ"] >= bc["succ"]}
 
 
-def _plots(run_root: Path, summaries: dict[str, dict]) -> list[Path]:
+def seeds_table(per_seed: dict[str, dict[int, dict]]) -> str:
+    lines = ["| Method | seed | Succ | T@All | S@All |", "|---|---:|---:|---:|---:|"]
+    for method in METHODS:
+        for seed, s in per_seed[method].items():
+            lines.append(f"| {NAMES[method]} | {seed} | {_cell(s['succ'], '{:.3f}')} | {_cell(s['t_all'], '{:.1f}')} | "
+                         f"{_cell(s['s_all'], '{:.2f}')} |")
+    return "\n".join(lines)
+
+
+def _plots(run, seeds: tuple[int, ...], summaries: dict[str, dict]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,16 +61,16 @@ def _plots(run_root: Path, summaries: dict[str, dict]) -> list[Path]:
 
     from depo_ray.evaluate.runner import read_results
 
-    folder = run_root / "plots"
+    folder = run.root / "plots"
     folder.mkdir(parents=True, exist_ok=True)
-    results = {m: read_results(run_root / "eval" / m) for m in METHODS}
+    results = {m: [r for seed in seeds for r in read_results(run.evaluation(m, seed))] for m in METHODS}
     paths = []
     for name, title, value in (("tokens_per_turn", "Generated tokens per turn (per task)",
                                 lambda r: r.generated_tokens / r.turns if r.turns else 0.0),
                                ("turns_per_task", "Agent turns per task", lambda r: r.turns)):
         figure, axes = plt.subplots(figsize=(6, 4))
         axes.hist([[value(r) for r in results[m]] for m in METHODS], bins=12, label=[NAMES[m] for m in METHODS])
-        axes.set_title(title)
+        axes.set_title(title + (f", {len(seeds)} seeds pooled" if len(seeds) > 1 else ""))
         axes.set_ylabel("tasks")
         axes.legend()
         paths.append(folder / f"{name}.png")
@@ -74,7 +83,7 @@ def _plots(run_root: Path, summaries: dict[str, dict]) -> list[Path]:
                       textcoords="offset points", xytext=(6, 4))
     axes.set_xlabel("T@All (generated tokens per task)")
     axes.set_ylabel("Succ")
-    axes.set_title("Success against T@All")
+    axes.set_title("Success against T@All" + (f" (medians over {len(seeds)} seeds)" if len(seeds) > 1 else ""))
     paths.append(folder / "success_vs_tokens.png")
     figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(figure)
@@ -84,8 +93,11 @@ def _plots(run_root: Path, summaries: dict[str, dict]) -> list[Path]:
 def write_report(config: PipelineConfig, run) -> Path:
     """Write ``report.md`` (and its plots) from the run folder's artifacts."""
     root = run.root
-    summaries = {m: json.loads((root / "eval" / m / "summary.json").read_text()) for m in METHODS}
-    plots = _plots(root, summaries)
+    per_seed = {m: {seed: json.loads((run.evaluation(m, seed) / "summary.json").read_text()) for seed in config.seeds}
+                for m in METHODS}
+    summaries = {m: median_summary(list(per_seed[m].values())) for m in METHODS}
+    plots = _plots(run, config.seeds, summaries)
+    seeds = ", ".join(str(s) for s in config.seeds)
     checks = claim_holds(summaries)
     timings = [(s, run.completed(s)) for s in STAGES]
     lines = [
@@ -94,11 +106,13 @@ def write_report(config: PipelineConfig, run) -> Path:
         + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
         f"DEPO: loss `{config.depo.loss.name}`, α1 = {config.depo.loss.alpha1}, α2 = {config.depo.loss.alpha2}, "
         f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
-        f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy)", "",
+        f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
         results_table(summaries), "",
-        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only.", "",
+        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. Each seed "
+        "trains its own π_BC, then KTO and DEPO from it.", "",
         "What DEPO claims, on this run:", "",
         *[f"- {claim}: **{'yes' if ok else 'no'}**" for claim, ok in checks.items()], "",
+        "Per seed:", "", seeds_table(per_seed), "",
         "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
         "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
         *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done and s != "report"], "",

@@ -53,11 +53,18 @@ class RunFolder:
             else:
                 path.unlink(missing_ok=True)
 
-    def model(self, method: str) -> Path:
-        """The exported policy of a train stage."""
+    def trained(self, method: str, seed: int) -> Path:
+        """Output folder of a train stage for one seed."""
+        return self.root / method / f"seed-{seed}"
+
+    def model(self, method: str, seed: int) -> Path:
+        """The exported policy of a train stage for one seed."""
         from depo_ray.train.run import FINAL
 
-        return self.root / method / FINAL
+        return self.trained(method, seed) / FINAL
+
+    def evaluation(self, method: str, seed: int) -> Path:
+        return self.root / "eval" / method / f"seed-{seed}"
 
 
 def _plain(value):
@@ -125,32 +132,45 @@ def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, pr
         return {"totals": totals}
     if stage == "label":
         return label_stage(config, run, root)
-    if stage == "bc":
-        from depo_ray.train.run import run_bc
-
-        result, _ = run_bc(replace(config.bc, model=starting_policy(config, run, root), output_dir=str(run / "bc")),
-                           [str(run / "labeled" / "bc.parquet")])
-        return {"metrics": result.metrics}
-    if stage in ("kto", "depo"):
-        from depo_ray.train.run import run_preference
-
-        train = replace(getattr(config, stage), model=str(run.model("bc")), output_dir=str(run / stage))
-        result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")])
-        return {"metrics": result.metrics}
+    if stage in METHODS:
+        return train_stage(stage, config, run, root)
     if stage == "evaluate":
         from depo_ray.evaluate.runner import run_evaluation
 
         summaries = {}
         for method in METHODS:
-            evaluate = replace(config.evaluate, policy=str(run.model(method)), output_dir=str(run / "eval" / method),
-                               env=config.env)
-            summaries[method] = run_evaluation(evaluate, method=method, progress=progress)
+            for seed in config.seeds:
+                evaluate = replace(config.evaluate, policy=str(run.model(method, seed)),
+                                   output_dir=str(run.evaluation(method, seed)), env=config.env)
+                summaries[f"{method}/seed-{seed}"] = run_evaluation(evaluate, method=method, progress=progress)
         return {"summaries": summaries}
     if stage == "report":
         from depo_ray.pipeline.report import write_report
 
         return {"report": str(write_report(config, run))}
     raise ValueError(f"unknown stage {stage!r}")
+
+
+def train_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path) -> dict:
+    """BC from the starting policy on D_BC, or KTO / DEPO from the same seed's π_BC on D and
+    U, once per seed. A seed whose model is exported is not trained again when the stage
+    resumes after a crash."""
+    from depo_ray.train.run import run_bc, run_preference
+
+    metrics = {}
+    for seed in config.seeds:
+        if (run.model(stage, seed) / "config.json").exists():
+            continue
+        if stage == "bc":
+            train = replace(config.bc, seed=seed, model=starting_policy(config, run, root),
+                            output_dir=str(run.trained("bc", seed)))
+            result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
+        else:
+            train = replace(getattr(config, stage), seed=seed, model=str(run.model("bc", seed)),
+                            output_dir=str(run.trained(stage, seed)))
+            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")])
+        metrics[f"seed-{seed}"] = result.metrics
+    return {"metrics": metrics}
 
 
 def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
