@@ -17,6 +17,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from depo_ray.files import replaced_atomically
 from depo_ray.tokens import tokens_per_turn
 
 LABELS = ("desirable", "undesirable")
@@ -131,10 +132,8 @@ def write_shard(records: Iterable[TrajectoryRecord], path: str | os.PathLike) ->
         except ValueError as error:
             raise RecordError(f"{path}: record {i}: {error}") from None
         rows.append(_to_row(record))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
     return path
 
 

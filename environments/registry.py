@@ -70,6 +70,12 @@ ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai}
 OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options}
 
 
+def check_task_ids(task_ids: tuple[int, ...] | None) -> None:
+    """An explicit task list must be non-empty and non-negative (None: the config's default)."""
+    if task_ids is not None and (not task_ids or min(task_ids) < 0):
+        raise ValueError(f"task_ids: expected a non-empty list of non-negative ids, or null; got {list(task_ids)}")
+
+
 def select_tasks(task_range: tuple[int, int], task_ids: tuple[int, ...] | None, held_out: tuple[int, ...]) -> list[int]:
     """``task_ids`` if given, else ids in [start, stop); without duplicates or held-out ids."""
     wanted = task_ids if task_ids is not None else range(*task_range)

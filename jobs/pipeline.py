@@ -15,7 +15,7 @@ from pathlib import Path
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
-from depo_ray.pipeline.stages import RunFolder, run_pipeline, stale_stages, to_run
+from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,20 +30,21 @@ def main() -> None:
         config = load_yaml(PipelineConfig, under_root(ROOT, args.config))
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))
-        stale = stale_stages(config, run, set(stages) if args.from_stage else set())
+        problems = run_problems(config, run, args.from_stage)
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
-    status = {s: "skip (policy given)" for s in STAGES if s not in stages}
-    status.update({s: "redo" if args.from_stage else ("done" if run.completed(s) and s != "report" else "todo") for s in stages})
+    status = {s: "done" if run.completed(s) and s != "report" else "todo" for s in to_run(config, None)}
+    status.update({s: "redo" for s in stages if args.from_stage})
     needs = stage_needs(config)
     print(f"run folder: {run.root}\n{format_plan(needs, status)}")
-    if stale:
-        raise SystemExit("config error: " + "\n".join(stale))
+    if problems:
+        raise SystemExit("config error: " + "\n".join(problems))
+    pending = [n for n in needs if status.get(n.stage) != "done"]  # a finished stage needs nothing
     if args.dry_run:
         import torch
 
         cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-        problems = resource_problems(needs, cpus, gpus)
+        problems = resource_problems(pending, cpus, gpus)
         print(f"this machine: {cpus} CPUs, {gpus} GPUs: " + ("fits" if not problems else "does not fit"))
         for problem in problems:
             print(f"  {problem}")
@@ -55,7 +56,7 @@ def main() -> None:
 
     connect()
     available = ray.cluster_resources()
-    problems = resource_problems(needs, available.get("CPU", 0), available.get("GPU", 0))
+    problems = resource_problems(pending, available.get("CPU", 0), available.get("GPU", 0))
     if problems:
         raise SystemExit("impossible resources:\n  " + "\n  ".join(problems))
     report = run_pipeline(config, ROOT, args.from_stage)

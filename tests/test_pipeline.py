@@ -16,7 +16,8 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
-from depo_ray.pipeline.stages import RunFolder, first_difference, stale_stages, to_run
+from depo_ray.pipeline.config import STAGES
+from depo_ray.pipeline.stages import RunFolder, first_difference, run_problems, stale_stages, to_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,7 @@ def test_first_difference_names_the_changed_key():
 def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)
-    run.finish("bc", json.loads(json.dumps(config.section("bc"), default=str)), 1.0)
+    run.finish("bc", config.section("bc"), 1.0)
     assert stale_stages(config, run, set()) == []
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bc": {"loss": {"name": "sft"}, "epochs": 5}})
     (problem,) = stale_stages(changed, run, set())
@@ -76,6 +77,39 @@ def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     assert to_run(changed, "depo") == ["depo", "evaluate", "report"]
     with pytest.raises(ConfigError, match="--from"):
         to_run(from_dict(PipelineConfig, {"policy": "Qwen/Qwen2.5-7B-Instruct"}), "bootstrap")
+
+
+def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_not_a_change(tmp_path):
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
+    run = RunFolder(tmp_path)
+    for stage in STAGES:
+        run.finish(stage, config.section(stage), 1.0)
+    assert stale_stages(config, run, set()) == []
+    data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
+    data["generate"]["workers"], data["bc"]["checkpoint_every"] = 1, 7  # another cluster, same results
+    data["evaluate"]["serving"]["replicas"] = 2
+    assert stale_stages(from_dict(PipelineConfig, data), run, set()) == []
+    data["label"]["thresholds"]["kappa0"] = 0.8
+    (problem,) = stale_stages(from_dict(PipelineConfig, data), run, set())
+    assert problem.startswith("label:") and "kappa0: 0.9 -> 0.8" in problem
+
+
+def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
+    run = RunFolder(tmp_path)
+    for stage in ("bootstrap", "generate", "label"):
+        run.finish(stage, config.section(stage), 1.0)
+    assert run_problems(config, run, "bc") == []
+    assert run_problems(config, run, "depo") == [f"--from depo: stage {s} has not completed; run without --from first"
+                                                 for s in ("bc", "kto")]
+
+
+def test_evaluation_tasks_must_not_be_training_tasks():
+    with pytest.raises(ConfigError, match=r"evaluate\.task_ids: tasks \[5\] are also searched"):
+        from_dict(PipelineConfig, {"generate": {"tasks": [0, 10]}, "bootstrap": {"tasks": [100, 200]},
+                                   "evaluate": {"task_ids": [5, 50]}})
+    with pytest.raises(ConfigError, match=r"tasks \[120\]"):
+        from_dict(PipelineConfig, {"bootstrap": {"tasks": [100, 200]}, "evaluate": {"task_ids": [120]}})
 
 
 def test_dry_run_prints_the_plan_and_loads_nothing(tmp_path):
@@ -96,7 +130,7 @@ def test_dry_run_prints_the_plan_and_loads_nothing(tmp_path):
 
 # --- end to end ---------------------------------------------------------------------------
 
-EASY = [level + 40 * seed for seed in range(8) for level in range(4)]  # the red-ball / GoToObj levels
+EASY = [level + 40 * seed for seed in range(8) for level in range(4)]  # the red-ball / GoToObj levels, seeds 0-7
 SMALL_TRAIN = {"lora": None, "learning_rate": 1e-3, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 4,
                "num_workers": 2, "checkpoint_every": 100}
 SERVING = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 120,
@@ -116,7 +150,7 @@ def small_pipeline(run_dir: Path) -> dict:
         "bc": {**SMALL_TRAIN, "loss": {"name": "sft"}},
         "kto": {**SMALL_TRAIN, "loss": {"name": "kto"}},
         "depo": {**SMALL_TRAIN, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}},
-        "evaluate": {"task_ids": [1, 3, 41, 43], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
+        "evaluate": {"task_ids": [321, 323, 361, 363], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
                      "max_new_tokens": 48},
     }
 
@@ -176,12 +210,10 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
     config_file, report = finished_run
     markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
     connect(num_cpus=2, fresh=True)
-    started = time.perf_counter()
     try:
         run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
     finally:
         ray.shutdown()
-    assert time.perf_counter() - started < 60  # no engine start, no training
     assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
 
 
@@ -206,11 +238,12 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
         address = f"http://127.0.0.1:{dashboard}"
         for _ in range(120):
             assert head.poll() is None, "the Ray head node exited during start-up"
-            try:
-                socket.create_connection(("127.0.0.1", dashboard), timeout=1).close()
+            listed = subprocess.run([ray_cli, "job", "list", f"--address={address}"], capture_output=True, env=env)
+            if listed.returncode == 0:  # the job API answers
                 break
-            except OSError:
-                time.sleep(1)
+            time.sleep(1)
+        else:
+            pytest.fail("the Ray head's job API did not come up in 2 minutes")
         out = subprocess.run([ray_cli, "job", "submit", f"--address={address}", "--",
                               sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config_file)],
                              capture_output=True, text=True, timeout=600, env=env)

@@ -18,12 +18,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from depo_ray.evaluate.metrics import TaskResult, summarize
+from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
 from depo_ray.serving.client import MeteredPolicy
 from depo_ray.serving.router import ServingConfig
 from depo_ray.serving.server import Sampling
 from environments.episode import ObservedEnv, play_episode
-from environments.registry import EnvConfig, make_env
+from environments.registry import EnvConfig, check_task_ids, make_env
 
 SUMMARY = "summary.json"
 
@@ -48,8 +49,7 @@ class EvalConfig:
     """Longest agent turn in tokens."""
 
     def __post_init__(self):
-        if self.task_ids is not None and (not self.task_ids or min(self.task_ids) < 0):
-            raise ValueError("task_ids: expected a non-empty list of non-negative ids, or null")
+        check_task_ids(self.task_ids)
         if self.workers < 1 or self.max_new_tokens < 1:
             raise ValueError("workers and max_new_tokens must be at least 1")
         if self.cpus_per_worker < 0:
@@ -97,9 +97,8 @@ def _write_results(results: list[TaskResult], path: Path) -> None:
     import pyarrow.parquet as pq
 
     rows = [{**asdict(r), "env_seconds": r.env_seconds} for r in sorted(results, key=lambda r: r.task_id)]
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows), tmp)
-    tmp.rename(path)
+    with replaced_atomically(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
 def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True) -> dict:
@@ -140,7 +139,5 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
     summary = {"method": method, "policy": config.policy, **summarize(results), "engine_startup_seconds": startup}
     write_shard(sorted(records, key=lambda r: int(r.task_id)), output / "trajectories.parquet")
     _write_results(results, output / "tasks.parquet")
-    tmp = output / (SUMMARY + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.rename(output / SUMMARY)
+    write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))
     return summary

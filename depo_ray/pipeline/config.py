@@ -20,6 +20,10 @@ from depo_ray.train.config import TrainConfig
 from environments.babyai import BabyAIConfig
 from environments.registry import EnvConfig
 
+SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "micro_batch_size"})
+"""Settings that change how a stage is scheduled, not what it produces: changing them (to fit
+another cluster) does not make a completed stage stale."""
+
 STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "report")
 METHODS = ("bc", "kto", "depo")
 """The trained policies the evaluate stage compares, in report order."""
@@ -86,13 +90,21 @@ class PipelineConfig:
                 raise ValueError(f"{section}.loss.name: must be one of {list(names)}, got {getattr(self, section).loss.name!r}")
         if self.policy is None and self.env.name != "babyai":
             raise ValueError(f"policy: required for env {self.env.name!r} (the tiny-model bootstrap knows only BabyAI)")
+        if self.evaluate.task_ids is not None:
+            trained = set(self.generate.task_ids or range(*self.generate.tasks))
+            if self.policy is None:
+                trained |= set(self.bootstrap.task_ids or range(*self.bootstrap.tasks))
+            leaked = sorted(trained & set(self.evaluate.task_ids))
+            if leaked:
+                raise ValueError(f"evaluate.task_ids: tasks {leaked[:10]} are also searched or demonstrated for training")
         if self.label.include_expert_demos and self.policy is not None:
             raise ValueError("label.include_expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
     def section(self, stage: str):
-        """What a stage's artifact depends on, as plain data: a completed stage whose
-        section changed must be re-run (``--from``), never silently reused."""
+        """What a stage's artifact depends on, as plain data (scheduling settings left out):
+        a completed stage whose section changed must be re-run (``--from``), never silently
+        reused."""
         env = dataclasses.asdict(self.env)
         sections = {
             "bootstrap": {"bootstrap": dataclasses.asdict(self.bootstrap), "env": env},
@@ -101,6 +113,12 @@ class PipelineConfig:
             "evaluate": {"evaluate": dataclasses.asdict(self.evaluate), "env": env, "seeds": self.seeds},
             "report": {},
         }
-        if stage in sections:
-            return sections[stage]
-        return {stage: dataclasses.asdict(getattr(self, stage)), "seeds": self.seeds}
+        if stage not in sections:
+            sections[stage] = {stage: dataclasses.asdict(getattr(self, stage)), "seeds": self.seeds}
+        return _without_scheduling(sections[stage])
+
+
+def _without_scheduling(value):
+    if isinstance(value, dict):
+        return {k: _without_scheduling(v) for k, v in value.items() if k not in SCHEDULING}
+    return value

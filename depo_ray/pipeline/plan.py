@@ -50,9 +50,12 @@ def stage_needs(config: PipelineConfig) -> list[StageNeeds]:
         b = config.bootstrap
         rounds = _train("bootstrap", b.round_config, "")
         needs.append(StageNeeds("bootstrap", f"tiny model, expert demos of {_tasks(b.task_ids, b.tasks)}, "
-                                             f"BC up to {b.max_rounds} rounds", rounds.actors, rounds.cpus, 0))
+                                             f"BC up to {b.max_rounds} rounds", rounds.actors, rounds.cpus, rounds.gpus))
     g = config.generate
-    actors, cpus, gpus = _served(g.serving, g.workers, g.cpus_per_worker, "MCTS workers")
+    if g.teacher is not None:  # a remote model: no local replicas
+        actors, cpus, gpus = f"{g.workers} MCTS workers x {g.cpus_per_worker} CPU -> {g.teacher.base_url}", g.workers * g.cpus_per_worker, 0
+    else:
+        actors, cpus, gpus = _served(g.serving, g.workers, g.cpus_per_worker, "MCTS workers")
     needs.append(StageNeeds("generate", f"MCTS on {_tasks(g.task_ids, g.tasks)}: {g.search.simulations} simulations, "
                                         f"{g.search.children} children", actors, cpus, gpus))
     t = config.label.thresholds
@@ -65,7 +68,8 @@ def stage_needs(config: PipelineConfig) -> list[StageNeeds]:
     e = config.evaluate
     actors, cpus, gpus = _served(e.serving, e.workers, e.cpus_per_worker, "evaluators")
     tasks = f"{len(e.task_ids)} tasks" if e.task_ids else "the test tasks"
-    needs.append(StageNeeds("evaluate", f"bc, kto, depo on {tasks}, greedy", actors, cpus, gpus))
+    seeds = f", {len(config.seeds)} seeds" if len(config.seeds) > 1 else ""
+    needs.append(StageNeeds("evaluate", f"bc, kto, depo on {tasks}, greedy{seeds}", actors, cpus, gpus))
     needs.append(StageNeeds("report", "report.md and plots", "none (driver)", 0, 0))
     return needs
 

@@ -39,9 +39,13 @@ def results_table(summaries: dict[str, dict]) -> str:
 def claim_holds(summaries: dict[str, dict]) -> dict[str, bool]:
     """What the paper claims of DEPO, checked on this run."""
     depo, bc, kto = summaries["depo"], summaries["bc"], summaries["kto"]
-    return {"T@All lower than BC and KTO": depo["t_all"] < min(bc["t_all"], kto["t_all"]),
-            "S@All lower than BC and KTO": depo["s_all"] < min(bc["s_all"], kto["s_all"]),
-            "Succ no lower than BC": depo["succ"] >= bc["succ"]}
+
+    def lower(key: str) -> bool:
+        values = (depo[key], bc[key], kto[key])
+        return None not in values and depo[key] < min(bc[key], kto[key])
+
+    return {"T@All lower than BC and KTO": lower("t_all"), "S@All lower than BC and KTO": lower("s_all"),
+            "Succ no lower than BC": None not in (depo["succ"], bc["succ"]) and depo["succ"] >= bc["succ"]}
 
 
 def seeds_table(per_seed: dict[str, dict[int, dict]]) -> str:
@@ -102,7 +106,8 @@ def write_report(config: PipelineConfig, run) -> Path:
     timings = [(s, run.completed(s)) for s in STAGES]
     lines = [
         f"# depo-ray run `{config.run_dir}`", "",
-        f"Environment `{config.env.name}` {config.env.options or ''}; starting policy "
+        f"Environment `{config.env.name}`"
+        + "".join(f", {k} = {v}" for k, v in sorted(config.env.options.items())) + "; starting policy "
         + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
         f"DEPO: loss `{config.depo.loss.name}`, α1 = {config.depo.loss.alpha1}, α2 = {config.depo.loss.alpha2}, "
         f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",

@@ -4,7 +4,9 @@ its settings and wall time.
 
 A completed stage is skipped on re-run. A completed stage whose settings have changed stops
 the run before any work (re-run it with ``--from``). ``--from STAGE`` deletes that stage's
-artifacts and those of every later stage, then runs them again.
+artifacts and those of every later stage, then runs them again. A stage that stopped half
+way resumes from what it wrote (per task, per seed, per method) when its settings are the
+same, and starts over when they changed (``stages/<stage>.started.json`` keeps them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, from_dict, model_under_root, under_root
+from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
 
 class RunFolder:
@@ -37,15 +40,20 @@ class RunFolder:
         path = self.marker(stage)
         return json.loads(path.read_text()) if path.exists() else None
 
+    def started(self, stage: str) -> Path:
+        return self.root / "stages" / f"{stage}.started.json"
+
+    def start(self, stage: str, settings) -> None:
+        write_text_atomically(self.started(stage), json.dumps(plain(settings), indent=2))
+
     def finish(self, stage: str, settings, seconds: float, **facts) -> None:
-        path = self.marker(stage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"settings": settings, "seconds": seconds, **facts}, indent=2, default=str))
-        tmp.rename(path)
+        write_text_atomically(self.marker(stage), json.dumps(
+            {"settings": plain(settings), "seconds": seconds, **facts}, indent=2, default=str))
+        self.started(stage).unlink(missing_ok=True)
 
     def clear(self, stage: str) -> None:
         self.marker(stage).unlink(missing_ok=True)
+        self.started(stage).unlink(missing_ok=True)
         for name in self.ARTIFACTS[stage]:
             path = self.root / name
             if path.is_dir():
@@ -67,7 +75,9 @@ class RunFolder:
         return self.root / "eval" / method / f"seed-{seed}"
 
 
-def _plain(value):
+def plain(value):
+    """Settings as they read back from JSON (tuples become lists), so stored and current
+    settings compare equal when they are."""
     return json.loads(json.dumps(value, default=str))
 
 
@@ -85,11 +95,11 @@ def first_difference(old, new, where: str = "") -> str | None:
 def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> list[str]:
     """Completed stages (not about to be re-run) whose settings changed since they ran."""
     problems = []
-    for stage in STAGES:
+    for stage in to_run(config, None):
         done = run.completed(stage)
         if done is None or stage in forced or stage == "report":
             continue
-        change = first_difference(done["settings"], _plain(config.section(stage)))
+        change = first_difference(done["settings"], plain(config.section(stage)))
         if change:
             problems.append(f"{stage}: settings changed since it ran ({change}); re-run it with --from {stage}")
     return problems
@@ -105,10 +115,22 @@ def to_run(config: PipelineConfig, from_stage: str | None) -> list[str]:
     return stages[stages.index(from_stage):]
 
 
+def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None) -> list[str]:
+    """Why the run must not start: completed stages whose settings changed, or ``--from``
+    over earlier stages that never completed (it would build on nothing)."""
+    stages = to_run(config, from_stage)
+    problems = stale_stages(config, run, set(stages) if from_stage else set())
+    if from_stage:
+        every = to_run(config, None)
+        problems += [f"--from {from_stage}: stage {s} has not completed; run without --from first"
+                     for s in every[:every.index(from_stage)] if run.completed(s) is None]
+    return problems
+
+
 def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
     if config.policy is not None:
         return model_under_root(root, config.policy)
-    return run.completed("bootstrap")["policy"]
+    return str(run.root / run.completed("bootstrap")["policy"])
 
 
 def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, progress: bool = True) -> dict:
@@ -120,15 +142,17 @@ def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, pr
 
         bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"),
                             env=from_dict(BabyAIConfig, dict(config.env.options), "env.options"))
-        return {"policy": str(bootstrap_policy(bootstrap, progress=progress))}
+        # kept relative to the run folder, so a moved run still resumes
+        return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
     if stage == "generate":
         from depo_ray.search.generate import run_generation
 
         generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
                            env=config.env)
         totals = run_generation(generate, progress=progress)
-        if totals["failed"]:
-            print(f"warning: generation failed on tasks {totals['failed']}; they have no shard")
+        if totals["failed"]:  # no marker: the next run searches just these again
+            raise RuntimeError(f"generate: the search failed on tasks {totals['failed']} (errors above); "
+                               "the other tasks' shards are kept and a re-run retries only these")
         return {"totals": totals}
     if stage == "label":
         return label_stage(config, run, root)
@@ -214,21 +238,25 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     stages, --from) happens before anything is deleted or started."""
     run = RunFolder(under_root(root, config.run_dir))
     stages = to_run(config, from_stage)
-    forced = set(stages) if from_stage else set()
-    stale = stale_stages(config, run, forced)
-    if stale:
-        raise ConfigError("\n".join(stale))
+    problems = run_problems(config, run, from_stage)
+    if problems:
+        raise ConfigError("\n".join(problems))
     for stage in stages if from_stage else ():
         run.clear(stage)
     for stage in stages:
-        done = run.completed(stage)
+        done, settings = run.completed(stage), plain(config.section(stage))
         if done is not None and stage != "report":
             print(f"[{stage}] done earlier ({done['seconds']:.0f} s), skipped")
             continue
+        started = run.started(stage)
+        if started.exists() and first_difference(json.loads(started.read_text()), settings):
+            print(f"[{stage}] stopped half way earlier with other settings: starting it over")
+            run.clear(stage)
+        run.start(stage, settings)
         print(f"[{stage}] running")
-        started = time.perf_counter()
+        began = time.perf_counter()
         facts = run_stage(stage, config, run, root, progress=progress)
-        seconds = time.perf_counter() - started
-        run.finish(stage, _plain(config.section(stage)), seconds, **facts)
+        seconds = time.perf_counter() - began
+        run.finish(stage, settings, seconds, **facts)
         print(f"[{stage}] finished in {seconds:.0f} s")
     return run / "report.md"

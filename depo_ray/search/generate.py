@@ -19,7 +19,7 @@ from depo_ray.records import write_shard
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving.openai_client import EndpointConfig
 from depo_ray.serving.router import ServingConfig
-from environments.registry import EnvConfig, select_tasks
+from environments.registry import EnvConfig, check_task_ids, select_tasks
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,7 @@ class GenerateConfig:
     """Split stored in the records."""
 
     def __post_init__(self):
-        if self.task_ids is not None and (not self.task_ids or min(self.task_ids) < 0):
-            raise ValueError("task_ids: expected a non-empty list of non-negative ids")
+        check_task_ids(self.task_ids)
         if len(self.tasks) != 2 or self.tasks[0] < 0 or self.tasks[1] <= self.tasks[0]:
             raise ValueError(f"tasks: expected [start, stop) with 0 <= start < stop, got {list(self.tasks)}")
         if self.workers < 1:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from depo_ray.files import replaced_atomically
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import build_dataset
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
@@ -67,12 +68,9 @@ def export_final(config: TrainConfig, checkpoint) -> Path:
     if config.lora is not None:
         model = model.merge_and_unload()
     final = Path(config.output_dir) / FINAL
-    tmp = final.with_name(FINAL + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    load_tokenizer(config.model).save_pretrained(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    with replaced_atomically(final) as tmp:
+        model.save_pretrained(tmp)
+        load_tokenizer(config.model).save_pretrained(tmp)
     return final
 
 

@@ -1,0 +1,40 @@
+"""Writing files so that a crash never leaves half of one where a reader (or a resumed
+stage) would take it for whole."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def replaced_atomically(path: str | Path):
+    """Yields a temporary sibling of ``path`` to write (a file or a folder); when the block
+    succeeds it replaces ``path`` in one rename, otherwise it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # hidden (folder readers skip dot-names) and per process (two writers never share it)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    if path.is_dir() and tmp.is_dir():
+        shutil.rmtree(path)
+    tmp.replace(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text)
