@@ -74,8 +74,9 @@ def _convert(hint, value, where: str):
     return value
 
 
-def load_yaml(cls, path: str | Path, overrides: dict | None = None):
-    """Load ``cls`` from a YAML file, with optional top-level overrides."""
+def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tuple[str, ...] = ()):
+    """Load ``cls`` from a YAML file, with optional top-level overrides; ``required`` names
+    fields that must not be left empty (see ``require``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -83,9 +84,11 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None):
         raise ConfigError(f"{path}: cannot read config: {error}") from None
     data.update(overrides or {})
     try:
-        return from_dict(cls, data)
+        config = from_dict(cls, data)
+        require(config, *required)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+    return config
 
 
 def require(config, *names: str) -> None:
@@ -97,6 +100,16 @@ def require(config, *names: str) -> None:
             value = getattr(value, part)
         if not value:
             raise ConfigError(f"{name}: required when this stage runs on its own")
+
+
+def load_job_config(cls, root: Path, path: str, required: tuple[str, ...] = ()):
+    """A job's ``--config``, taken from the project root, loaded and checked, with the paths
+    it must give when run alone; a bad one ends the job naming the file and key (SystemExit)
+    before any cluster work."""
+    try:
+        return load_yaml(cls, under_root(root, path), required=required)
+    except ConfigError as error:
+        raise SystemExit(f"config error: {error}") from None
 
 
 def under_root(root: Path, path: str) -> str:

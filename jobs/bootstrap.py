@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-from depo_ray.config import ConfigError, load_yaml, require, under_root
+from depo_ray.config import load_job_config, under_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,11 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
     args = parser.parse_args()
-    config = load_yaml(BootstrapConfig, under_root(ROOT, args.config))
-    try:
-        require(config, "run_dir")
-    except ConfigError as error:
-        raise SystemExit(f"{args.config}: {error}") from None
+    config = load_job_config(BootstrapConfig, ROOT, args.config, required=("run_dir",))
     config = replace(config, run_dir=under_root(ROOT, config.run_dir))
 
     from depo_ray.cluster import connect

@@ -11,7 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_yaml, model_under_root, require, under_root
+from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.search.generate import GenerateConfig, run_generation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,11 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML GenerateConfig (paths relative to the project root)")
     args = parser.parse_args()
-    config = load_yaml(GenerateConfig, under_root(ROOT, args.config))
-    try:
-        require(config, "policy", "output_dir")
-    except ConfigError as error:
-        raise SystemExit(f"{args.config}: {error}") from None
+    config = load_job_config(GenerateConfig, ROOT, args.config, required=("policy", "output_dir"))
     policy = model_under_root(ROOT, config.policy)
     config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir))
     if not Path(policy).exists() and "/" not in policy:

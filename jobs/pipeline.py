@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_yaml, under_root
+from depo_ray.config import ConfigError, load_job_config, under_root
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
 from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
@@ -26,8 +26,8 @@ def main() -> None:
     parser.add_argument("--from", dest="from_stage", choices=STAGES, help="re-run this stage and every later one")
     parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan, load nothing")
     args = parser.parse_args()
+    config = load_job_config(PipelineConfig, ROOT, args.config)
     try:
-        config = load_yaml(PipelineConfig, under_root(ROOT, args.config))
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))
         problems = run_problems(config, run, args.from_stage)

@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_yaml, model_under_root, require, under_root
+from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.records import read_records, shard_paths
 from depo_ray.train.config import TrainConfig
 
@@ -38,12 +38,7 @@ def main(stage: str, root: Path) -> None:
     parser = argparse.ArgumentParser(description=f"Train the {stage} stage on Ray Train.")
     parser.add_argument("--config", required=True, help="YAML with 'data' and 'train' (relative to the project root)")
     args = parser.parse_args()
-    config = load_yaml(StageConfig, under_root(root, args.config))
-    try:
-        require(config, "train.model", "train.output_dir")
-    except ConfigError as error:
-        raise SystemExit(f"{args.config}: {error}") from None
-    config = resolve_paths(config, root)
+    config = resolve_paths(load_job_config(StageConfig, root, args.config, required=("train.model", "train.output_dir")), root)
     shards = [str(p) for location in config.data for p in shard_paths(location)]
     if not shards:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")
