@@ -33,7 +33,7 @@ def main() -> None:
         problems = run_problems(config, run, args.from_stage)
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
-    status = {s: "done" if run.completed(s) and s != "report" else "todo" for s in to_run(config, None)}
+    status = {s: "done" if run.completed(s) else "todo" for s in to_run(config, None)}
     status.update({s: "redo" for s in stages if args.from_stage})
     needs = stage_needs(config)
     print(f"run folder: {run.root}\n{format_plan(needs, status)}")

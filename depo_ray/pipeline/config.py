@@ -18,7 +18,7 @@ from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
 from environments.babyai import BabyAIConfig
-from environments.registry import EnvConfig
+from environments.registry import EnvConfig, select_tasks
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "micro_batch_size"})
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
@@ -91,9 +91,9 @@ class PipelineConfig:
         if self.policy is None and self.env.name != "babyai":
             raise ValueError(f"policy: required for env {self.env.name!r} (the tiny-model bootstrap knows only BabyAI)")
         if self.evaluate.task_ids is not None:
-            trained = set(self.generate.task_ids or range(*self.generate.tasks))
+            trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, ()))
             if self.policy is None:
-                trained |= set(self.bootstrap.task_ids or range(*self.bootstrap.tasks))
+                trained |= set(select_tasks(self.bootstrap.tasks, self.bootstrap.task_ids, ()))
             leaked = sorted(trained & set(self.evaluate.task_ids))
             if leaked:
                 raise ValueError(f"evaluate.task_ids: tasks {leaked[:10]} are also searched or demonstrated for training")

@@ -120,7 +120,7 @@ def write_report(config: PipelineConfig, run) -> Path:
         "Per seed:", "", seeds_table(per_seed), "",
         "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
         "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
-        *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done and s != "report"], "",
+        *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done], "",
         "## Plots", "",
         *[f"![{p.stem}](plots/{p.name})" for p in plots], "",
     ]

@@ -37,7 +37,11 @@ class RunFolder:
         return self.root / "stages" / f"{stage}.json"
 
     def completed(self, stage: str) -> dict | None:
+        """The stage's marker, or None while it has to run; the report never counts as
+        complete: it is cheap and rewritten on every run (wall times change)."""
         path = self.marker(stage)
+        if stage == "report":
+            return None
         return json.loads(path.read_text()) if path.exists() else None
 
     def started(self, stage: str) -> Path:
@@ -97,7 +101,7 @@ def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> li
     problems = []
     for stage in to_run(config, None):
         done = run.completed(stage)
-        if done is None or stage in forced or stage == "report":
+        if done is None or stage in forced:
             continue
         change = first_difference(done["settings"], plain(config.section(stage)))
         if change:
@@ -245,7 +249,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
         run.clear(stage)
     for stage in stages:
         done, settings = run.completed(stage), plain(config.section(stage))
-        if done is not None and stage != "report":
+        if done is not None:
             print(f"[{stage}] done earlier ({done['seconds']:.0f} s), skipped")
             continue
         started = run.started(stage)
