@@ -1,5 +1,6 @@
 """KTO / DEPO losses on hand-computed examples, and against TRL's KTOTrainer."""
 
+import json
 import math
 from collections import defaultdict
 from types import SimpleNamespace
@@ -73,6 +74,8 @@ def test_one_sided_batches_work(desirable):
     loss, metrics = get_loss("depo")(batch, LossConfig())
     assert torch.isfinite(loss)
     assert metrics["count_desirable"] == sum(desirable)
+    absent = "reward_undesirable" if all(desirable) else "reward_desirable"
+    assert metrics[absent] is None and json.loads(json.dumps(metrics)) == metrics  # valid JSON, no NaN
 
 
 def test_batch_of_one_is_refused():

@@ -80,12 +80,13 @@ def _preference_loss(batch: PreferenceBatch, config: LossConfig, reduce_sum: Red
     # Means over the global batch, reduced as (sum, count) like z0.
     d, u = desirable.to(rewards.dtype), (~desirable).to(rewards.dtype)
     sums = reduce_sum(torch.stack([(rewards * d).sum(), d.sum(), (rewards * u).sum(), u.sum(), (bonus.detach() * d).sum()]))
-    mean = lambda total, count: (total / count).item() if count > 0 else float("nan")  # noqa: E731
+    # None, not NaN, for a class absent from the batch: metrics.jsonl stays valid JSON
+    mean = lambda total, count: (total / count).item() if count > 0 else None  # noqa: E731
     metrics = {
         "z0": z0.item(),
         "reward_desirable": mean(sums[0], sums[1]),
         "reward_undesirable": mean(sums[2], sums[3]),
-        "bonus": mean(sums[4], sums[1]) if with_bonus else 0.0,
+        "bonus": (mean(sums[4], sums[1]) or 0.0) if with_bonus else 0.0,
         "count_desirable": int(sums[1]),
         "count_undesirable": int(sums[3]),
     }
