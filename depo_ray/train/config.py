@@ -60,6 +60,10 @@ class TrainConfig:
     """Seed of the global shuffle and of weight initialisation of adapters."""
     dtype: str = "float32"
     """Training dtype of the weights (float32 on CPU, bfloat16 on GPU)."""
+    data_fraction: float = 1.0
+    """Share of the packed global batches a preference stage trains on (the first ones after
+    the seeded global shuffle, so a random subset of trajectories): the sample-efficiency
+    study. The reference log-probs are still those of the whole data, computed once."""
 
     @property
     def local_batch_size(self) -> int:
@@ -73,6 +77,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             raise ValueError(f"micro_batch_size must be at least 1 or null, got {self.micro_batch_size}")
+        if not 0 < self.data_fraction <= 1:
+            raise ValueError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if self.max_failures < 0:
             raise ValueError(f"max_failures must be non-negative, got {self.max_failures}")
         if self.global_batch_size % self.num_workers:

@@ -5,7 +5,8 @@
 
 A preference stage first packs the labeled data into global batches with mismatched pairs
 and scores them once with π_BC (``config.model``); the scored data is written to
-<output_dir>/data and reused when the stage runs again with the same settings.
+<output_dir>/data (or a folder shared by several runs, as a sweep's trials share it) and
+reused when a stage runs again with the same settings.
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def run_bc(config: TrainConfig, shards: list[str]):
     return result, export_final(config, result.checkpoint)
 
 
-def scored_preference_data(config: TrainConfig, shards: list[str]):
-    """Packed global batches with π_BC log-probs, computed once and kept under output_dir/data."""
+def scored_preference_data(config: TrainConfig, shards: list[str], folder: str | Path | None = None):
+    """Packed global batches with π_BC log-probs, computed once and kept in ``folder``
+    (default <output_dir>/data)."""
     import ray.data
 
-    output = Path(config.output_dir) / "data"
+    output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
     key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
            "seed": config.seed, "max_length": config.max_length,
            # size and mtime too: a shard rewritten under the same name must not reuse old scores
@@ -114,9 +116,13 @@ def scored_preference_data(config: TrainConfig, shards: list[str]):
     return ray.data.read_parquet(str(output), file_extensions=["parquet"]).materialize()
 
 
-def run_preference(config: TrainConfig, shards: list[str]):
+def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
     if config.loss.name == "sft":
         raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty), got 'sft'")
     _prepare_output(config)
-    result = _fit(config, scored_preference_data(config, shards), config.loss.name)
+    data = scored_preference_data(config, shards, scored_folder)
+    if config.data_fraction < 1:
+        # left lazy: the trainer executes it with preserve_order, so these are always the same batches
+        data = data.limit(max(1, round(config.data_fraction * data.count())))
+    result = _fit(config, data, config.loss.name)
     return result, export_final(config, result.checkpoint)
