@@ -17,7 +17,7 @@ from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
 from depo_ray.pipeline.config import STAGES
-from depo_ray.pipeline.stages import RunFolder, first_difference, run_problems, stale_stages, to_run
+from depo_ray.pipeline.stages import RunFolder, first_difference, plain, run_problems, stale_stages, to_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +63,27 @@ def test_impossible_resources_are_named_per_stage():
 def test_first_difference_names_the_changed_key():
     assert first_difference({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == "a.c: 2 -> 3"
     assert first_difference({"a": 1}, {"a": 1}) is None
+
+
+def test_a_setting_added_to_the_code_after_a_stage_ran_is_a_change_only_off_its_default():
+    stored = {"bc": {"epochs": 2}}
+    assert first_difference(stored, {"bc": {"epochs": 2, "data_fraction": 1.0}}, defaults={"bc": {"data_fraction": 1.0}}) is None
+    assert first_difference(stored, {"bc": {"epochs": 2, "data_fraction": 0.5}}, defaults={"bc": {"data_fraction": 1.0}}) \
+        == "bc.data_fraction: None -> 0.5"
+    assert first_difference(stored, {"bc": {"epochs": 2, "data_fraction": 1.0}}) == "bc.data_fraction: None -> 1.0"
+
+
+def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path):
+    """bootstrap.train is None by default: its defaults come from the config as set."""
+    data = {"run_dir": str(tmp_path), "bootstrap": {"train": {"loss": {"name": "sft"}, "epochs": 4}}}
+    config, run = from_dict(PipelineConfig, data), RunFolder(tmp_path)
+    stored = plain(config.section("bootstrap"))
+    del stored["bootstrap"]["train"]["data_fraction"]  # as written before the field existed
+    run.finish("bootstrap", stored, 1.0)
+    assert stale_stages(config, run, set()) == []
+    data["bootstrap"]["train"]["data_fraction"] = 0.5
+    (problem,) = stale_stages(from_dict(PipelineConfig, data), run, set())
+    assert "bootstrap.train.data_fraction: None -> 0.5" in problem
 
 
 def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
@@ -128,56 +149,12 @@ def test_dry_run_prints_the_plan_and_loads_nothing(tmp_path):
     assert out.returncode != 0 and "beta must be positive" in out.stderr
 
 
-# --- end to end ---------------------------------------------------------------------------
-
-EASY = [level + 40 * seed for seed in range(8) for level in range(4)]  # the red-ball / GoToObj levels, seeds 0-7
-SMALL_TRAIN = {"lora": None, "learning_rate": 1e-3, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 4,
-               "num_workers": 2, "checkpoint_every": 100}
-SERVING = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 120,
-           "engine": {"max_model_len": 4096, "dtype": "float32"}}
-
-
-def small_pipeline(run_dir: Path) -> dict:
-    return {
-        "run_dir": str(run_dir),
-        "env": {"name": "babyai", "options": {"max_turns": 6}},
-        "bootstrap": {"task_ids": EASY, "check_tasks": [0, 1], "min_valid_rate": 0.0, "max_rounds": 1,
-                      "expert": {"detour_share": 0.3},
-                      "train": {**SMALL_TRAIN, "loss": {"name": "sft"}, "learning_rate": 3e-3, "epochs": 6}},
-        "generate": {"task_ids": [0, 2, 40, 42], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
-                     "search": {"simulations": 2, "children": 2, "max_depth": 6, "temperature": 0.5, "max_new_tokens": 48}},
-        "label": {"include_expert_demos": True},
-        "bc": {**SMALL_TRAIN, "loss": {"name": "sft"}},
-        "kto": {**SMALL_TRAIN, "loss": {"name": "kto"}},
-        "depo": {**SMALL_TRAIN, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}},
-        "evaluate": {"task_ids": [321, 323, 361, 363], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
-                     "max_new_tokens": 48},
-    }
-
+# --- end to end (finished_run: conftest.py) ------------------------------------------------
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """The small pipeline, run to the end in process on a private local Ray."""
-    import ray
-
-    from depo_ray.cluster import connect
-    from depo_ray.pipeline.stages import run_pipeline
-
-    folder = tmp_path_factory.mktemp("pipeline")
-    config_file = folder / "pipeline.yaml"
-    config_file.write_text(yaml.safe_dump(small_pipeline(folder / "run")))
-    connect(num_cpus=2, fresh=True)
-    try:
-        report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
-    finally:
-        ray.shutdown()
-    return config_file, report
 
 
 @pytest.mark.ray

@@ -101,21 +101,38 @@ class PipelineConfig:
             raise ValueError("label.include_expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
-    def section(self, stage: str):
+    def section(self, stage: str, as_data=dataclasses.asdict):
         """What a stage's artifact depends on, as plain data (scheduling settings left out):
         a completed stage whose section changed must be re-run (``--from``), never silently
-        reused."""
-        env = dataclasses.asdict(self.env)
+        reused. ``as_data=field_defaults`` gives the same shape at the code's defaults."""
         sections = {
-            "bootstrap": {"bootstrap": dataclasses.asdict(self.bootstrap), "env": env},
-            "generate": {"generate": dataclasses.asdict(self.generate), "env": env, "policy": self.policy},
-            "label": dataclasses.asdict(self.label),
-            "evaluate": {"evaluate": dataclasses.asdict(self.evaluate), "env": env, "seeds": self.seeds},
+            "bootstrap": {"bootstrap": as_data(self.bootstrap), "env": as_data(self.env)},
+            "generate": {"generate": as_data(self.generate), "env": as_data(self.env), "policy": self.policy},
+            "label": as_data(self.label),
+            "evaluate": {"evaluate": as_data(self.evaluate), "env": as_data(self.env), "seeds": self.seeds},
             "report": {},
         }
         if stage not in sections:
-            sections[stage] = {stage: dataclasses.asdict(getattr(self, stage)), "seeds": self.seeds}
+            sections[stage] = {stage: as_data(getattr(self, stage)), "seeds": self.seeds}
         return _without_scheduling(sections[stage])
+
+
+def field_defaults(config) -> dict:
+    """``dataclasses.asdict``'s shape with each field at its declared default (nested configs
+    followed as they are set), to tell a setting added to the code later from a changed one."""
+    out = {}
+    for f in dataclasses.fields(config):
+        current = getattr(config, f.name)
+        if dataclasses.is_dataclass(current):
+            out[f.name] = field_defaults(current)
+        elif f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+            out[f.name] = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
+        else:
+            out[f.name] = current
+    return out
 
 
 def _without_scheduling(value):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, from_dict, model_under_root, under_root
 from depo_ray.files import write_text_atomically
-from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
+from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
 
 class RunFolder:
     """Paths of a run's artifacts and the per-stage completion markers."""
@@ -85,15 +85,26 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def first_difference(old, new, where: str = "") -> str | None:
-    """The first dotted key where two plain-data settings differ, with both values."""
+def first_difference(old, new, where: str = "", defaults=None) -> str | None:
+    """The first dotted key where two plain-data settings differ, with both values. With
+    ``defaults`` (the same settings at their default values), a key missing from ``old`` is
+    a setting added to the code after ``old`` was stored: a change only if it is not at its
+    default."""
     if isinstance(old, dict) and isinstance(new, dict):
+        defaults = defaults if isinstance(defaults, dict) else {}
         for key in sorted(set(old) | set(new)):
-            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+            if key not in old and key in defaults and new.get(key) == defaults[key]:
+                continue
+            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key), defaults.get(key))
             if found:
                 return found
         return None
     return None if old == new else f"{where or 'settings'}: {old!r} -> {new!r}"
+
+
+def settings_change(stored: dict, config: PipelineConfig, stage: str) -> str | None:
+    """How a stage's current settings differ from those stored when it ran (or None)."""
+    return first_difference(stored, plain(config.section(stage)), defaults=plain(config.section(stage, as_data=field_defaults)))
 
 
 def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> list[str]:
@@ -103,7 +114,7 @@ def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> li
         done = run.completed(stage)
         if done is None or stage in forced:
             continue
-        change = first_difference(done["settings"], plain(config.section(stage)))
+        change = settings_change(done["settings"], config, stage)
         if change:
             problems.append(f"{stage}: settings changed since it ran ({change}); re-run it with --from {stage}")
     return problems
@@ -253,7 +264,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
             print(f"[{stage}] done earlier ({done['seconds']:.0f} s), skipped")
             continue
         started = run.started(stage)
-        if started.exists() and first_difference(json.loads(started.read_text()), settings):
+        if started.exists() and settings_change(json.loads(started.read_text()), config, stage):
             print(f"[{stage}] stopped half way earlier with other settings: starting it over")
             run.clear(stage)
         run.start(stage, settings)
