@@ -1,0 +1,118 @@
+"""A sweep's outputs: every trial (results.csv), the Pareto front of success against T@All
+and S@All (pareto.csv, pareto.png, a printed table), and the study's own table and plot
+(sample_efficiency.* like the paper's Figure 3, ablation.csv)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from depo_ray.evaluate.metrics import relative_change
+from depo_ray.tune.pareto import pareto_front
+
+COLUMNS = ("trial", "loss", "alpha1", "alpha2", "beta", "fraction", "succ", "reward", "t_all", "s_all",
+           "tokens_per_turn", "invalid_action_rate")
+CHANGED = ("succ", "t_all", "s_all")
+
+
+def _format(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    cells = [list(columns)] + [[_format(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells)
+
+
+def write_csv(rows: list[dict], columns: tuple[str, ...], path: Path) -> None:
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def changes_against(rows: list[dict], baseline: dict) -> list[dict]:
+    """Each trial's relative change of Succ, T@All and S@All against a baseline summary."""
+    return [{**r, **{f"{k}_change": relative_change(r[k], baseline.get(k)) for k in CHANGED}} for r in rows]
+
+
+def plot_front(rows: list[dict], front: list[int], baselines: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key, label in ((axes[0], "t_all", "T@All (tokens per task)"), (axes[1], "s_all", "S@All (turns per task)")):
+        axis.scatter([r[key] for r in rows], [r["succ"] for r in rows], c="lightgrey", edgecolors="grey", label="trials")
+        on_front = sorted((rows[i] for i in front), key=lambda r: r[key])
+        axis.plot([r[key] for r in on_front], [r["succ"] for r in on_front], "o-", color="tab:red", label="Pareto front")
+        for name, marker in (("bc", "s"), ("kto", "^")):
+            if name in baselines:
+                axis.scatter([baselines[name][key]], [baselines[name]["succ"]], marker=marker, s=80, color="black",
+                             label=name.upper())
+        axis.set_xlabel(label)
+        axis.set_ylabel("Succ")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle("DEPO trials: success against cost (front: non-dominated on Succ, T@All, S@All)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_sample_efficiency(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r["fraction"])
+    figure, axis = plt.subplots(figsize=(5, 4))
+    for key, label in (("succ", "Succ"), ("t_all", "T@All"), ("s_all", "S@All")):
+        points = [(r["fraction"] * 100, r[f"{key}_change"] * 100) for r in rows if r[f"{key}_change"] is not None]
+        axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label)
+    axis.axhline(0, color="grey", lw=0.8)
+    axis.set_xlabel("share of the labeled data (%)")
+    axis.set_ylabel("change against BC (%)")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_outputs(rows: list[dict], study: str, baselines: dict, folder: Path) -> list[Path]:
+    """Write the sweep's files and print its tables; returns the files written."""
+    if not rows:
+        raise RuntimeError(f"no trial of the sweep in {folder} finished; see the errors above")
+    written = [folder / "results.csv", folder / "pareto.csv", folder / "pareto.png"]
+    write_csv(rows, COLUMNS, written[0])
+    front = pareto_front(rows)
+    front_rows = [rows[i] for i in front]
+    write_csv(front_rows, COLUMNS, written[1])
+    plot_front(rows, front, baselines, written[2])
+    shown = ("trial", "succ", "t_all", "s_all", "tokens_per_turn")
+    print(f"Pareto front ({len(front)} of {len(rows)} trials; higher Succ, lower T@All and S@All):")
+    print(table(front_rows, shown))
+    for name in ("bc", "kto"):
+        if name in baselines:
+            b = baselines[name]
+            print(f"{name.upper()}: Succ {_format(b['succ'])}  T@All {_format(b['t_all'])}  S@All {_format(b['s_all'])}")
+    if study in ("sample_efficiency", "ablation"):
+        if "bc" not in baselines:
+            print(f"{study}: no BC evaluation of this seed in the pipeline run, so no change against BC")
+        else:
+            changed = changes_against(rows, baselines["bc"])
+            columns = COLUMNS + tuple(f"{k}_change" for k in CHANGED)
+            written.append(folder / f"{study}.csv")
+            write_csv(changed, columns, written[-1])
+            print(f"{study}: change against BC")
+            print(table(changed, ("trial",) + tuple(f"{k}_change" for k in CHANGED)))
+            if study == "sample_efficiency":
+                written.append(folder / "sample_efficiency.png")
+                plot_sample_efficiency(changed, written[-1])
+    return written

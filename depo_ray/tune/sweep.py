@@ -1,0 +1,215 @@
+"""A Ray Tune sweep of DEPO trials, all from one pipeline run's π_BC.
+
+    prepare_sweep(config, root)   -> SweepJob (checks the run, scores the data with π_BC once)
+    run_sweep(job)                -> one row per finished trial (fresh, or Tuner.restore)
+
+Each trial is a function trainable that builds its own Ray Train ``TorchTrainer``
+(``run_preference``) on the shared reference log-probs, then evaluates the exported model
+with vLLM and reports Succ, Reward, T@All, S@All, ... to Tune. A trial's folder is named by
+its settings: a trial cut short resumes its training from the last checkpoint and skips
+what it had finished (the exported model, the evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from depo_ray.config import ConfigError, load_yaml, under_root
+from depo_ray.evaluate.runner import EvalConfig
+from depo_ray.losses import LossConfig
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.plan import stage_needs
+from depo_ray.pipeline.stages import RunFolder
+from depo_ray.train.config import TrainConfig
+from depo_ray.tune.config import SweepConfig
+
+ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
+TRIAL_MEMORY = 256 * 1024**2
+REPORTED = ("succ", "reward", "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What every trial shares, resolved from the sweep and pipeline configs."""
+    config: SweepConfig
+    folder: Path
+    """<run_dir>/sweeps/<name>: trials/, reference/, tune/ and the outputs."""
+    depo: TrainConfig
+    """The trial template: the pipeline's depo section from π_BC of the chosen seed."""
+    shards: tuple[str, ...]
+    evaluate: EvalConfig
+    baselines: dict
+    """Evaluation summaries of the pipeline's BC and KTO (same seed) that exist."""
+    trial_cpus: float
+    trial_gpus: float
+
+
+def ablation_loss(variant: str, template: LossConfig, alpha1: float, alpha2: float) -> LossConfig:
+    """The paper's §4.5 variants: one bonus term, both, both with the undesirable penalty."""
+    settings = {"alpha1_only": ("depo", alpha1, 0.0), "alpha2_only": ("depo", 0.0, alpha2),
+                "joint": ("depo", alpha1, alpha2), "penalty": ("depo_penalty", alpha1, alpha2)}
+    if variant not in settings:
+        raise ValueError(f"unknown ablation {variant!r}; expected one of {list(settings)}")
+    name, a1, a2 = settings[variant]
+    return replace(template, name=name, alpha1=a1, alpha2=a2)
+
+
+def trial_train_config(params: dict, template: TrainConfig) -> TrainConfig:
+    """A trial's training settings from its Tune parameters (the rest from the template)."""
+    loss = replace(template.loss, name=params.get("loss", template.loss.name), alpha1=params["alpha1"],
+                   alpha2=params["alpha2"], beta=params["beta"])
+    return replace(template, loss=loss, data_fraction=params.get("fraction", 1.0))
+
+
+def trial_key(params: dict) -> str:
+    """A folder name that is the trial's settings (stable across restores)."""
+    return (f"{params.get('loss', 'depo')}-a1_{params['alpha1']:g}-a2_{params['alpha2']:g}-b_{params['beta']:g}"
+            f"-f_{params.get('fraction', 1.0):g}")
+
+
+def study_points(config: SweepConfig, loss: LossConfig) -> dict[str, list]:
+    """The values each Tune parameter takes in the study (one value: a constant)."""
+    if config.study == "alpha_grid":
+        return {"alpha1": list(config.grid.alpha1), "alpha2": list(config.grid.alpha2), "beta": list(config.grid.beta),
+                "loss": [loss.name], "fraction": [1.0]}
+    if config.study == "sample_efficiency":
+        return {"alpha1": [loss.alpha1], "alpha2": [loss.alpha2], "beta": [loss.beta], "loss": [loss.name],
+                "fraction": list(config.fractions)}
+    a1, a2 = max(config.grid.alpha1), max(config.grid.alpha2)
+    variants = [ablation_loss(v, loss, a1, a2) for v in ABLATIONS]
+    return {"variant": [{"alpha1": v.alpha1, "alpha2": v.alpha2, "loss": v.name} for v in variants],
+            "beta": [loss.beta], "fraction": [1.0]}
+
+
+def param_space(config: SweepConfig, loss: LossConfig) -> dict:
+    from ray import tune
+
+    space = {}
+    for key, values in study_points(config, loss).items():
+        if len(values) == 1:
+            space[key] = values[0]
+        elif config.search == "grid":
+            space[key] = tune.grid_search(values)
+        else:
+            space[key] = tune.choice(values)
+    return space
+
+
+def trial_params(params: dict) -> dict:
+    """Tune's parameters flattened (the ablation's variant carries α1, α2 and the loss)."""
+    flat = {k: v for k, v in params.items() if k != "variant"}
+    flat.update(params.get("variant", {}))
+    return flat
+
+
+def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> SweepJob:
+    """Check the pipeline run the sweep starts from; nothing is computed here."""
+    pipeline_path = under_root(root, config.pipeline)
+    pipeline = load_yaml(PipelineConfig, pipeline_path)
+    if config.seed not in pipeline.seeds:
+        raise ConfigError(f"seed: {config.seed} is not one of the pipeline's seeds {list(pipeline.seeds)}")
+    if config.study == "ablation" and (max(config.grid.alpha1) == 0 or max(config.grid.alpha2) == 0):
+        raise ConfigError("grid: the ablation uses the largest α1 and α2 of the grid; both must be above 0")
+    run = RunFolder(under_root(root, pipeline.run_dir))
+    bc_model, labeled = run.model("bc", config.seed), run / "labeled" / "all.parquet"
+    for path, stage in ((labeled, "label"), (bc_model / "config.json", "bc")):
+        if not path.exists():
+            raise ConfigError(f"pipeline: {path} is missing; run the pipeline through its {stage} stage first "
+                              f"(python jobs/pipeline.py --config {config.pipeline})")
+    folder = run / "sweeps" / config.folder_name
+    depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"))
+    evaluate = replace(pipeline.evaluate, env=pipeline.env)
+    needs = {n.stage: n for n in stage_needs(pipeline)}
+    trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
+    trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
+    if trial_cpus > cpus or trial_gpus > gpus:
+        raise ConfigError(f"a trial needs {trial_cpus:g} CPUs and {trial_gpus:g} GPUs at once (the pipeline's depo "
+                          f"and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
+    baselines = {}
+    for method in ("bc", "kto"):
+        summary = run.evaluation(method, config.seed) / "summary.json"
+        if summary.exists():
+            baselines[method] = json.loads(summary.read_text())
+    return SweepJob(config, folder, depo, (str(labeled),), evaluate, baselines, trial_cpus, trial_gpus)
+
+
+def max_concurrent(job: SweepJob, cpus: float, gpus: float) -> int:
+    """Trials that fit at once: a trial holds its training workers, then its vLLM replicas
+    and evaluators, never both; the trial's own driver reserves nothing."""
+    if job.config.max_concurrent_trials is not None:
+        return job.config.max_concurrent_trials
+    limits = [have / need for have, need in ((cpus, job.trial_cpus), (gpus, job.trial_gpus)) if need]
+    return max(1, math.floor(min(limits))) if limits else 1
+
+
+def depo_trial(params: dict, job: SweepJob) -> None:
+    """One trial: DEPO from π_BC on the shared scored data, then greedy evaluation."""
+    import ray
+    from ray import tune
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.train.run import FINAL, run_preference
+
+    params = trial_params(params)
+    key = trial_key(params)
+    folder = job.folder / "trials" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "attempts.log", "a") as log:  # one line per time this trial (re)starts
+        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+    train = replace(trial_train_config(params, job.depo), output_dir=str(folder))
+    model = folder / FINAL
+    if not (model / "config.json").exists():
+        run_preference(train, list(job.shards), scored_folder=job.folder / "reference")
+    # Tune places a trial's child actors in the trial's placement group, which holds no CPU
+    # (see run_sweep): the evaluation runs as a task outside it, so its vLLM replicas and
+    # evaluators are scheduled on the cluster like the pipeline's.
+    outside = PlacementGroupSchedulingStrategy(placement_group=None)
+    evaluate = ray.remote(num_cpus=0, scheduling_strategy=outside)(run_evaluation)
+    summary = ray.get(evaluate.remote(replace(job.evaluate, policy=str(model), output_dir=str(folder / "eval")),
+                                      method=key, progress=False))
+    tune.report({**params, "trial": key, **{k: summary[k] for k in REPORTED}})
+
+
+def run_sweep(job: SweepJob, cpus: float, gpus: float) -> list[dict]:
+    """Score the data with π_BC once, then run (or restore) the Tune experiment; returns one
+    row per finished trial: its parameters and metrics."""
+    from ray import tune
+
+    from depo_ray.train.run import scored_preference_data
+
+    print(f"[sweep] reference log-probs of {job.depo.model} -> {job.folder / 'reference'}")
+    scored_preference_data(job.depo, list(job.shards), job.folder / "reference")
+    # The trial's own process only waits on its Train run and its evaluators: it reserves no
+    # CPU (one would starve the training workers on a small machine), only some memory,
+    # since Tune refuses an empty request.
+    trainable = tune.with_resources(tune.with_parameters(depo_trial, job=job), {"CPU": 0, "memory": TRIAL_MEMORY})
+    storage, name = job.folder / "tune", "experiment"
+    if tune.Tuner.can_restore(str(storage / name)):
+        print(f"[sweep] restoring {storage / name}: finished trials are kept, the others run")
+        tuner = tune.Tuner.restore(str(storage / name), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        search_alg = None
+        if job.config.search not in ("grid", "random"):
+            from ray.tune.search import create_searcher
+
+            search_alg = create_searcher(job.config.search, metric=job.config.metric, mode=job.config.mode)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(job.config, job.depo.loss),
+            tune_config=tune.TuneConfig(num_samples=job.config.num_samples, search_alg=search_alg,
+                                        max_concurrent_trials=max_concurrent(job, cpus, gpus)),
+            run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+        )
+    grid = tuner.fit()
+    rows = []
+    for result in grid:
+        if result.error is not None:
+            print(f"[sweep] a trial failed: {result.error}")
+        elif result.metrics and "trial" in result.metrics:
+            rows.append({k: result.metrics[k] for k in ("trial", "loss", "alpha1", "alpha2", "beta", "fraction", *REPORTED)})
+    return sorted(rows, key=lambda r: r["trial"])

@@ -1,0 +1,101 @@
+"""Ray Tune over DEPO's α1, α2 and β from a pipeline run's π_BC, and the paper's studies.
+
+    python sweeps/alpha_grid.py                                  # α1, α2 in {0,1,2,3}, β in {0.1,0.2}
+    python sweeps/alpha_grid.py --alpha1 0 3 --alpha2 0 3 --beta 0.2
+    python sweeps/alpha_grid.py --search random --num-samples 6
+    python sweeps/alpha_grid.py --study sample_efficiency         # 25/50/75/100% of the data
+    python sweeps/alpha_grid.py --study ablation                  # α1 only, α2 only, joint, penalty
+    python sweeps/alpha_grid.py --dry-run                         # check and list the trials
+
+The pipeline (``--pipeline``, default configs/cpu_pipeline.yaml) must have run through bc.
+Outputs go to <run_dir>/sweeps/<name>/: results.csv, pareto.csv, pareto.png (and the study's
+CSV / PNG). Running the same command again restores the Tune experiment: finished trials are
+not run again. Also works under ``ray job submit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import os
+from pathlib import Path
+
+from depo_ray.config import ConfigError, load_job_config
+from depo_ray.tune.config import STUDIES, SweepConfig
+from depo_ray.tune.sweep import prepare_sweep, run_sweep, study_points, trial_key, trial_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML SweepConfig (relative to the project root); flags below override it")
+    parser.add_argument("--pipeline", help="pipeline config whose run the sweep starts from")
+    parser.add_argument("--study", choices=STUDIES)
+    parser.add_argument("--name", help="folder under <run_dir>/sweeps/ (default: the study's name)")
+    parser.add_argument("--seed", type=int, help="which pipeline seed's π_BC")
+    for name in ("alpha1", "alpha2", "beta"):
+        parser.add_argument(f"--{name}", type=float, nargs="+", help=f"{name} values of the grid")
+    parser.add_argument("--fractions", type=float, nargs="+", help="data shares of the sample_efficiency study")
+    parser.add_argument("--search", help="grid, random, or a Ray Tune searcher name (optuna, hyperopt, ...)")
+    parser.add_argument("--num-samples", type=int)
+    parser.add_argument("--max-concurrent-trials", type=int)
+    parser.add_argument("--dry-run", action="store_true", help="check the config and the run, list the trials")
+    return parser.parse_args()
+
+
+def sweep_config(args) -> SweepConfig:
+    config = load_job_config(SweepConfig, ROOT, args.config) if args.config else SweepConfig()
+    grid = {k: tuple(getattr(args, k)) for k in ("alpha1", "alpha2", "beta") if getattr(args, k)}
+    flags = {"pipeline": args.pipeline, "study": args.study, "name": args.name, "seed": args.seed,
+             "search": args.search, "num_samples": args.num_samples, "max_concurrent_trials": args.max_concurrent_trials,
+             "fractions": tuple(args.fractions) if args.fractions else None}
+    try:
+        return dataclasses.replace(config, grid=dataclasses.replace(config.grid, **grid),
+                                   **{k: v for k, v in flags.items() if v is not None})
+    except ValueError as error:
+        raise SystemExit(f"config error: {error}") from None
+
+
+def listed_trials(points: dict[str, list]) -> list[str]:
+    keys = list(points)
+    return [trial_key(trial_params(dict(zip(keys, combo)))) for combo in itertools.product(*points.values())]
+
+
+def main() -> None:
+    args = parse_args()
+    config = sweep_config(args)
+    if args.dry_run:
+        import torch
+
+        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+    else:
+        import ray
+
+        from depo_ray.cluster import connect
+
+        connect()
+        cpus, gpus = ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)
+    try:
+        job = prepare_sweep(config, ROOT, cpus, gpus)
+    except ConfigError as error:
+        raise SystemExit(f"config error: {error}") from None
+    from depo_ray.tune.sweep import max_concurrent
+
+    trials = listed_trials(study_points(config, job.depo.loss))
+    how = f"{len(trials)} grid points x {config.num_samples}" if config.search == "grid" else f"{config.num_samples} draws ({config.search})"
+    print(f"sweep {config.folder_name}: {how}, {max_concurrent(job, cpus, gpus)} at once; "
+          f"each trial holds {job.trial_cpus:g} CPUs, {job.trial_gpus:g} GPUs\nfolder: {job.folder}")
+    if args.dry_run:
+        print("\n".join(f"  {t}" for t in trials))
+        return
+    from depo_ray.tune.report import write_outputs
+
+    rows = run_sweep(job, cpus, gpus)
+    for path in write_outputs(rows, config.study, job.baselines, job.folder):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""sweeps/alpha_grid.py: the study's trials and settings without Ray, then a two-trial sweep
+from the small pipeline run (conftest.finished_run) on a local Ray cluster, run again to
+check that Tune restores it without re-running finished trials."""
+
+import csv
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from depo_ray.losses import LossConfig
+from depo_ray.train.config import TrainConfig
+from depo_ray.tune.config import Grid, SweepConfig
+from depo_ray.tune.sweep import SweepJob, ablation_loss, max_concurrent, study_points, trial_key, trial_params, trial_train_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPO = LossConfig(name="depo", alpha1=2.0, alpha2=1.0, beta=0.2)
+
+
+def test_the_default_grid_is_alpha1_alpha2_by_beta():
+    points = study_points(SweepConfig(), DEPO)
+    assert points["alpha1"] == points["alpha2"] == [0.0, 1.0, 2.0, 3.0] and points["beta"] == [0.1, 0.2]
+    assert points["loss"] == ["depo"] and points["fraction"] == [1.0]
+
+
+def test_sample_efficiency_keeps_the_depo_settings_and_varies_the_data():
+    points = study_points(SweepConfig(study="sample_efficiency"), DEPO)
+    assert points == {"alpha1": [2.0], "alpha2": [1.0], "beta": [0.2], "loss": ["depo"], "fraction": [0.25, 0.5, 0.75, 1.0]}
+
+
+def test_the_ablation_has_each_bonus_term_alone_both_and_the_penalty():
+    points = study_points(SweepConfig(study="ablation", grid=Grid(alpha1=(0, 3), alpha2=(0, 2))), DEPO)
+    assert points["variant"] == [{"alpha1": 3.0, "alpha2": 0.0, "loss": "depo"}, {"alpha1": 0.0, "alpha2": 2.0, "loss": "depo"},
+                                 {"alpha1": 3.0, "alpha2": 2.0, "loss": "depo"}, {"alpha1": 3.0, "alpha2": 2.0, "loss": "depo_penalty"}]
+    with pytest.raises(ValueError, match="unknown ablation"):
+        ablation_loss("alpha3_only", DEPO, 1, 1)
+
+
+def test_a_trial_changes_only_the_swept_settings_of_the_template():
+    template = TrainConfig(model="bc", loss=DEPO, learning_rate=3e-5, epochs=2)
+    params = trial_params({"variant": {"alpha1": 0.0, "alpha2": 3.0, "loss": "depo_penalty"}, "beta": 0.1, "fraction": 0.5})
+    train = trial_train_config(params, template)
+    assert (train.loss.name, train.loss.alpha1, train.loss.alpha2, train.loss.beta) == ("depo_penalty", 0.0, 3.0, 0.1)
+    assert train.data_fraction == 0.5 and (train.learning_rate, train.epochs, train.model) == (3e-5, 2, "bc")
+    assert trial_key(params) == "depo_penalty-a1_0-a2_3-b_0.1-f_0.5"
+
+
+def test_concurrent_trials_follow_the_cluster():
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=0)
+    assert [max_concurrent(job, cpus, 0) for cpus in (2, 3, 8)] == [1, 1, 4]
+    gpu_job = replace(job, trial_gpus=1)
+    assert max_concurrent(gpu_job, 64, 8) == 8 and max_concurrent(gpu_job, 4, 8) == 2
+    assert max_concurrent(replace(job, config=SweepConfig(max_concurrent_trials=3)), 2, 0) == 3
+
+
+@pytest.mark.parametrize("data, key", [({"grid": {"beta": [0]}}, "grid.beta"), ({"fractions": [1.5]}, "fractions"),
+                                       ({"study": "pareto"}, "study"), ({"num_samples": 0}, "num_samples")])
+def test_a_bad_sweep_config_names_the_key(data, key):
+    from depo_ray.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=key):
+        from_dict(SweepConfig, data)
+
+
+def test_dry_run_refuses_a_pipeline_run_without_pi_bc(tmp_path):
+    import yaml
+
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run")}))
+    out = subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), "--pipeline", str(pipeline), "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "run the pipeline through its label stage" in out.stderr
+
+
+# --- end to end (finished_run: conftest.py) ------------------------------------------------
+
+def sweep(config_file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), "--pipeline", str(config_file),
+                           "--alpha1", "0", "3", "--alpha2", "3", "--beta", "0.2"],
+                          capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_a_two_trial_sweep_writes_the_front_and_restores_without_rerunning(finished_run):
+    config_file, report = finished_run
+    folder = report.parent / "sweeps" / "alpha_grid"
+    first = sweep(config_file)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    with open(folder / "results.csv") as rows:
+        results = list(csv.DictReader(rows))
+    assert sorted(r["trial"] for r in results) == ["depo-a1_0-a2_3-b_0.2-f_1", "depo-a1_3-a2_3-b_0.2-f_1"]
+    assert all(0 <= float(r["succ"]) <= 1 and float(r["t_all"]) > 0 and float(r["s_all"]) >= 1 for r in results)
+    with open(folder / "pareto.csv") as rows:
+        front = [r["trial"] for r in csv.DictReader(rows)]
+    assert 1 <= len(front) <= 2 and set(front) <= {r["trial"] for r in results}
+    assert (folder / "pareto.png").stat().st_size > 1000 and "Pareto front" in first.stdout and "BC:" in first.stdout
+    attempts = {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")}
+    assert len(attempts) == 2 and all(text.count("\n") == 1 for text in attempts.values())
+
+    again = sweep(config_file)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    assert "restoring" in again.stdout
+    assert {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")} == attempts
+    with open(folder / "results.csv") as rows:
+        assert list(csv.DictReader(rows)) == results
