@@ -1,0 +1,150 @@
+"""Out-of-domain evaluation on math (the paper's Figure 2): does an agent trained to think
+briefly keep its accuracy on GSM8K, MATH and SimulEq, and with how many tokens?
+
+``run_math_evaluation`` serves a checkpoint with vLLM (the evaluation router), solves each
+problem greedily in one turn, and writes problems.parquet (one row per problem) and
+summary.json (accuracy, mean generated tokens per problem), summary last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from depo_ray.files import replaced_atomically, write_text_atomically
+from depo_ray.serving.router import ServingConfig
+from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
+from environments.math.problems import BENCHMARKS
+
+INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class MathEvalConfig:
+    policy: str = ""
+    """Model folder or Hugging Face id to evaluate."""
+    output_dir: str = ""
+    """Where problems.parquet and summary.json go."""
+    benchmark: str = "generated"
+    """gsm8k, math, simuleq, or generated (arithmetic word problems, linear systems, fractions)."""
+    path: str | None = None
+    """Local .jsonl / .json / .parquet in the benchmark's own format; None: the hub (gsm8k,
+    math; needs `datasets` and a network) or, for generated, the built-in generator."""
+    limit: int | None = None
+    """Evaluate only the first this many problems."""
+    generated_count: int = 60
+    """Problems in the generated set."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """vLLM replicas that serve the checkpoint."""
+    workers: int = 2
+    """Solver actors asking at once."""
+    cpus_per_worker: float = 0.25
+    """CPU Ray reserves per solver actor."""
+    max_new_tokens: int = 512
+    """Longest solution in tokens."""
+
+    def __post_init__(self):
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"benchmark: unknown {self.benchmark!r}; expected one of {list(BENCHMARKS)}")
+        for name in ("generated_count", "workers", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1 or null, got {self.limit}")
+
+
+def problems_for(config: MathEvalConfig) -> list[MathProblem]:
+    if config.benchmark == "generated" and config.path is None:
+        return generated_problems(config.generated_count)[:config.limit]
+    return load_problems(config.benchmark, config.path, config.limit)
+
+
+def chat(problem: MathProblem) -> list[dict]:
+    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{problem.question}"}]
+
+
+def final_answer(text: str, benchmark: str) -> str | None:
+    """The boxed answer; failing that, what follows the last 'answer is' / 'Answer:', or for
+    GSM8K and the generated word problems the last number."""
+    boxed = boxed_answer(text)
+    if boxed is not None:
+        return boxed
+    stated = re.findall(r"(?:answer is|answer:)\s*(.+)", text, flags=re.IGNORECASE)
+    if stated:
+        return stated[-1].strip().rstrip(".")
+    return gsm8k_answer(text) if benchmark in ("gsm8k", "generated") else None
+
+
+def score(problem: MathProblem, response: str, tokenizer) -> dict:
+    """One problem's row: the extracted answer, whether it is right, and the generated tokens
+    (counted like every other generation: assistant tokens of the chat)."""
+    from depo_ray.tokens import chat_tokens
+
+    predicted = final_answer(response, problem.benchmark)
+    tokens = sum(chat_tokens(tokenizer, chat(problem) + [{"role": "assistant", "content": response}]).assistant_mask)
+    return {**asdict(problem), "response": response, "predicted": predicted,
+            "correct": equivalent(predicted, problem.answer), "generated_tokens": tokens}
+
+
+def summarize_math(rows: list[dict]) -> dict:
+    if not rows:
+        raise ValueError("no problems were solved")
+    return {"problems": len(rows), "accuracy": sum(r["correct"] for r in rows) / len(rows),
+            "mean_tokens": sum(r["generated_tokens"] for r in rows) / len(rows),
+            "answered": sum(r["predicted"] is not None for r in rows) / len(rows)}
+
+
+class MathSolver:
+    """Solves problems greedily through the router. Wrap with ``ray.remote``."""
+
+    def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
+        from depo_ray.models import load_tokenizer
+        from depo_ray.serving.client import MeteredPolicy
+        from depo_ray.serving.server import Sampling
+
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.policy = MeteredPolicy(router, Sampling(temperature=0.0, max_tokens=max_new_tokens))
+
+    def solve(self, problem: MathProblem) -> dict:
+        return score(problem, self.policy(chat(problem))[0], self.tokenizer)
+
+
+def run_math_evaluation(config: MathEvalConfig, progress: bool = True) -> dict:
+    """Solve every problem once; returns the summary (read back when already complete)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray
+    from ray.util import ActorPool
+
+    from depo_ray.serving.router import start_router, stop_router
+
+    output = Path(config.output_dir)
+    if (output / SUMMARY).exists():
+        return json.loads((output / SUMMARY).read_text())
+    problems = problems_for(config)  # a bad file fails here, before any engine starts
+    output.mkdir(parents=True, exist_ok=True)
+    router = start_router(config.policy, config.serving, name=f"math-router-{uuid.uuid4().hex[:8]}")
+    try:
+        solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
+        pool = ActorPool([solver.remote(router, config.policy, config.max_new_tokens)
+                          for _ in range(min(config.workers, len(problems)))])
+        rows = []
+        with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:
+            for row in pool.map_unordered(lambda actor, problem: actor.solve.remote(problem), problems):
+                rows.append(row)
+                bar.update()
+                bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")
+    finally:
+        stop_router(router)
+    rows.sort(key=lambda r: r["id"])
+    with replaced_atomically(output / "problems.parquet") as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+    summary = {"benchmark": config.benchmark, "policy": config.policy, **summarize_math(rows)}
+    write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))
+    return summary

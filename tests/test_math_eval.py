@@ -1,0 +1,75 @@
+"""Math evaluation: answer picking and scoring without Ray, then a served tiny policy."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from depo_ray.config import from_dict
+from depo_ray.evaluate.math import MathEvalConfig, chat, final_answer, run_math_evaluation, score, summarize_math
+from depo_ray.tokens import prompt_ids
+from environments.math import MathProblem, generated_problems
+
+PROBLEM = MathProblem("p1", "generated", "What is 1/2 + 1/4?", "3/4")
+
+
+@pytest.mark.parametrize("text, benchmark, answer", [
+    (r"So it is \boxed{\frac{3}{4}}.", "math", r"\frac{3}{4}"),
+    ("Adding gives 3/4. The answer is 0.75.", "math", "0.75"),
+    ("Answer: x = 2, y = 1", "simuleq", "x = 2, y = 1"),
+    ("first 3 then 12 apples", "gsm8k", "12"),
+    ("no idea", "math", None),
+])
+def test_the_final_answer_is_the_boxed_or_stated_one(text, benchmark, answer):
+    assert final_answer(text, benchmark) == answer
+
+
+def test_a_scored_row_counts_only_the_generated_tokens(tiny_tokenizer):
+    right, wrong = score(PROBLEM, r"half plus quarter \boxed{0.75}", tiny_tokenizer), score(PROBLEM, "it is 1", tiny_tokenizer)
+    assert right["correct"] and not wrong["correct"] and wrong["predicted"] == "1"
+    prompt_only = len(prompt_ids(tiny_tokenizer, chat(PROBLEM)))
+    assert 0 < wrong["generated_tokens"] < right["generated_tokens"] < prompt_only
+    summary = summarize_math([right, wrong])
+    assert summary["accuracy"] == 0.5 and summary["answered"] == 1.0
+    assert summary["mean_tokens"] == (right["generated_tokens"] + wrong["generated_tokens"]) / 2
+
+
+def test_bad_math_configs_are_refused():
+    with pytest.raises(ValueError, match="benchmark"):
+        MathEvalConfig(benchmark="aime")
+    with pytest.raises(ValueError, match="limit"):
+        MathEvalConfig(limit=0)
+
+
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_a_served_policy_is_scored_on_the_generated_set(tiny_model_dir, tmp_path):
+    import ray
+
+    from depo_ray.cluster import connect
+
+    config = from_dict(MathEvalConfig, {"policy": str(tiny_model_dir), "output_dir": str(tmp_path), "limit": 4, "max_new_tokens": 16,
+                                        "serving": {"replicas": 1, "engine": {"max_model_len": 4096, "dtype": "float32"}}})
+    connect(num_cpus=2, fresh=True)
+    try:
+        summary = run_math_evaluation(config, progress=False)
+    finally:
+        ray.shutdown()
+    rows = pq.read_table(tmp_path / "problems.parquet").to_pylist()
+    assert [r["id"] for r in rows] == sorted(p.id for p in generated_problems(60)[:4])
+    assert all(0 < r["generated_tokens"] <= 16 for r in rows)
+    assert summary == json.loads((tmp_path / "summary.json").read_text()) and summary["problems"] == 4
+    assert summary["accuracy"] == sum(r["correct"] for r in rows) / 4
+
+
+def test_the_job_refuses_to_start_without_a_policy(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    job = Path(__file__).resolve().parents[1] / "jobs" / "eval_math.py"
+    out = subprocess.run([sys.executable, str(job), "--output", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "policy and output_dir" in out.stderr
+    out = subprocess.run([sys.executable, str(job), "--policy", "x", "--output", str(tmp_path), "--benchmark", "aime"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "benchmark: unknown 'aime'" in out.stderr
