@@ -76,10 +76,20 @@ def export_final(config: TrainConfig, checkpoint) -> Path:
 
 
 def _prepare_output(config: TrainConfig) -> Path:
+    _quiet_dataset_progress()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     return output
+
+
+def _quiet_dataset_progress() -> None:
+    """No Ray Data progress bars for the datasets built after this (they keep the context of
+    their creation): every worker re-reads its data each epoch, and the bars put thousands of
+    lines in a job's log, which the per-step metrics already cover."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def run_bc(config: TrainConfig, shards: list[str]):
