@@ -38,7 +38,7 @@ def parse_args():
     for name in ("alpha1", "alpha2", "beta"):
         parser.add_argument(f"--{name}", type=float, nargs="+", help=f"{name} values of the grid")
     parser.add_argument("--fractions", type=float, nargs="+", help="data shares of the sample_efficiency study")
-    parser.add_argument("--search", help="grid, random, or a Ray Tune searcher name (optuna, hyperopt, ...)")
+    parser.add_argument("--search", help="grid, random, or a Ray Tune searcher name (optuna, hyperopt, ...; installed by you)")
     parser.add_argument("--num-samples", type=int)
     parser.add_argument("--max-concurrent-trials", type=int)
     parser.add_argument("--dry-run", action="store_true", help="check the config and the run, list the trials")
@@ -84,7 +84,7 @@ def main() -> None:
     from depo_ray.tune.sweep import max_concurrent
 
     trials = listed_trials(study_points(config, job.depo.loss))
-    how = f"{len(trials)} grid points x {config.num_samples}" if config.search == "grid" else f"{config.num_samples} draws ({config.search})"
+    how = f"{len(trials)} grid points" if config.search == "grid" else f"{config.num_samples} draws ({config.search})"
     print(f"sweep {config.folder_name}: {how}, {max_concurrent(job, cpus, gpus)} at once; "
           f"each trial holds {job.trial_cpus:g} CPUs, {job.trial_gpus:g} GPUs\nfolder: {job.folder}")
     if args.dry_run:

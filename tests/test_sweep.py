@@ -3,6 +3,8 @@ from the small pipeline run (conftest.finished_run) on a local Ray cluster, run 
 check that Tune restores it without re-running finished trials."""
 
 import csv
+import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -55,8 +57,23 @@ def test_concurrent_trials_follow_the_cluster():
     assert max_concurrent(replace(job, config=SweepConfig(max_concurrent_trials=3)), 2, 0) == 3
 
 
+def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_from(tmp_path):
+    from depo_ray.config import ConfigError
+    from depo_ray.tune.sweep import check_manifest
+
+    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
+    check_manifest(made)  # a new folder: nothing to compare
+    made.manifest_file.write_text(json.dumps(made.manifest))
+    check_manifest(made)
+    retrained = replace(made, manifest={**made.manifest, "pi_bc": [["final/model.safetensors", 10, 2]]})
+    with pytest.raises(ConfigError, match=r"pi_bc: .*--name"):
+        check_manifest(retrained)
+
+
 @pytest.mark.parametrize("data, key", [({"grid": {"beta": [0]}}, "grid.beta"), ({"fractions": [1.5]}, "fractions"),
-                                       ({"study": "pareto"}, "study"), ({"num_samples": 0}, "num_samples")])
+                                       ({"study": "pareto"}, "study"), ({"num_samples": 0}, "num_samples"),
+                                       ({"num_samples": 2}, "num_samples"), ({"search": "optunaa"}, "search"),
+                                       ({"study": "ablation", "search": "optuna"}, "search"), ({"metric": "t_succ"}, "metric")])
 def test_a_bad_sweep_config_names_the_key(data, key):
     from depo_ray.config import ConfigError, from_dict
 
@@ -76,10 +93,11 @@ def test_dry_run_refuses_a_pipeline_run_without_pi_bc(tmp_path):
 
 # --- end to end (finished_run: conftest.py) ------------------------------------------------
 
-def sweep(config_file: Path) -> subprocess.CompletedProcess:
+def sweep(config_file: Path, beta: str = "0.2") -> subprocess.CompletedProcess:
+    # RAY_ADDRESS=local: a private Ray instance, never a cluster the developer has running
     return subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), "--pipeline", str(config_file),
-                           "--alpha1", "0", "3", "--alpha2", "3", "--beta", "0.2"],
-                          capture_output=True, text=True, timeout=1200)
+                           "--alpha1", "0", "3", "--alpha2", "3", "--beta", beta],
+                          capture_output=True, text=True, timeout=1200, env={**os.environ, "RAY_ADDRESS": "local"})
 
 
 @pytest.mark.ray
@@ -106,3 +124,6 @@ def test_a_two_trial_sweep_writes_the_front_and_restores_without_rerunning(finis
     assert {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")} == attempts
     with open(folder / "results.csv") as rows:
         assert list(csv.DictReader(rows)) == results
+
+    other_grid = sweep(config_file, beta="0.1")  # Tuner.restore would keep the old trials: refused
+    assert other_grid.returncode != 0 and "sweep.grid.beta" in other_grid.stderr and "--name" in other_grid.stderr

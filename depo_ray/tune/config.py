@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 STUDIES = ("alpha_grid", "sample_efficiency", "ablation")
+SEARCHERS = ("ax", "hyperopt", "bayesopt", "bohb", "nevergrad", "optuna", "zoopt", "hebo")
+"""Ray Tune's searchers by name (``ray.tune.search.create_searcher``)."""
+OPTIMISABLE = ("succ", "reward", "t_all", "s_all", "tokens_per_turn", "invalid_action_rate")
+"""Metrics every trial reports as a number (T@Succ and S@Succ are null without a success)."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,14 @@ class SweepConfig:
     fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     """Shares of the labeled data in the sample_efficiency study."""
     search: str = "grid"
-    """grid: every combination, ``num_samples`` times each. random: ``num_samples`` draws from
-    the grid's values. Any other name is a Ray Tune searcher (``ray.tune.search``:
-    optuna, hyperopt, ... when installed), optimising ``metric`` in ``mode``."""
+    """grid: every combination once. random: ``num_samples`` draws from the grid's values.
+    A name from SEARCHERS is that Ray Tune searcher (optuna, hyperopt, ... when installed),
+    optimising ``metric`` in ``mode``."""
     num_samples: int = 1
-    """Repeats of the grid, or trials drawn by random search and searchers."""
+    """Trials drawn by random search and searchers. A grid runs each setting once: from one
+    π_BC and one scored dataset a repeat would train the same model again."""
     metric: str = "succ"
-    """What a searcher optimises (succ, reward, t_all, s_all, ...)."""
+    """What a searcher optimises: one of OPTIMISABLE."""
     mode: Literal["max", "min"] = "max"
     """Direction of ``metric`` for a searcher."""
     max_concurrent_trials: int | None = None
@@ -66,6 +71,15 @@ class SweepConfig:
             raise ValueError(f"num_samples must be at least 1, got {self.num_samples}")
         if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
             raise ValueError(f"fractions: each must be in (0, 1], got {list(self.fractions)}")
+        if self.search not in ("grid", "random", *SEARCHERS):
+            raise ValueError(f"search: expected grid, random or one of {list(SEARCHERS)}, got {self.search!r}")
+        if self.search == "grid" and self.num_samples != 1:
+            raise ValueError(f"num_samples: a grid runs each setting once (from one π_BC a repeat trains the same "
+                             f"model); use random search, or one sweep per pipeline seed (seed), got {self.num_samples}")
+        if self.search in SEARCHERS and self.study == "ablation":
+            raise ValueError(f"search: the ablation's four variants run as a grid or at random, not with {self.search!r}")
+        if self.metric not in OPTIMISABLE:
+            raise ValueError(f"metric: expected one of {list(OPTIMISABLE)}, got {self.metric!r}")
         if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:
             raise ValueError(f"max_concurrent_trials must be at least 1 or null, got {self.max_concurrent_trials}")
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.evaluate.runner import EvalConfig
+from depo_ray.files import write_text_atomically
 from depo_ray.losses import LossConfig
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import stage_needs
-from depo_ray.pipeline.stages import RunFolder
+from depo_ray.pipeline.stages import RunFolder, first_difference, plain
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
 
@@ -46,6 +47,12 @@ class SweepJob:
     """Evaluation summaries of the pipeline's BC and KTO (same seed) that exist."""
     trial_cpus: float
     trial_gpus: float
+    manifest: dict = field(default_factory=dict)
+    """What the trials' results depend on (see ``sweep_manifest``), kept in the folder."""
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.folder / "sweep.json"
 
 
 def ablation_loss(variant: str, template: LossConfig, alpha1: float, alpha2: float) -> LossConfig:
@@ -134,7 +141,35 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
         summary = run.evaluation(method, config.seed) / "summary.json"
         if summary.exists():
             baselines[method] = json.loads(summary.read_text())
-    return SweepJob(config, folder, depo, (str(labeled),), evaluate, baselines, trial_cpus, trial_gpus)
+    job = SweepJob(config, folder, depo, (str(labeled),), evaluate, baselines, trial_cpus, trial_gpus,
+                   sweep_manifest(config, pipeline, bc_model, labeled))
+    check_manifest(job)
+    return job
+
+
+def _files_fingerprint(path: Path) -> list:
+    """Name, size and mtime of every file under ``path``: rewritten in place, it differs."""
+    files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    return [[str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def sweep_manifest(config: SweepConfig, pipeline: PipelineConfig, bc_model: Path, labeled: Path) -> dict:
+    """Everything a finished trial's folder depends on: the study, the pipeline's depo and
+    evaluate sections (scheduling left out) and the π_BC and labeled files themselves."""
+    study = {k: v for k, v in asdict(config).items() if k not in ("name", "max_concurrent_trials")}
+    return plain({"sweep": study, "depo": pipeline.section("depo")["depo"], "evaluate": pipeline.section("evaluate")["evaluate"],
+                  "env": asdict(pipeline.env), "pi_bc": _files_fingerprint(bc_model), "labeled": _files_fingerprint(labeled)})
+
+
+def check_manifest(job: SweepJob) -> None:
+    """A sweep folder is only resumed with what it was made from: a changed grid, template or
+    a retrained π_BC would mix stale trials (kept by Tuner.restore) into the results."""
+    if not job.manifest_file.exists():
+        return
+    change = first_difference(json.loads(job.manifest_file.read_text()), job.manifest)
+    if change:
+        raise ConfigError(f"{job.folder} holds a sweep made from other settings or files ({change}); give this one "
+                          f"another name (--name), or delete that folder to start it over")
 
 
 def max_concurrent(job: SweepJob, cpus: float, gpus: float) -> int:
@@ -157,6 +192,8 @@ def depo_trial(params: dict, job: SweepJob) -> None:
 
     params = trial_params(params)
     key = trial_key(params)
+    if job.config.search != "grid":  # draws can repeat a setting; each trial keeps its own folder
+        key = f"{key}-{tune.get_context().get_trial_id()}"
     folder = job.folder / "trials" / key
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "attempts.log", "a") as log:  # one line per time this trial (re)starts
@@ -182,6 +219,8 @@ def run_sweep(job: SweepJob, cpus: float, gpus: float) -> list[dict]:
 
     from depo_ray.train.run import scored_preference_data
 
+    job.folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(job.manifest_file, json.dumps(job.manifest, indent=2))
     print(f"[sweep] reference log-probs of {job.depo.model} -> {job.folder / 'reference'}")
     scored_preference_data(job.depo, list(job.shards), job.folder / "reference")
     # The trial's own process only waits on its Train run and its evaluators: it reserves no
