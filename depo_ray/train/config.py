@@ -61,9 +61,9 @@ class TrainConfig:
     dtype: str = "float32"
     """Training dtype of the weights (float32 on CPU, bfloat16 on GPU)."""
     data_fraction: float = 1.0
-    """Share of the packed global batches a preference stage trains on (the first ones after
-    the seeded global shuffle, so a random subset of trajectories): the sample-efficiency
-    study. The reference log-probs are still those of the whole data, computed once."""
+    """Share of the packed global batches a stage trains on (the first ones after the seeded
+    global shuffle, so a random subset of trajectories, the same on every run): the
+    sample-efficiency study. A preference stage still scores the whole data with π_BC once."""
 
     @property
     def local_batch_size(self) -> int:

@@ -76,20 +76,30 @@ def export_final(config: TrainConfig, checkpoint) -> Path:
 
 
 def _prepare_output(config: TrainConfig) -> Path:
-    _quiet_dataset_progress()
+    _dataset_context()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     return output
 
 
-def _quiet_dataset_progress() -> None:
-    """No Ray Data progress bars for the datasets built after this (they keep the context of
-    their creation): every worker re-reads its data each epoch, and the bars put thousands of
-    lines in a job's log, which the per-step metrics already cover."""
+def _dataset_context() -> None:
+    """Settings for the datasets built after this (they keep the context of their creation).
+    Order preserved: blocks otherwise come in the order tasks finish, so the seeded shuffle,
+    the packed batches, their training order and a data_fraction subset would differ from
+    run to run. No progress bars: every worker re-reads its data each epoch, and the bars
+    put thousands of lines in a job's log, which the per-step metrics already cover."""
     import ray.data
 
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+
+
+def _first_share(data, fraction: float):
+    """The first ``fraction`` of the packed global batches (at least one): in the preserved
+    order after the seeded shuffle, the same random subset on every run."""
+    return data if fraction == 1 else data.limit(max(1, round(fraction * data.count())))
 
 
 def run_bc(config: TrainConfig, shards: list[str]):
@@ -98,7 +108,7 @@ def run_bc(config: TrainConfig, shards: list[str]):
     _prepare_output(config)
     dataset = build_dataset(shards, config.model, global_size=config.global_batch_size, num_workers=config.num_workers,
                             preference=False, max_length=config.max_length, seed=config.seed, labels=("desirable",))
-    result = _fit(config, dataset.materialize(), "bc")
+    result = _fit(config, _first_share(dataset.materialize(), config.data_fraction), "bc")
     return result, export_final(config, result.checkpoint)
 
 
@@ -107,6 +117,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
     (default <output_dir>/data)."""
     import ray.data
 
+    _dataset_context()
     output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
     key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
            "seed": config.seed, "max_length": config.max_length,
@@ -131,8 +142,5 @@ def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | 
         raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty), got 'sft'")
     _prepare_output(config)
     data = scored_preference_data(config, shards, scored_folder)
-    if config.data_fraction < 1:
-        # left lazy: the trainer executes it with preserve_order, so these are always the same batches
-        data = data.limit(max(1, round(config.data_fraction * data.count())))
-    result = _fit(config, data, config.loss.name)
+    result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
     return result, export_final(config, result.checkpoint)
