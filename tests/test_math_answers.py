@@ -30,11 +30,15 @@ def test_boxed_takes_the_last_balanced_group(text, answer):
 
 @pytest.mark.parametrize("predicted, gold", [
     ("0.5", r"\frac{1}{2}"),
+    ("6.666666666666667", "20/3"),  # a gold stored as a float
     (r"\dfrac{3}{4}", "3/4"),
     (r"\frac12", "0.5"),
     ("1,000", "1000"),
     ("12 dollars", "12"),
     ("5 cm", "5"),
+    ("12 Dollars.", "12"),
+    (r"5\text{ m}", "5"),  # a one-letter unit goes only when written as text
+    ("3m+1", "1 + 3m"),
     (r"50\%", "0.5"),
     (r"90^\circ", "90"),
     (r"2\sqrt{2}", r"\sqrt{8}"),
@@ -46,6 +50,10 @@ def test_boxed_takes_the_last_balanced_group(text, answer):
     ("x = 3, y = -2", "y = -2, x = 3"),
     (r"\left( 1, \frac{1}{2} \right)", "(1, 0.5)"),
     (r"\text{Monday}", "monday"),
+    ("(x+1)^2", "x^2 + 2x + 1"),
+    ("10^1000", "10^{1000}"),
+    (r"\sqrt{2} \cdot 10^{1000}", r"10^{1000}\sqrt{2}"),
+    ("0.1^{1000}", "10^{-1000}"),
 ])
 def test_equivalent_answers(predicted, gold):
     assert equivalent(predicted, gold)
@@ -59,6 +67,12 @@ def test_equivalent_answers(predicted, gold):
     (None, "1"),
     ("Tuesday", "Monday"),
     ("x = -2, y = 3", "x = 3, y = -2"),  # a solution set is compared unknown by unknown
+    ("3m+1", "4"),  # m is a variable here, not metres
+    ("5 m", "5"),  # a trailing single letter may be a variable too: only "5\text{ m}" is 5
+    ("1000001", "1000000"),  # integers exactly: a relative tolerance would accept this
+    ("10^1000", "10^999"),
+    (r"\sqrt{2} \cdot 10^{1000}", r"10^{1000}\sqrt{3}"),
+    (r"\sqrt{x^2}", "x"),  # unknowns are sampled at both signs
 ])
 def test_different_answers(predicted, gold):
     assert not equivalent(predicted, gold)
@@ -71,5 +85,27 @@ def test_model_text_is_never_executed(hostile):
     assert not equivalent(hostile, "1")
 
 
+@pytest.mark.parametrize("predicted, gold", [
+    (r"\frac{1}", "1"),
+    (r"\sqrt", "2"),
+    (r"\frac{1}{2", "0.5"),
+    ("{1", "1"),
+    ("1}", "1"),
+    (r"(1, \frac{1})", "(1, 2)"),
+    ("((10^1000)^1000)^1000", "1"),  # each exponent is small; the result has 10^9 digits
+    ("(((2x)^1000)^1000)^1000", "x"),
+    ("10^{10^{1000}}", "1"),
+    (r"\sqrt{10^{1000}+1}", "1"),  # sympy would factor a 1000-digit number
+    (r"(\sqrt{2} \cdot 10^{1000})^{1/2}", "1"),
+    ("1/0", "1"),
+    ("0/0", "0"),
+    ("1+" * 200 + "1", "201"),  # overlong text
+    ("9" * 5000, "9" * 5000),
+])
+def test_hostile_answers_are_wrong_without_raising_or_hanging(predicted, gold):
+    assert not equivalent(predicted, gold)
+
+
 def test_normalize_writes_latex_as_expression_text():
     assert normalize(r"\frac{a}{b} \cdot 2^{3}") == "((a)/(b)) * 2**(3)"
+    assert normalize("3m+1") == "3*m+1" and normalize(r"5\text{ cm}") == normalize("5 cm") == "5"

@@ -11,17 +11,34 @@ from depo_ray.tokens import prompt_ids
 from environments.math import MathProblem, generated_problems
 
 PROBLEM = MathProblem("p1", "generated", "What is 1/2 + 1/4?", "3/4")
+WORD, SYSTEM, FRACTION = generated_problems(3)
 
 
-@pytest.mark.parametrize("text, benchmark, answer", [
-    (r"So it is \boxed{\frac{3}{4}}.", "math", r"\frac{3}{4}"),
-    ("Adding gives 3/4. The answer is 0.75.", "math", "0.75"),
-    ("Answer: x = 2, y = 1", "simuleq", "x = 2, y = 1"),
-    ("first 3 then 12 apples", "gsm8k", "12"),
-    ("no idea", "math", None),
+def _problem(benchmark: str) -> MathProblem:
+    return MathProblem("p", benchmark, "?", "1")
+
+
+@pytest.mark.parametrize("text, problem, answer", [
+    (r"So it is \boxed{\frac{3}{4}}.", _problem("math"), r"\frac{3}{4}"),
+    ("Adding gives 3/4. The answer is 0.75.", _problem("math"), "0.75"),
+    (r"The answer is: \frac{1}{2}", _problem("math"), r"\frac{1}{2}"),
+    ("Answer: x = 2, y = 1", _problem("simuleq"), "x = 2, y = 1"),
+    ("first 3 then 12 apples", _problem("gsm8k"), "12"),
+    ("Each box has 6, so the answer is 18 apples.", _problem("gsm8k"), "18"),
+    ("So the answer is: 1,234 dollars", _problem("gsm8k"), "1234"),
+    ("Answer: 5 boxes", WORD, "5"),
+    ("Answer: x = 2, y = 1", SYSTEM, "x = 2, y = 1"),  # not its last number
+    (r"The answer is \frac{7}{6}.", FRACTION, r"\frac{7}{6}"),
+    ("no idea", _problem("math"), None),
 ])
-def test_the_final_answer_is_the_boxed_or_stated_one(text, benchmark, answer):
-    assert final_answer(text, benchmark) == answer
+def test_the_final_answer_is_the_boxed_or_stated_one(text, problem, answer):
+    assert final_answer(text, problem) == answer
+
+
+@pytest.mark.parametrize("response", [r"\boxed{\frac{1}}", r"\boxed{\sqrt}", r"\boxed{((10^1000)^1000)^1000}",
+                                      "The answer is {", "Answer: " + "9" * 5000])
+def test_hostile_responses_score_wrong_without_raising(tiny_tokenizer, response):
+    assert score(PROBLEM, response, tiny_tokenizer)["correct"] is False
 
 
 def test_a_scored_row_counts_only_the_generated_tokens(tiny_tokenizer):

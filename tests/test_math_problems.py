@@ -54,3 +54,14 @@ def test_a_bad_row_names_the_file_and_row(tmp_path):
         load_problems("gsm8k", str(path))
     with pytest.raises(ValueError, match="unknown benchmark"):
         load_problems("aime", str(path))
+
+
+@pytest.mark.parametrize("row, error", [
+    ({"sQuestion": "x + y = 3"}, "simuleq.jsonl row 0: simuleq row lacks field 'lSolutions'"),
+    ({"sQuestion": "x + y = 3", "lSolutions": None}, "simuleq.jsonl row 0: no final answer found for this simuleq row"),
+])
+def test_a_simuleq_row_without_solutions_is_refused(tmp_path, row, error):
+    path = tmp_path / "simuleq.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=re.escape(error)):
+        load_problems("simuleq", str(path))

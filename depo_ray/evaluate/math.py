@@ -19,7 +19,7 @@ from tqdm import tqdm
 from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.serving.router import ServingConfig
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
-from environments.math.problems import BENCHMARKS
+from environments.math.problems import BENCHMARKS, asks_for_a_number
 
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
 SUMMARY = "summary.json"
@@ -69,16 +69,18 @@ def chat(problem: MathProblem) -> list[dict]:
     return [{"role": "user", "content": f"{INSTRUCTION}\n\n{problem.question}"}]
 
 
-def final_answer(text: str, benchmark: str) -> str | None:
-    """The boxed answer; failing that, what follows the last 'answer is' / 'Answer:', or for
-    GSM8K and the generated word problems the last number."""
+def final_answer(text: str, problem: MathProblem) -> str | None:
+    """The boxed answer; failing that, what follows the last 'answer is' / 'Answer:' (its final
+    number where the problem asks for one: "18 apples"); failing that, for GSM8K and the
+    generated set, the last number."""
     boxed = boxed_answer(text)
     if boxed is not None:
         return boxed
-    stated = re.findall(r"(?:answer is|answer:)\s*(.+)", text, flags=re.IGNORECASE)
+    stated = re.findall(r"answer(?: is|:)\s*:?\s*(.+)", text, flags=re.IGNORECASE)
     if stated:
-        return stated[-1].strip().rstrip(".")
-    return gsm8k_answer(text) if benchmark in ("gsm8k", "generated") else None
+        answer = stated[-1].strip().rstrip(".")
+        return gsm8k_answer(answer) if asks_for_a_number(problem) else answer
+    return gsm8k_answer(text) if problem.benchmark in ("gsm8k", "generated") else None
 
 
 def score(problem: MathProblem, response: str, tokenizer) -> dict:
@@ -86,7 +88,7 @@ def score(problem: MathProblem, response: str, tokenizer) -> dict:
     (counted like every other generation: assistant tokens of the chat)."""
     from depo_ray.tokens import chat_tokens
 
-    predicted = final_answer(response, problem.benchmark)
+    predicted = final_answer(response, problem)
     tokens = sum(chat_tokens(tokenizer, chat(problem) + [{"role": "assistant", "content": response}]).assistant_mask)
     return {**asdict(problem), "response": response, "predicted": predicted,
             "correct": equivalent(predicted, problem.answer), "generated_tokens": tokens}

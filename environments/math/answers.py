@@ -2,14 +2,17 @@
 
 GSM8K's answer is the last number ("#### 72" in the gold solutions), MATH's the last
 \\boxed{...}, SimulEq's a set of values, one per unknown. Answers are compared as numbers
-(relative tolerance), then symbolically with sympy. Model text is never evaluated: a small
-parser accepts numbers, + - * / ^, parentheses, \\frac, \\sqrt, π and single-letter
-symbols, and builds sympy expressions from Python's AST, node by node.
+(exactly when both are rational, else within a relative tolerance) and expressions with
+unknowns at a few fixed sample points. Model text is never evaluated: a small parser accepts
+numbers, + - * / ^, parentheses, \\frac, \\sqrt, π and single-letter symbols, and builds sympy
+expressions from Python's AST, node by node, refusing powers too big to build quickly.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import random
 import re
 
 import sympy
@@ -18,8 +21,17 @@ NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 UNITS = ("dollars", "dollar", "cents", "cent", "percent", "degrees", "degree", "units", "unit", "meters", "meter",
          "cm", "mm", "km", "m", "inches", "inch", "feet", "foot", "ft", "miles", "mile", "hours", "hour", "minutes",
          "minute", "seconds", "second", "days", "day", "years", "year", "pounds", "lbs", "kg", "g", "mph")
+# Whole words after a number at the end ("12 dollars"); one letter may be a variable ("3m"), so
+# "m" and "g" go only when written as text ("5\text{ m}").
+TRAILING_UNIT = re.compile(r"(?<=[\d)])\s*(?:%s)\.?\s*$" % "|".join(
+    sorted((u for u in UNITS if len(u) > 1), key=len, reverse=True)), re.IGNORECASE)
+MAX_ANSWER_CHARS = 300  # longer text is no final answer, and normalize would be slow on it
 MAX_EXPONENT = 1000
+MAX_DIGITS = 10_000  # largest power built, estimated first: ((10^1000)^1000)^1000 would never finish
+MAX_ROOT_DIGITS = 30  # largest number rooted: sympy factors it, for minutes at a few thousand digits
 REL_TOLERANCE = 1e-6
+PRECISION = 30  # significant digits of numeric comparisons
+SAMPLE_POINTS = 4  # values tried for the unknowns of an expression
 
 
 def gsm8k_answer(text: str) -> str | None:
@@ -81,7 +93,7 @@ def _replace_command(text: str, command: str, arguments: int, build) -> str:
 def normalize(answer: str) -> str:
     """LaTeX-ish answer text -> Python-like expression text (not evaluated)."""
     text = answer.strip().strip("$").strip()
-    text = re.sub(r"\\text\{([^{}]*)\}|\\mathrm\{([^{}]*)\}|\\textbf\{([^{}]*)\}", lambda m: next(g for g in m.groups() if g is not None), text)
+    text = re.sub(r"\\(?:text|textbf|mathrm)\{([^{}]*)\}", _text_group, text)
     for token in (r"\left", r"\right", r"\!", r"\,", r"\;", r"\:", r"\displaystyle", "^\\circ", "°", r"\$"):
         text = text.replace(token, "")
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
@@ -91,11 +103,32 @@ def normalize(answer: str) -> str:
     text = text.replace(r"\%", "%").replace("%", "/100")
     text = text.replace("{", "(").replace("}", ")").replace("^", "**")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # thousands separators
-    units = "|".join(sorted(UNITS, key=len, reverse=True))
-    text = re.sub(rf"(?<=[\d)\s])\s*(?:{units})\b\.?", "", text)
+    text = TRAILING_UNIT.sub("", text)
     text = re.sub(r"(?<=[\d)])\s*(?=[a-zA-Z(])", "*", text)  # implicit products: 2x, 2(3), (a)(b)
     text = re.sub(r"(?<=[a-zA-Z])\s+(?=[a-zA-Z(])", "*", text)  # and pi r
     return text.strip().rstrip(".")
+
+
+def _text_group(match: re.Match) -> str:
+    """\\text{...} keeps its words ("Monday"), unless they name a unit ("5\\text{ cm}")."""
+    words = match.group(1)
+    return "" if words.strip().lower() in UNITS else words
+
+
+def _digits(value) -> float:
+    """Decimal digits of the biggest number written in ``value`` (numerator or denominator)."""
+    return max((max(r.p.bit_length(), r.q.bit_length()) * math.log10(2) for r in value.atoms(sympy.Rational)),
+               default=0.0)
+
+
+def _power(base, exponent):
+    """``base ** exponent``, refused where sympy would take too long to build it."""
+    digits = _digits(base)
+    if not exponent.is_Integer and digits > MAX_ROOT_DIGITS:
+        raise ValueError("a root of too big a number to check")
+    if exponent.is_number and (abs(exponent) > MAX_EXPONENT or digits * abs(exponent) > MAX_DIGITS):
+        raise ValueError("a power too big to check")
+    return base ** exponent
 
 
 def _to_sympy(node: ast.AST):
@@ -117,9 +150,7 @@ def _to_sympy(node: ast.AST):
         if isinstance(node.op, ast.Div):
             return left / right
         if isinstance(node.op, ast.Pow):
-            if right.is_number and abs(right) > MAX_EXPONENT:
-                raise ValueError(f"exponent {right} is too large to check")
-            return left ** right
+            return _power(left, right)
     if isinstance(node, ast.Name):
         if node.id == "pi":
             return sympy.pi
@@ -127,7 +158,7 @@ def _to_sympy(node: ast.AST):
             return sympy.Symbol(node.id)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sqrt" and len(node.args) == 1 \
             and not node.keywords:
-        return sympy.sqrt(_to_sympy(node.args[0]))
+        return _power(_to_sympy(node.args[0]), sympy.Rational(1, 2))
     raise ValueError(f"unsupported in an answer: {ast.dump(node)[:80]}")
 
 
@@ -136,7 +167,7 @@ def parse_expression(answer: str):
     text = normalize(answer)
     if "=" in text:  # "x = 5": the value
         text = text.rsplit("=", 1)[1].strip()
-    if not text or len(text) > 300:
+    if not text or len(text) > MAX_ANSWER_CHARS:
         raise ValueError(f"not a checkable answer: {answer!r}")
     try:
         tree = ast.parse(text, mode="eval")
@@ -190,18 +221,47 @@ def _assignments(items: list[str]) -> dict[str, str] | None:
     return {p.group(1): p.group(2) for p in pairs}
 
 
+def _sample_points(symbols: list) -> list[dict]:
+    """Fixed pseudo-random values for the unknowns (both signs: sqrt(x^2) is not x)."""
+    rng = random.Random(0)
+    return [{s: sympy.Float(rng.uniform(-3, 3), PRECISION) for s in symbols} for _ in range(SAMPLE_POINTS)]
+
+
+def _close(a, b) -> bool:
+    """Both finite (nothing divided by zero) and within REL_TOLERANCE of each other."""
+    if not all(v.is_number and v.is_finite for v in (a, b)):
+        return False
+    return bool(abs(a - b) <= REL_TOLERANCE * max(1, abs(b)))
+
+
 def _same_value(a, b) -> bool:
-    if a.free_symbols or b.free_symbols:
-        return sympy.simplify(a - b) == 0
-    a_value, b_value = complex(sympy.N(a)), complex(sympy.N(b))
-    return abs(a_value - b_value) <= REL_TOLERANCE * max(1.0, abs(b_value))
+    """Integers exactly (1000001 is not 1000000); other numbers and expressions numerically
+    within REL_TOLERANCE (a gold 6.666666666666667 is 20/3), at PRECISION digits (no overflow
+    at 10^1000) and, with unknowns, at every sample point (sympy.simplify can take minutes)."""
+    if a.is_Integer and b.is_Integer:
+        return a == b
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    points = _sample_points(symbols) if symbols else [{}]
+    return all(_close(a.evalf(PRECISION, subs=point), b.evalf(PRECISION, subs=point)) for point in points)
+
+
+def _plain_text(answer: str) -> str:
+    return re.sub(r"\s+", "", normalize(answer)).lower()
 
 
 def equivalent(predicted: str | None, gold: str | None) -> bool:
     """Whether two final answers agree: as collections (sets unordered, tuples ordered), as
-    numbers or expressions, else as normalised text."""
-    if predicted is None or gold is None:
+    numbers or expressions, else as normalised text. Never raises: an answer that cannot be
+    read or checked (malformed LaTeX, a huge power, overlong text) is simply not right."""
+    if predicted is None or gold is None or max(len(predicted), len(gold)) > MAX_ANSWER_CHARS:
         return False
+    try:
+        return _equivalent(predicted, gold)
+    except Exception:  # sympy fails in many ways (TypeError, RecursionError, ...) on odd input
+        return False
+
+
+def _equivalent(predicted: str, gold: str) -> bool:
     gold_items, predicted_items = _collection(gold), _collection(predicted)
     if gold_items is not None:
         if predicted_items is None or len(predicted_items[0]) != len(gold_items[0]):
@@ -221,5 +281,5 @@ def equivalent(predicted: str | None, gold: str | None) -> bool:
         return True
     try:
         return _same_value(parse_expression(predicted), parse_expression(gold))
-    except (ValueError, TypeError, ZeroDivisionError, sympy.SympifyError):
-        return re.sub(r"\s+", "", normalize(predicted)).lower() == re.sub(r"\s+", "", normalize(gold)).lower()
+    except ValueError:  # words ("Monday"), not an expression; malformed LaTeX raises again here
+        return _plain_text(predicted) == _plain_text(gold)

@@ -18,6 +18,7 @@ from environments.math.answers import boxed_answer, gsm8k_answer
 
 BENCHMARKS = ("gsm8k", "math", "simuleq", "generated")
 HUB_IDS = {"gsm8k": ("openai/gsm8k", "main", "test"), "math": ("HuggingFaceH4/MATH-500", None, "test")}
+WORD_PROBLEM = "gen-word"  # id prefix of the generated word problems
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,27 @@ def _gold(benchmark: str, row: dict, where: str) -> tuple[str, str]:
             answer = row.get("answer") or boxed_answer(row["solution"])
         elif benchmark == "simuleq":
             question = row.get("question") or row["sQuestion"]
-            solutions = row.get("answer", row.get("lSolutions"))
-            answer = ", ".join(str(s) for s in solutions) if isinstance(solutions, list) else str(solutions)
+            answer = _answer_text(row["answer"] if "answer" in row else row["lSolutions"])
         else:
-            question, answer = row["question"], str(row["answer"])
+            question, answer = row["question"], _answer_text(row["answer"])
     except KeyError as missing:
         raise ValueError(f"{where}: {benchmark} row lacks field {missing}") from None
     if not answer:
         raise ValueError(f"{where}: no final answer found for this {benchmark} row")
     return question, answer
+
+
+def _answer_text(value) -> str | None:
+    """A solution list as "2.0, 1.0"; null stays None (no answer), not the text "None"."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return None if value is None else str(value)
+
+
+def asks_for_a_number(problem: MathProblem) -> bool:
+    """GSM8K and the generated word problems want a plain number, often stated with its unit
+    ("The answer is 18 apples")."""
+    return problem.benchmark == "gsm8k" or problem.id.startswith(WORD_PROBLEM)
 
 
 def load_problems(benchmark: str, path: str | None = None, limit: int | None = None) -> list[MathProblem]:
@@ -100,7 +113,7 @@ def _word_problem(rng: random.Random, i: int) -> MathProblem:
     question = (f"{name} buys {boxes} boxes of {item} with {per_box} {item} in each box and gives {given} {item} "
                 f"to a friend. Each of the {item} left costs {price} dollars. How many dollars are the {item} "
                 f"{name} kept worth?")
-    return MathProblem(f"gen-word-{i}", "generated", question, str(kept * price))
+    return MathProblem(f"{WORD_PROBLEM}-{i}", "generated", question, str(kept * price))
 
 
 def _term(coefficient: int, unknown: str, first: bool = False) -> str:
