@@ -14,10 +14,10 @@ from typing import Any, Callable
 @dataclass(frozen=True)
 class EnvConfig:
     name: str = "babyai"
-    """Registered environment: "babyai"."""
+    """Registered environment: "babyai" or "webshop"."""
     options: dict = field(default_factory=dict)
     """Keyword arguments of the environment's own config (BabyAI: BabyAIConfig, e.g.
-    action_mode, max_turns)."""
+    action_mode, max_turns; WebShop: WebShopConfig, e.g. shop.data_dir, max_turns)."""
 
     def __post_init__(self):
         if self.name not in ENVIRONMENTS:
@@ -66,8 +66,23 @@ def _babyai_options():
     return BabyAIConfig
 
 
-ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai}
-OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options}
+def _webshop(options: dict) -> TaskEnvironment:
+    from environments.webshop.env import TEST_TASKS, WebShopTextEnv
+    from environments.webshop.prompt import INSTRUCTION
+
+    config = _options("webshop", options)
+    return TaskEnvironment("webshop", WebShopTextEnv(config), INSTRUCTION, lambda task_id: {"task_id": task_id},
+                           lambda task_id: {"seed": config.shop.seed, "provenance": {"goal": task_id}}, TEST_TASKS)
+
+
+def _webshop_options():
+    from environments.webshop.env import WebShopConfig
+
+    return WebShopConfig
+
+
+ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai, "webshop": _webshop}
+OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options, "webshop": _webshop_options}
 
 
 def check_task_ids(task_ids: tuple[int, ...] | None) -> None:
