@@ -30,10 +30,11 @@ def _stemmer():
     return Stemmer.Stemmer("porter")
 
 
-def _tokenize(texts: list[str], as_ids: bool = True):
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lowercased word tokens without English stopwords, Porter-stemmed."""
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=as_ids, show_progress=False)
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
 
 
 class SearchIndex:
@@ -45,7 +46,7 @@ class SearchIndex:
         import bm25s
 
         retriever = bm25s.BM25(k1=K1, b=B, method="lucene")
-        retriever.index(_tokenize([index_text(p) for p in products]), show_progress=False)
+        retriever.index(tokenize([index_text(p) for p in products]), show_progress=False)
         return cls(retriever, [p["asin"] for p in products])
 
     def save(self, folder: str | Path) -> None:
@@ -62,7 +63,7 @@ class SearchIndex:
 
     def search(self, query: str, k: int = 50) -> list[str]:
         vocabulary = self.retriever.vocab_dict
-        tokens = [t for t in _tokenize([query.lower()], as_ids=False)[0] if t in vocabulary]
+        tokens = [t for t in tokenize([query])[0] if t in vocabulary]
         if not tokens:
             return []
         scores = self.retriever.get_scores(tokens)
