@@ -231,3 +231,22 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
         head.wait(timeout=60)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
+
+
+def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
+    import yaml
+
+    from depo_ray.config import from_dict
+    from environments.registry import make_env
+    from environments.webshop.generate import generate_catalog
+
+    with pytest.raises(ConfigError, match="data_dir"):  # data/webshop is not on this machine
+        load_yaml(PipelineConfig, ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml")
+    data = yaml.safe_load((ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml").read_text())
+    generate_catalog(tmp_path / "webshop", num_products=20)
+    data["env"]["options"]["shop"]["data_dir"] = str(tmp_path / "webshop")
+    config = from_dict(PipelineConfig, data)
+    assert config.env.name == "webshop" and "bootstrap" not in to_run(config, None)
+    assert config.label.thresholds.kappa0 == 1.0 and config.label.thresholds.step_cutoff == 7
+    assert make_env(config.env).test_tasks == tuple(range(500))  # built without loading the catalog
+    assert any("GPUs" in p for p in resource_problems(stage_needs(config), cpus=2, gpus=0))
