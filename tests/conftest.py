@@ -46,6 +46,8 @@ def small_pipeline(run_dir: Path) -> dict:
         "depo": {**SMALL_TRAIN, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}},
         "evaluate": {"task_ids": [321, 323, 361, 363], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
                      "max_new_tokens": 48},
+        "math": {"benchmark": "generated", "generated_count": 3, "max_new_tokens": 16, "workers": 1,
+                 "cpus_per_worker": 0.25, "serving": SERVING},
     }
 
 

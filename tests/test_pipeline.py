@@ -174,6 +174,10 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
         assert (run / method / "seed-0" / "final" / "config.json").exists()
     labeled = json.loads((run / "stages" / "label.json").read_text())
     assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
+    assert "## Math, out of domain: `generated`" in text
+    for method in ("bc", "kto", "depo"):
+        math = json.loads((run / "math" / method / "seed-0" / "summary.json").read_text())
+        assert math["problems"] == 3 and 0 <= math["accuracy"] <= 1 and math["mean_tokens"] > 0
 
 
 @pytest.mark.ray
@@ -231,6 +235,15 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
         head.wait(timeout=60)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
+
+
+def test_the_math_stage_runs_only_when_configured():
+    assert "math" not in to_run(from_dict(PipelineConfig, {}), None)
+    with_math = from_dict(PipelineConfig, {"math": {"benchmark": "gsm8k", "limit": 200}})
+    assert to_run(with_math, "evaluate") == ["evaluate", "math", "report"]
+    assert any(n.stage == "math" and "gsm8k (first 200)" in n.work for n in stage_needs(with_math))
+    with pytest.raises(ConfigError, match="math.policy"):
+        from_dict(PipelineConfig, {"math": {"policy": "some/model"}})
 
 
 def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from depo_ray.bootstrap import BootstrapConfig
+from depo_ray.evaluate.math import MathEvalConfig
 from depo_ray.evaluate.runner import EvalConfig
 from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
@@ -24,7 +25,7 @@ SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures",
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
 another cluster) does not make a completed stage stale."""
 
-STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "report")
+STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "math", "report")
 METHODS = ("bc", "kto", "depo")
 """The trained policies the evaluate stage compares, in report order."""
 
@@ -63,6 +64,9 @@ class PipelineConfig:
     """DEPO from π_BC on D and U (loss depo or depo_penalty)."""
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     """Greedy evaluation of π_BC, π_KTO and π_DEPO on the held-out tasks."""
+    math: MathEvalConfig | None = None
+    """Out-of-domain math (GSM8K, MATH, SimulEq or the generated set) solved by π_BC, π_KTO
+    and π_DEPO: accuracy and generated tokens, as the paper's Figure 2; None: not run."""
     seeds: tuple[int, ...] = (0,)
     """Training seeds (shuffle order, initialisation): bc, kto, depo and evaluate run once per
     seed, each seed's KTO and DEPO from its own π_BC; the report gives the median over seeds."""
@@ -75,9 +79,10 @@ class PipelineConfig:
                 raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
         for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
                                ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
-                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir",))):
+                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir",)),
+                               ("math", ("policy", "output_dir"))):
             for name in names:
-                if getattr(getattr(self, section), name):
+                if getattr(self, section) is not None and getattr(getattr(self, section), name):
                     raise ValueError(f"{section}.{name}: set by the pipeline (from policy and run_dir); leave it out")
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
@@ -113,7 +118,8 @@ class PipelineConfig:
             "report": {},
         }
         if stage not in sections:
-            sections[stage] = {stage: as_data(getattr(self, stage)), "seeds": self.seeds}
+            value = getattr(self, stage)
+            sections[stage] = {stage: None if value is None else as_data(value), "seeds": self.seeds}
         return _without_scheduling(sections[stage])
 
 

@@ -70,6 +70,11 @@ def stage_needs(config: PipelineConfig) -> list[StageNeeds]:
     tasks = f"{len(e.task_ids)} tasks" if e.task_ids else "the test tasks"
     seeds = f", {len(config.seeds)} seeds" if len(config.seeds) > 1 else ""
     needs.append(StageNeeds("evaluate", f"bc, kto, depo on {tasks}, greedy{seeds}", actors, cpus, gpus))
+    if config.math is not None:
+        m = config.math
+        actors, cpus, gpus = _served(m.serving, m.workers, m.cpus_per_worker, "solvers")
+        needs.append(StageNeeds("math", f"bc, kto, depo on {m.benchmark}" + (f" (first {m.limit})" if m.limit else "")
+                                        + seeds, actors, cpus, gpus))
     needs.append(StageNeeds("report", "report.md and plots", "none (driver)", 0, 0))
     return needs
 

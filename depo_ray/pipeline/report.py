@@ -57,6 +57,22 @@ def seeds_table(per_seed: dict[str, dict[int, dict]]) -> str:
     return "\n".join(lines)
 
 
+def math_section(config: PipelineConfig, run) -> list[str]:
+    """The out-of-domain math table (median over seeds), or nothing when the stage is off."""
+    if config.math is None:
+        return []
+    import statistics
+
+    lines = [f"## Math, out of domain: `{config.math.benchmark}` (greedy; median over seeds)", "",
+             "| Method | accuracy | tokens / problem | answered | problems |", "|---|---:|---:|---:|---:|"]
+    for method in METHODS:
+        runs = [json.loads((run.math(method, seed) / "summary.json").read_text()) for seed in config.seeds]
+        median = {k: statistics.median(r[k] for r in runs) for k in ("accuracy", "mean_tokens", "answered", "problems")}
+        lines.append(f"| {NAMES[method]} | {median['accuracy']:.3f} | {median['mean_tokens']:.1f} | "
+                     f"{median['answered']:.3f} | {median['problems']:.0f} |")
+    return lines + [""]
+
+
 def _plots(run, seeds: tuple[int, ...], summaries: dict[str, dict]) -> list[Path]:
     import matplotlib
 
@@ -118,6 +134,7 @@ def write_report(config: PipelineConfig, run) -> Path:
         "What DEPO claims, on this run:", "",
         *[f"- {claim}: **{'yes' if ok else 'no'}**" for claim, ok in checks.items()], "",
         "Per seed:", "", seeds_table(per_seed), "",
+        *math_section(config, run),
         "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
         "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
         *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done], "",

@@ -25,7 +25,8 @@ class RunFolder:
     """Paths of a run's artifacts and the per-stage completion markers."""
 
     ARTIFACTS = {"bootstrap": ("bootstrap",), "generate": ("trajectories",), "label": ("labeled",), "bc": ("bc",),
-                 "kto": ("kto",), "depo": ("depo",), "evaluate": ("eval",), "report": ("report.md", "plots")}
+                 "kto": ("kto",), "depo": ("depo",), "evaluate": ("eval",), "math": ("math",),
+                 "report": ("report.md", "plots")}
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -78,6 +79,9 @@ class RunFolder:
     def evaluation(self, method: str, seed: int) -> Path:
         return self.root / "eval" / method / f"seed-{seed}"
 
+    def math(self, method: str, seed: int) -> Path:
+        return self.root / "math" / method / f"seed-{seed}"
+
 
 def plain(value):
     """Settings as they read back from JSON (tuples become lists), so stored and current
@@ -122,7 +126,10 @@ def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> li
 
 def to_run(config: PipelineConfig, from_stage: str | None) -> list[str]:
     """Stages this config runs, from ``from_stage`` on when given."""
-    stages = [s for s in STAGES if not (s == "bootstrap" and config.policy is not None)]
+    skipped = {"bootstrap"} if config.policy is not None else set()
+    if config.math is None:
+        skipped.add("math")
+    stages = [s for s in STAGES if s not in skipped]
     if from_stage is None:
         return stages
     if from_stage not in stages:
@@ -182,6 +189,15 @@ def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, pr
                 evaluate = replace(config.evaluate, policy=str(run.model(method, seed)),
                                    output_dir=str(run.evaluation(method, seed)), env=config.env)
                 summaries[f"{method}/seed-{seed}"] = run_evaluation(evaluate, method=method, progress=progress)
+        return {"summaries": summaries}
+    if stage == "math":
+        from depo_ray.evaluate.math import run_math_evaluation
+
+        summaries = {}
+        for method in METHODS:  # each (method, seed) keeps its summary: a resumed stage skips it
+            for seed in config.seeds:
+                solve = replace(config.math, policy=str(run.model(method, seed)), output_dir=str(run.math(method, seed)))
+                summaries[f"{method}/seed-{seed}"] = run_math_evaluation(solve, progress=progress)
         return {"summaries": summaries}
     if stage == "report":
         from depo_ray.pipeline.report import write_report
