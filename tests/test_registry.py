@@ -13,8 +13,8 @@ def test_task_selection_keeps_order_and_drops_duplicates_and_held_out_ids():
 def test_babyai_options_are_checked_when_the_config_is_built():
     with pytest.raises(ValueError, match=r"env.options.max_turn: unknown key"):
         EnvConfig(options={"max_turn": 3})
-    with pytest.raises(ValueError, match="unknown environment 'webshop'"):
-        EnvConfig(name="webshop")
+    with pytest.raises(ValueError, match="unknown environment 'alfworld'"):
+        EnvConfig(name="alfworld")
 
 
 def test_babyai_task_environment_describes_its_tasks():

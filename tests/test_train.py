@@ -119,14 +119,14 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
 def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
     _, pi_bc = bc_model
     config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3),
-                         lora=None, learning_rate=1e-4, epochs=4, global_batch_size=4, num_workers=1, checkpoint_every=50)
+                         lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4, num_workers=1, checkpoint_every=50)
     _, final = run_preference(config, shards["labeled"])
     log = metrics(tmp_path)
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
     before, after = evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
     assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
-    # measured: loss 0.33 -> 0.19 and desirable reward 0 -> 0.9..3.9 over runs; the undesirable
-    # reward fell in some runs and rose a little in others (z0 is clamped at 0), so it is not asserted
+    # lr 5e-5: at 1e-4 one full-suite run overshot (loss 0.33 -> 0.41, undesirable reward 0 ->
+    # 24). The undesirable reward moves either way over runs (z0 is clamped at 0): not asserted.
     assert after["loss"] < before["loss"] and after["reward_desirable"] > 0, (before, after)
 
 

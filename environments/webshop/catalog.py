@@ -73,11 +73,7 @@ class Shop:
         make_goals = human_goals if config.human_goals else synthetic_goals
         self.goals = split_goals(make_goals(self.catalog, self.prices, config.seed), "all")
         index_folder = (Path(config.cache_dir) if config.data_dir is not None else folder) / f"index-{name}"
-        if (index_folder / "asins.json").exists():
-            self.index = SearchIndex.load(index_folder)
-        else:
-            self.index = SearchIndex.build(self.catalog.products)
-            self.index.save(index_folder)
+        self.index = SearchIndex.load_or_build(index_folder, self.catalog.products)
         self.nouns = default_noun_tagger()
 
     def search(self, query: str, k: int) -> list[str]:
