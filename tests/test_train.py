@@ -116,17 +116,34 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
     return {key: sum(present(key)) / len(present(key)) for key in ("loss", "reward_desirable", "reward_undesirable")}
 
 
+def short_depo_run(pi_bc: str, shards: list[str], output_dir: str) -> tuple[list[dict], dict, dict]:
+    """DEPO from π_BC on its own private Ray, in a fresh process (see the test)."""
+    import ray
+    from pathlib import Path
+
+    connect(num_cpus=2, fresh=True)
+    try:
+        config = TrainConfig(model=pi_bc, output_dir=output_dir, lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4,
+                             num_workers=1, checkpoint_every=50, loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3))
+        _, final = run_preference(config, shards)
+        return metrics(Path(output_dir)), evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
+    finally:
+        ray.shutdown()
+
+
 def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
+    import multiprocessing
+
     _, pi_bc = bc_model
-    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3),
-                         lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4, num_workers=1, checkpoint_every=50)
-    _, final = run_preference(config, shards["labeled"])
-    log = metrics(tmp_path)
+    # A fresh process: this passed every time alone or with its module (4 runs), and failed in both
+    # full-suite runs (loss 0.33 -> 0.41 / 0.45, undesirable reward 0 -> 20+), so something an
+    # earlier test leaves in the pytest process changes training here; not yet found.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        log, before, after = pool.apply(short_depo_run, (str(pi_bc), shards["labeled"], str(tmp_path)))
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
-    before, after = evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
     assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
-    # lr 5e-5: at 1e-4 one full-suite run overshot (loss 0.33 -> 0.41, undesirable reward 0 ->
-    # 24). The undesirable reward moves either way over runs (z0 is clamped at 0): not asserted.
+    # lr 5e-5: at 1e-4 runs overshot (undesirable reward 0 -> 24). The undesirable reward moves
+    # either way over runs (z0 is clamped at 0): not asserted.
     assert after["loss"] < before["loss"] and after["reward_desirable"] > 0, (before, after)
 
 
