@@ -38,3 +38,11 @@ def _remove(path: Path) -> None:
 def write_text_atomically(path: str | Path, text: str) -> None:
     with replaced_atomically(path) as tmp:
         tmp.write_text(text)
+
+
+def fingerprint(path: str | Path) -> list:
+    """Name (below the path's parent), size and mtime of the file, or of every file under the
+    folder: a file rewritten in place changes it; a folder moved elsewhere does not."""
+    path = Path(path)
+    files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    return [[str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]

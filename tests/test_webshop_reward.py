@@ -27,13 +27,19 @@ def words(text):
     return text.lower().split()
 
 
+# what a product and the goal made from it share
+SAME_ITEM = {
+    "asin": "B000TEST01",
+    "category": "beauty",
+    "query": "tea tree shampoo",
+    "name": "tea tree shampoo bottle",
+    "product_category": "Beauty & Personal Care › Hair Care › Shampoo",
+}
+
+
 def product(**overrides):
     base = {
-        "asin": "B000TEST01",
-        "category": "beauty",
-        "query": "tea tree shampoo",
-        "name": "tea tree shampoo bottle",
-        "product_category": "Beauty & Personal Care › Hair Care › Shampoo",
+        **SAME_ITEM,
         "Title": "",
         "Description": "",
         "BulletPoints": [],
@@ -47,11 +53,7 @@ def product(**overrides):
 
 def goal(**overrides):
     base = {
-        "asin": "B000TEST01",
-        "category": "beauty",
-        "query": "tea tree shampoo",
-        "name": "tea tree shampoo bottle",
-        "product_category": "Beauty & Personal Care › Hair Care › Shampoo",
+        **SAME_ITEM,
         "instruction_text": "i want a tea tree shampoo",
         "attributes": [],
         "price_upper": 40.0,

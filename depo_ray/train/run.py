@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from depo_ray.files import replaced_atomically
+from depo_ray.files import fingerprint, replaced_atomically
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import build_dataset
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
@@ -122,7 +122,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
     key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
            "seed": config.seed, "max_length": config.max_length,
            # size and mtime too: a shard rewritten under the same name must not reuse old scores
-           "shards": sorted([p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in shards)}
+           "shards": sorted(fingerprint(p) for p in shards)}
     marker = output / "COMPLETE.json"
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)

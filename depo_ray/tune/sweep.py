@@ -20,7 +20,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.evaluate.runner import EvalConfig
-from depo_ray.files import write_text_atomically
+from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import LossConfig
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import stage_needs
@@ -147,18 +147,12 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     return job
 
 
-def _files_fingerprint(path: Path) -> list:
-    """Name, size and mtime of every file under ``path``: rewritten in place, it differs."""
-    files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
-    return [[str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-
-
 def sweep_manifest(config: SweepConfig, pipeline: PipelineConfig, bc_model: Path, labeled: Path) -> dict:
     """Everything a finished trial's folder depends on: the study, the pipeline's depo and
     evaluate sections (scheduling left out) and the π_BC and labeled files themselves."""
     study = {k: v for k, v in asdict(config).items() if k not in ("name", "max_concurrent_trials")}
     return plain({"sweep": study, "depo": pipeline.section("depo")["depo"], "evaluate": pipeline.section("evaluate")["evaluate"],
-                  "env": asdict(pipeline.env), "pi_bc": _files_fingerprint(bc_model), "labeled": _files_fingerprint(labeled)})
+                  "env": asdict(pipeline.env), "pi_bc": fingerprint(bc_model), "labeled": fingerprint(labeled)})
 
 
 def check_manifest(job: SweepJob) -> None:

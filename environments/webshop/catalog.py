@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REAL_FILES = ("items_shuffle.json", "items_ins_v2.json", "items_human_ins.json")
-SPLITS = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}
+from environments.webshop.generate import FILE_NAMES as REAL_FILES
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Shop:
 
     def __init__(self, config: ShopConfig):
         from environments.webshop.generate import generate_catalog
-        from environments.webshop.products import human_goals, load_products, product_prices, split_goals, synthetic_goals
+        from environments.webshop.products import human_goals, load_products, product_prices, shuffle_goals, synthetic_goals
         from environments.webshop.reward import default_noun_tagger
         from environments.webshop.search import SearchIndex
 
@@ -71,7 +70,7 @@ class Shop:
                                      human_goals=config.human_goals)
         self.prices = product_prices(self.catalog.products, config.seed)
         make_goals = human_goals if config.human_goals else synthetic_goals
-        self.goals = split_goals(make_goals(self.catalog, self.prices, config.seed), "all")
+        self.goals = shuffle_goals(make_goals(self.catalog, self.prices, config.seed))
         index_folder = (Path(config.cache_dir) if config.data_dir is not None else folder) / f"index-{name}"
         self.index = SearchIndex.load_or_build(index_folder, self.catalog.products)
         self.nouns = default_noun_tagger()

@@ -19,9 +19,10 @@ import gymnasium as gym
 from environments.parsing import parse_response
 from environments.webshop import pages
 from environments.webshop.catalog import ShopConfig
+from environments.webshop.products import SPLITS
 
 ACTION = re.compile(r"(search|click)\[(.+)\]", re.IGNORECASE | re.DOTALL)
-TEST_TASKS = tuple(range(500))
+TEST_TASKS = tuple(range(*SPLITS["test"]))
 
 
 @dataclass(frozen=True)

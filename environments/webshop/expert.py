@@ -85,8 +85,6 @@ class WebShopExpert:
         product = shop.product(session.asin)
         if session.page == "item_sub":
             return ["Back to the product.", "I have read enough of it."], "click[< Prev]"
-        if session.asin != goal["asin"]:  # never chosen by the oracle; kept for robustness
-            return ["Not the product; back to the results."], "click[< Prev]"
         if state["detour"] == "pending":
             state["detour"] = "taken"
             return ["Let me read the description first.", "It may say more about the features I need."], \
