@@ -75,20 +75,45 @@ def _convert(hint, value, where: str):
 
 
 def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tuple[str, ...] = ()):
-    """Load ``cls`` from a YAML file, with optional top-level overrides; ``required`` names
-    fields that must not be left empty (see ``require``)."""
+    """Load ``cls`` from a YAML file, with optional overrides (dotted keys reach into sections,
+    see ``parse_overrides``); ``required`` names fields that must not be left empty (see ``require``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read config: {error}") from None
-    data.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
     try:
         config = from_dict(cls, data)
         require(config, *required)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     return config
+
+
+def _set_dotted(data: dict, key: str, value) -> None:
+    *sections, name = key.split(".")
+    for section in sections:
+        data = data.setdefault(section, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"{key}: {section} is not a section, cannot set a key inside it")
+    data[name] = value
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["seeds=[0,1,2]", "depo.loss.beta=0.1"]`` -> ``{"seeds": [0, 1, 2], "depo.loss.beta": 0.1}``;
+    values are YAML, so lists, numbers and null read as in a config file."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE (a dotted key, a YAML value)")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {pair!r}: the value is not YAML: {error}") from None
+    return overrides
 
 
 def require(config, *names: str) -> None:
@@ -102,12 +127,12 @@ def require(config, *names: str) -> None:
             raise ConfigError(f"{name}: required when this stage runs on its own")
 
 
-def load_job_config(cls, root: Path, path: str, required: tuple[str, ...] = ()):
+def load_job_config(cls, root: Path, path: str, required: tuple[str, ...] = (), overrides: list[str] = ()):
     """A job's ``--config``, taken from the project root, loaded and checked, with the paths
     it must give when run alone; a bad one ends the job naming the file and key (SystemExit)
     before any cluster work."""
     try:
-        return load_yaml(cls, under_root(root, path), required=required)
+        return load_yaml(cls, under_root(root, path), parse_overrides(list(overrides)), required=required)
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
 

@@ -4,6 +4,7 @@ evaluate -> report, every artifact under runs/<run>/ and every finished stage sk
     ray job submit -- python "$PWD/jobs/pipeline.py" --config configs/cpu_pipeline.yaml
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --dry-run
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --from depo
+    python jobs/pipeline.py --set seeds=[0,1,2] --set run_dir=runs/cpu-seeds
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def main() -> None:
     parser.add_argument("--config", default="configs/cpu_pipeline.yaml", help="YAML PipelineConfig (relative to the project root)")
     parser.add_argument("--from", dest="from_stage", choices=STAGES, help="re-run this stage and every later one")
     parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan, load nothing")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
     args = parser.parse_args()
-    config = load_job_config(PipelineConfig, ROOT, args.config)
+    config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
     try:
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))

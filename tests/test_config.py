@@ -66,3 +66,19 @@ def test_job_paths_are_taken_from_the_project_root(tmp_path):
     assert resolved.train.output_dir == str(tmp_path / "runs" / "out")
     hub = from_dict(StageConfig, {"data": ["d"], "train": {"model": "Qwen/Qwen2.5-7B-Instruct", "output_dir": "o"}})
     assert resolve_paths(hub, tmp_path).train.model == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_command_line_overrides_reach_into_sections_and_are_checked(tmp_path):
+    from depo_ray.config import parse_overrides
+
+    path = tmp_path / "train.yaml"
+    path.write_text("model: m\noutput_dir: o\nloss: {name: depo, beta: 0.2}\n")
+    overrides = parse_overrides(["epochs=3", "loss.alpha1=0.5", "lora=null"])
+    config = load_yaml(TrainConfig, path, overrides)
+    assert (config.epochs, config.loss.alpha1, config.loss.beta, config.lora) == (3, 0.5, 0.2, None)
+    with pytest.raises(ConfigError, match=r"train\.yaml: loss\.alpha3: unknown key"):
+        load_yaml(TrainConfig, path, parse_overrides(["loss.alpha3=1"]))
+    with pytest.raises(ConfigError, match=r"model is not a section"):
+        load_yaml(TrainConfig, path, parse_overrides(["model.name=x"]))
+    with pytest.raises(ConfigError, match=r"expected KEY=VALUE"):
+        parse_overrides(["epochs"])
