@@ -34,8 +34,7 @@ def prepare(work: Path, samples: int) -> None:
     from depo_ray.models import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy
     from depo_ray.records import write_shard
-    from environments.babyai import BabyAIConfig
-    from environments.babyai.expert import ExpertConfig
+    from environments.registry import EnvConfig
     from environments.babyai.levels import tasks_for_levels
     from environments.babyai.vocabulary import vocabulary
 
@@ -43,7 +42,7 @@ def prepare(work: Path, samples: int) -> None:
     levels = ["BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0", "BabyAI-UnlockLocalDist-v0",
               "BabyAI-PickupAbove-v0", "BabyAI-GoToSeqS5R2-v0"]
     records = expert_records(tasks_for_levels(levels, range(samples)), load_tokenizer(str(policy)),
-                             BabyAIConfig(max_turns=12), ExpertConfig(detour_share=0.5), progress=False)
+                             EnvConfig(options={"max_turns": 12}), {"detour_share": 0.5}, progress=False)
     labeled = [r for r in label_records(records, LabelConfig()) if r.label]
     random.Random(0).shuffle(labeled)
     write_shard(labeled[:samples], work / "data.parquet")

@@ -1,7 +1,8 @@
 """Expert demonstrations as trajectory records, and the CPU default's bootstrap stage.
 
-There is no pretrained policy offline, so the tiny model first learns from the BabyAI bot's
-demonstrations (behaviour cloning with the same training code as everything else). Until
+There is no pretrained policy offline, so the tiny model first learns from an expert's
+demonstrations (the BabyAI bot, the WebShop oracle: ``environments.registry.EXPERTS``),
+by behaviour cloning with the same training code as everything else. Until
 search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
 train on. ``bootstrap_policy`` is that warm start as a resumable stage; with a pretrained
 policy (a Hugging Face id) the stage is not run.
@@ -18,27 +19,24 @@ from tqdm import tqdm
 from depo_ray.models.tiny import TinyModelConfig
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.train.config import TrainConfig
-from environments.babyai import BabyAIConfig, BabyAITextEnv
-from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
+from environments.registry import EnvConfig, expert_config, expert_kit, make_env
 
 
-def expert_records(task_ids: Iterable[int], tokenizer, env_config: BabyAIConfig, expert_config: ExpertConfig,
+def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
                    split: str = "train", seed: int = 0, progress: bool = True) -> list[TrajectoryRecord]:
-    """One record per task the expert could play (bot failures are skipped)."""
-    env = BabyAITextEnv(env_config)
-    expert = BabyAIExpert(env, expert_config, seed=seed)
+    """One record per task the env's expert could play (tasks it cannot solve are skipped)."""
+    task_env = make_env(env)
+    play = expert_kit(env.name).demonstrator(task_env.env, expert_config(env.name, expert_options), seed)
     records = []
     for task_id in tqdm(list(task_ids), desc="expert demonstrations", disable=not progress):
-        try:
-            demo = expert.demonstrate(task_id)
-        except ExpertFailure:
+        demo = play(task_id)
+        if demo is None:
             continue
-        info = demo.episode.final_info
+        episode, details = demo
+        described = task_env.describe(task_id)
         records.append(record_from_episode(
-            demo.episode, tokenizer, task_id=str(task_id), env="babyai", split=split, seed=info["seed"],
-            source="expert", policy="expert",
-            provenance={"level": info["level"], "verbosity": demo.verbosity, "detours": demo.detours,
-                        "primitive_steps": info["step_count"], "action_mode": env_config.action_mode},
+            episode, tokenizer, task_id=str(task_id), env=env.name, split=split, seed=described["seed"],
+            source="expert", policy="expert", provenance={**described["provenance"], **details},
         ))
     return records
 
@@ -48,20 +46,22 @@ class BootstrapConfig:
     run_dir: str = ""
     """(The pipeline fills it in.) Where the bootstrap writes policy/, demos/ (labeled), bc/ (D_BC) and bc_model/."""
     tasks: tuple[int, int] = (0, 320)
-    """BabyAI task ids [start, stop) the expert demonstrates (task i is level i % 40, seed
-    i // 40); the harness test tasks are left out."""
+    """Task ids [start, stop) the expert demonstrates (BabyAI: task i is level i % 40, seed
+    i // 40; WebShop: goal i, train goals from 1500); the env's test tasks are left out."""
     task_ids: tuple[int, ...] | None = None
     """An explicit list of task ids instead of the ``tasks`` range."""
-    env: BabyAIConfig = field(default_factory=BabyAIConfig)
-    """Environment settings of the demonstrations (use the generation stage's)."""
-    expert: ExpertConfig = field(default_factory=ExpertConfig)
-    """Verbosity and detours of the expert's Thoughts."""
+    env: EnvConfig | None = None
+    """Environment of the demonstrations; required when run alone, set by the pipeline (its env)."""
+    expert: dict = field(default_factory=dict)
+    """Options of the env's expert (BabyAI: ExpertConfig, WebShop: WebShopExpertConfig), e.g.
+    verbosity weights and the share of detours; checked against the env at load."""
     model: TinyModelConfig = field(default_factory=lambda: TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256))
     """Size of the tiny policy (2 small layers train in minutes on 2 cores)."""
     train: TrainConfig | None = None
     """One BC round (model and output_dir are filled in); None: lr 1e-3, 8 epochs, batch 8."""
     check_tasks: tuple[int, ...] = (0, 1, 2, 3, 4, 9, 11, 12)
-    """Tasks played greedily after each round to see whether the policy acts sensibly."""
+    """Tasks played greedily after each round to see whether the policy acts sensibly (the
+    defaults are BabyAI training tasks)."""
     min_valid_rate: float = 0.5
     """Share of valid actions in that greedy play at which the warm start stops."""
     max_rounds: int = 3
@@ -81,20 +81,21 @@ class BootstrapConfig:
             raise ValueError(f"min_valid_rate must be in [0, 1], got {self.min_valid_rate}")
         if self.max_rounds < 1 or not self.check_tasks:
             raise ValueError("max_rounds must be at least 1 and check_tasks non-empty")
+        if self.env is not None:
+            expert_config(self.env.name, self.expert)
 
 
-def greedy_check(policy: str | Path, env_config: BabyAIConfig, task_ids, max_new_tokens: int = 96) -> dict:
+def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_tokens: int = 96) -> dict:
     """Greedy play (transformers, in process) on ``task_ids``: share of valid actions and of
     successes. A quick sanity check, not the evaluation stage."""
     import torch
 
     from depo_ray.models import load_model, load_tokenizer
     from depo_ray.tokens import prompt_ids
-    from environments.babyai.prompt import instruction_for
     from environments.episode import ObservedEnv, play_episode
 
     model, tokenizer = load_model(str(policy)).eval(), load_tokenizer(str(policy))
-    env, valid, successes = BabyAITextEnv(env_config), [], 0
+    task_env, valid, successes = make_env(env_config), [], 0
 
     def act(messages):
         ids = torch.tensor([prompt_ids(tokenizer, messages)])
@@ -102,9 +103,9 @@ def greedy_check(policy: str | Path, env_config: BabyAIConfig, task_ids, max_new
             out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
-    recorded = ObservedEnv(env, lambda result: valid.append(bool(result[4]["valid"])))
+    recorded = ObservedEnv(task_env.env, lambda result: valid.append(bool(result[4]["valid"])))
     for task_id in task_ids:
-        successes += play_episode(recorded, {"task_id": task_id}, act, instruction_for(env_config.action_mode)).success
+        successes += play_episode(recorded, task_env.reset_options(task_id), act, task_env.instruction).success
     return {"valid_rate": sum(valid) / max(1, len(valid)), "success_rate": successes / len(task_ids), "turns": len(valid)}
 
 
@@ -120,16 +121,16 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     from depo_ray.models.tiny import build_tiny_policy
     from depo_ray.records import write_shard
     from depo_ray.train.run import FINAL, run_bc
-    from environments.babyai import HARNESS_TEST_TASKS
-    from environments.babyai.vocabulary import vocabulary
     from environments.registry import select_tasks
 
-    run = Path(config.run_dir)
+    if config.env is None:
+        raise ValueError("env: the bootstrap needs the environment of its demonstrations")
+    run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
     policy, bc_shard = run / "policy", run / "bc" / "expert.parquet"
     if not (policy / "config.json").exists():
-        build_tiny_policy(vocabulary(), policy, config.model)
+        build_tiny_policy(kit.vocabulary(task_env.env), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
-        tasks = select_tasks(config.tasks, config.task_ids, tuple(HARNESS_TEST_TASKS))
+        tasks = select_tasks(config.tasks, config.task_ids, task_env.test_tasks)
         labeled = label_records(expert_records(tasks, load_tokenizer(str(policy)), config.env, config.expert, progress=progress),
                                 LabelConfig())
         write_shard(labeled, run / "demos" / "expert.parquet")

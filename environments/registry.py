@@ -7,6 +7,7 @@ seed and details stored with each record.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -85,6 +86,74 @@ ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai,
 OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options, "webshop": _webshop_options}
 
 
+@dataclass(frozen=True)
+class ExpertKit:
+    """What the CPU default's tiny-model bootstrap needs from an environment."""
+
+    config_type: Callable[[], type]
+    """The expert's config dataclass (its options are checked against it at load)."""
+    demonstrator: Callable[[Any, Any, int], Callable[[int], tuple[Any, dict] | None]]
+    """(env, expert config, seed) -> play task i: (episode, details for its record), or
+    None where the expert cannot solve it."""
+    vocabulary: Callable[[Any], set[str]]
+    """env -> every word its pages, instruction and expert write (the word-level tokenizer's)."""
+    keep_spacing: bool = False
+    """Actions must be decoded character for character (see ``build_tokenizer``)."""
+
+
+def _babyai_kit() -> ExpertKit:
+    from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
+    from environments.babyai.vocabulary import vocabulary
+
+    def demonstrator(env, config, seed: int):
+        expert = BabyAIExpert(env, config, seed=seed)
+
+        def play(task_id: int):
+            try:
+                demo = expert.demonstrate(task_id)
+            except ExpertFailure:
+                return None
+            return demo.episode, {"verbosity": demo.verbosity, "detours": demo.detours,
+                                  "primitive_steps": demo.episode.final_info["step_count"]}
+        return play
+
+    return ExpertKit(lambda: ExpertConfig, demonstrator, lambda env: vocabulary())
+
+
+def _webshop_kit() -> ExpertKit:
+    from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
+    from environments.webshop.vocabulary import vocabulary
+
+    def demonstrator(env, config, seed: int):
+        expert = WebShopExpert(env, config, seed=seed)
+
+        def play(task_id: int):
+            demo = expert.demonstrate(task_id)
+            return demo.episode, {"verbosity": demo.verbosity, "detours": int(demo.detour)}
+        return play
+
+    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, vocabulary, keep_spacing=True)
+
+
+EXPERTS: dict[str, Callable[[], ExpertKit]] = {"babyai": _babyai_kit, "webshop": _webshop_kit}
+
+
+def expert_kit(name: str) -> ExpertKit:
+    if name not in EXPERTS:
+        raise ValueError(f"env.name: {name!r} has no expert for the tiny-model bootstrap; experts: {sorted(EXPERTS)}")
+    return EXPERTS[name]()
+
+
+def expert_config(name: str, options: dict):
+    """The env's expert config from ``options`` (ValueError naming the key)."""
+    from depo_ray.config import ConfigError, from_dict
+
+    try:
+        return from_dict(expert_kit(name).config_type(), dict(options), "expert")
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+
+
 def check_task_ids(task_ids: tuple[int, ...] | None) -> None:
     """An explicit task list must be non-empty and non-negative (None: the config's default)."""
     if task_ids is not None and (not task_ids or min(task_ids) < 0):
@@ -96,6 +165,26 @@ def select_tasks(task_range: tuple[int, int], task_ids: tuple[int, ...] | None, 
     wanted = task_ids if task_ids is not None else range(*task_range)
     excluded = set(held_out)
     return [t for t in dict.fromkeys(wanted) if t not in excluded]
+
+
+PATH_OPTIONS: dict[str, tuple[str, ...]] = {"webshop": ("shop.data_dir", "shop.cache_dir")}
+"""Options that name folders (dotted into the option sections)."""
+
+
+def paths_under(config: EnvConfig, root) -> EnvConfig:
+    """``config`` with its relative folder options taken from ``root``: a job's Ray workers
+    may run in another directory than its driver."""
+    from pathlib import Path
+
+    options = copy.deepcopy(dict(config.options))
+    for dotted in PATH_OPTIONS.get(config.name, ()):
+        *sections, name = dotted.split(".")
+        holder = options
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and holder.get(name) and not Path(holder[name]).is_absolute():
+            holder[name] = str(Path(root) / holder[name])
+    return EnvConfig(config.name, options)
 
 
 def make_env(config: EnvConfig) -> TaskEnvironment:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
 from depo_ray.config import load_job_config, under_root
+from environments.registry import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,8 +22,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
     args = parser.parse_args()
-    config = load_job_config(BootstrapConfig, ROOT, args.config, required=("run_dir",))
-    config = replace(config, run_dir=under_root(ROOT, config.run_dir))
+    config = load_job_config(BootstrapConfig, ROOT, args.config, required=("run_dir", "env"))
+    config = replace(config, run_dir=under_root(ROOT, config.run_dir), env=paths_under(config.env, ROOT))
 
     from depo_ray.cluster import connect
 

@@ -17,10 +17,9 @@ from depo_ray.labeling import LabelConfig, label_records, select_bc, summary_tab
 from depo_ray.models import load_tokenizer
 from depo_ray.models.tiny import build_tiny_policy
 from depo_ray.records import write_shard
-from environments.babyai import BabyAIConfig
-from environments.babyai.expert import ExpertConfig
 from environments.babyai.levels import BOT_UNSOLVABLE, LEVELS, tasks_for_levels
 from environments.babyai.vocabulary import vocabulary
+from environments.registry import EnvConfig
 
 
 def main() -> None:
@@ -38,7 +37,7 @@ def main() -> None:
         build_tiny_policy(vocabulary(), policy)
     tokenizer = load_tokenizer(str(policy))
     records = expert_records(tasks_for_levels(args.levels, range(args.seeds)), tokenizer,
-                             BabyAIConfig(max_turns=args.max_turns), ExpertConfig(detour_share=args.detour_share))
+                             EnvConfig(options={"max_turns": args.max_turns}), {"detour_share": args.detour_share})
     label_config = LabelConfig()
     labeled = label_records(records, label_config)
     write_shard(labeled, run / "labeled" / "expert-000.parquet")

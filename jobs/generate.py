@@ -13,6 +13,7 @@ from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.search.generate import GenerateConfig, run_generation
+from environments.registry import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_job_config(GenerateConfig, ROOT, args.config, required=("policy", "output_dir"))
     policy = model_under_root(ROOT, config.policy)
-    config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir))
+    config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir), env=paths_under(config.env, ROOT))
     if not Path(policy).exists() and "/" not in policy:
         raise SystemExit(f"{args.config}: policy: {config.policy!r} is neither a folder nor a Hugging Face id")
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, under_root
+from environments.registry import paths_under
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
 from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
@@ -30,6 +32,7 @@ def main() -> None:
                         help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
     args = parser.parse_args()
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
+    config = replace(config, env=paths_under(config.env, ROOT))
     try:
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))

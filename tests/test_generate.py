@@ -19,8 +19,6 @@ from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving import EngineConfig
 from depo_ray.serving.router import ServingConfig
 from depo_ray.train.config import TrainConfig
-from environments.babyai import BabyAIConfig
-from environments.babyai.expert import ExpertConfig
 from environments.registry import EnvConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.vllm]
@@ -44,7 +42,7 @@ def policy(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("bootstrap")
     config = BootstrapConfig(
         run_dir=str(run_dir), task_ids=tuple(easy_tasks(range(12))), check_tasks=(0, 1), min_valid_rate=0.0, max_rounds=1,
-        env=BabyAIConfig(max_turns=6), expert=ExpertConfig(detour_share=0.3),
+        env=EnvConfig(options={"max_turns": 6}), expert={"detour_share": 0.3},
         train=TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
                           epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
     )

@@ -18,9 +18,8 @@ from depo_ray.models import load_model
 from depo_ray.records import write_shard
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.run import run_bc, run_preference
-from environments.babyai import BabyAIConfig
-from environments.babyai.expert import ExpertConfig
 from environments.babyai.levels import tasks_for_levels
+from environments.registry import EnvConfig
 
 pytestmark = pytest.mark.ray
 
@@ -40,8 +39,8 @@ def cluster():
 def shards(tmp_path_factory, tiny_model_dir, tiny_tokenizer):
     """Labeled expert data: short successes (D), turn-limited failures (U)."""
     root = tmp_path_factory.mktemp("data")
-    records = expert_records(tasks_for_levels(LEVELS, range(6)), tiny_tokenizer, BabyAIConfig(max_turns=12),
-                             ExpertConfig(detour_share=0.5), progress=False)
+    records = expert_records(tasks_for_levels(LEVELS, range(6)), tiny_tokenizer, EnvConfig(options={"max_turns": 12}),
+                             {"detour_share": 0.5}, progress=False)
     labeled = label_records(records, LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0))
     assert {r.label for r in labeled} >= {"desirable", "undesirable"}
     write_shard(labeled, root / "labeled" / "part-0.parquet")

@@ -27,3 +27,25 @@ def test_vllm_generates_what_transformers_generates(tiny_model_dir):
         reference = model.generate(ids, max_new_tokens=8, min_new_tokens=8, do_sample=False)[0, ids.shape[1]:]
     assert list(out.token_ids) == reference.tolist()
     assert out.text == tokenizer.decode(reference, skip_special_tokens=True)
+
+
+def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
+    """WebShop's tiny model: tokens carry their leading space, so vLLM's incremental
+    detokenizer must give exactly the tokenizer's decode, spaces and punctuation included."""
+    from vllm import SamplingParams
+
+    from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy
+
+    words = {"thought", "action", "search", "click", "x", "large", "buy", "now", "3", "4", "fl", "oz"}
+    folder = build_tiny_policy(words, tmp_path / "policy", TinyModelConfig(hidden_size=64, num_layers=1, intermediate_size=128,
+                                                                          max_position_embeddings=1024), keep_spacing=True)
+    tokenizer = load_tokenizer(str(folder))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "click[x-large] then buy now"}], tokenize=False,
+                                           add_generation_prompt=True)
+    llm = make_llm(str(folder), EngineConfig(max_model_len=1024, dtype="float32"))
+    # random weights: a random mix of spaced and bare words, punctuation and whitespace runs
+    outputs = llm.generate([prompt], SamplingParams(n=4, max_tokens=48, temperature=1.0, seed=0, ignore_eos=True))[0].outputs
+    for out in outputs:
+        assert len(out.token_ids) == 48
+        assert out.text == tokenizer.decode(out.token_ids, skip_special_tokens=True)
+    assert any(" " in out.text for out in outputs)

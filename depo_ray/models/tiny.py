@@ -9,12 +9,13 @@ the folder like any Hugging Face model.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -44,27 +45,51 @@ class TinyModelConfig:
             raise ValueError(f"hidden_size must be a multiple of 64 (head_dim 64 for vLLM CPU), got {self.hidden_size}")
 
 
-def build_tokenizer(words: set[str]) -> PreTrainedTokenizerFast:
+WORD = re.compile(r"\w+|[^\w\s]")
+# A word or punctuation mark with the single space before it, or a run of other whitespace.
+SPACED_PIECE = r" ?\w+| ?[^\w\s]|\s+"
+WHITESPACE_RUNS = (" ", "\n", "\n\n", "  ")
+
+
+def words(text: str) -> list[str]:
+    """The tokenizer's words of ``text`` (lowercased words and single punctuation marks)."""
+    return WORD.findall(text.lower())
+
+
+def build_tokenizer(words: set[str], keep_spacing: bool = False) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over ``words`` (lowercased) and punctuation. ``keep_spacing``:
+    each token carries the space before it, so decoding gives back the text character for
+    character (WebShop's clicks must match "x-large" or "3.4 fl oz (pack of 1)" exactly);
+    otherwise words are rejoined with single spaces, which BabyAI's texts tolerate."""
     specials = [PAD, UNK, EOS, *ROLE_TOKENS]
     vocab = {token: i for i, token in enumerate(specials)}
-    for word in sorted({w.lower() for w in words} | set(string.punctuation)):
-        vocab.setdefault(word, len(vocab))
+    pieces = sorted({w.lower() for w in words} | set(string.punctuation))
+    if keep_spacing:
+        pieces = [*pieces, *(" " + piece for piece in pieces), *WHITESPACE_RUNS]
+    for piece in pieces:
+        vocab.setdefault(piece, len(vocab))
     core = Tokenizer(WordLevel(vocab, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
-    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and single punctuation marks
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words, tidies " ." -> "."
+    if keep_spacing:
+        core.pre_tokenizer = pre_tokenizers.Split(Regex(SPACED_PIECE), behavior="isolated")
+        core.decoder = decoders.Fuse()
+    else:
+        core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and single punctuation marks
+        core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words, tidies " ." -> "."
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, eos_token=EOS, pad_token=PAD, unk_token=UNK,
-        additional_special_tokens=list(ROLE_TOKENS),
+        additional_special_tokens=list(ROLE_TOKENS), clean_up_tokenization_spaces=not keep_spacing,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
-def build_tiny_policy(words: set[str], output_dir: str | Path, config: TinyModelConfig | None = None) -> Path:
-    """Build, randomly initialise and save the tiny model and its tokenizer; return the folder."""
+def build_tiny_policy(words: set[str], output_dir: str | Path, config: TinyModelConfig | None = None,
+                      keep_spacing: bool = False) -> Path:
+    """Build, randomly initialise and save the tiny model and its tokenizer (see
+    ``build_tokenizer``); return the folder."""
     config = config or TinyModelConfig()
-    tokenizer = build_tokenizer(words)
+    tokenizer = build_tokenizer(words, keep_spacing)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,

@@ -18,8 +18,7 @@ from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
-from environments.babyai import BabyAIConfig
-from environments.registry import EnvConfig, select_tasks
+from environments.registry import EXPERTS, EnvConfig, expert_config, select_tasks
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "micro_batch_size"})
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
@@ -79,7 +78,7 @@ class PipelineConfig:
                 raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
         for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
                                ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
-                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir",)),
+                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env")),
                                ("math", ("policy", "output_dir"))):
             for name in names:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
@@ -87,14 +86,17 @@ class PipelineConfig:
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
-        if self.bootstrap.env != BabyAIConfig():
-            raise ValueError("bootstrap.env: the bootstrap uses the top-level env's options; set them there")
         expected = {"bc": ("sft",), "kto": ("kto",), "depo": ("depo", "depo_penalty")}
         for section, names in expected.items():
             if getattr(self, section).loss.name not in names:
                 raise ValueError(f"{section}.loss.name: must be one of {list(names)}, got {getattr(self, section).loss.name!r}")
-        if self.policy is None and self.env.name != "babyai":
-            raise ValueError(f"policy: required for env {self.env.name!r} (the tiny-model bootstrap knows only BabyAI)")
+        if self.policy is None:
+            if self.env.name not in EXPERTS:
+                raise ValueError(f"policy: required for env {self.env.name!r}, which has no expert to bootstrap a tiny model")
+            try:
+                expert_config(self.env.name, self.bootstrap.expert)
+            except ValueError as error:
+                raise ValueError(f"bootstrap.{error}") from None
         if self.evaluate.task_ids is not None:
             trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, ()))
             if self.policy is None:

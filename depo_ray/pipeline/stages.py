@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, from_dict, model_under_root, under_root
+from depo_ray.config import ConfigError, model_under_root, under_root
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
 
@@ -157,13 +157,10 @@ def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
 
 def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, progress: bool = True) -> dict:
     """Run one stage; returns the facts kept in its marker."""
-    from environments.babyai import BabyAIConfig
-
     if stage == "bootstrap":
         from depo_ray.bootstrap import bootstrap_policy
 
-        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"),
-                            env=from_dict(BabyAIConfig, dict(config.env.options), "env.options"))
+        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=config.env)
         # kept relative to the run folder, so a moved run still resumes
         return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
     if stage == "generate":

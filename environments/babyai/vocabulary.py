@@ -6,16 +6,14 @@ complete: tests play expert episodes on every level and check that no word is un
 
 from __future__ import annotations
 
-import re
 import string
 
 from minigrid.core.constants import COLOR_NAMES
 
+from depo_ray.models.tiny import words
 from environments.babyai.planning import PRIMITIVES
 from environments.babyai.prompt import instruction_for
 from environments.babyai.thoughts import template_texts
-
-WORD = re.compile(r"\w+|[^\w\s]")
 
 OBJECT_TYPES = ("ball", "box", "key", "door", "goal", "lava", "object", "wall")
 MISSION_TEXT = (
@@ -29,10 +27,6 @@ OBSERVATION_TEXT = (
     "action. Nothing happened."
 )
 MAX_NUMBER = 999  # object numbers, step counts and turn numbers all stay below this
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
 
 
 def vocabulary() -> set[str]:

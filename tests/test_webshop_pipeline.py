@@ -1,0 +1,117 @@
+"""WebShop on the CPU default: the tiny model's tokenizer, the bootstrap on the oracle, and
+search and evaluation through vLLM on a generated catalog."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depo_ray.config import ConfigError, from_dict, load_yaml
+from depo_ray.models.tiny import UNK, build_tokenizer
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.stages import to_run
+from environments.registry import EnvConfig, expert_kit, make_env, paths_under
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
+
+
+@pytest.fixture(scope="module")
+def shop_env(tmp_path_factory) -> EnvConfig:
+    cache = tmp_path_factory.mktemp("webshop_cache")
+    return EnvConfig("webshop", {"shop": {"generated_products": PRODUCTS, "num_products": None, "cache_dir": str(cache)},
+                                 "max_turns": 8})
+
+
+def test_the_tiny_tokenizer_gives_back_every_oracle_turn_exactly_and_knows_every_page_word(shop_env):
+    from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
+
+    task_env = make_env(shop_env)
+    kit = expert_kit("webshop")
+    tokenizer = build_tokenizer(kit.vocabulary(task_env.env), keep_spacing=kit.keep_spacing)
+    expert = WebShopExpert(task_env.env, WebShopExpertConfig(detour_share=0.5), seed=1)
+    replies = pages = 0
+    for task_id in range(0, task_env.env.shop.num_goals(), 7):
+        for message in expert.demonstrate(task_id).episode.messages:
+            ids = tokenizer(message["content"], add_special_tokens=False)["input_ids"]
+            assert tokenizer.unk_token_id not in ids, (task_id, message["content"])
+            if message["role"] == "assistant":
+                # a click must reach the env character for character ("x-large", "3.4 fl oz (pack of 1)")
+                assert tokenizer.decode(ids) == message["content"].lower()
+                replies += 1
+            pages += message["role"] == "user"
+    assert replies > 500 and pages > 500
+    assert tokenizer.convert_ids_to_tokens(tokenizer("click[x-large]")["input_ids"]) == ["click", "[", "x", "-", "large", "]"]
+    assert UNK in tokenizer.get_vocab()
+
+
+def test_the_webshop_cpu_config_bootstraps_and_names_a_bad_expert_option(tmp_path):
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_webshop_pipeline.yaml")
+    assert config.env.name == "webshop" and config.policy is None and to_run(config, None)[0] == "bootstrap"
+    assert min(config.bootstrap.tasks) >= 1500 and max(config.evaluate.task_ids) < 500  # train goals, test goals
+    data = yaml.safe_load((ROOT / "configs" / "cpu_webshop_pipeline.yaml").read_text())
+    data["bootstrap"]["expert"] = {"verbosity_weights": [1, 1, 1, 1, 1]}  # BabyAI's five levels; WebShop has four
+    with pytest.raises(ConfigError, match=r"bootstrap\.expert: .*verbosity_weights"):
+        from_dict(PipelineConfig, data)
+    data["bootstrap"]["expert"] = {"detours": 2}
+    with pytest.raises(ConfigError, match=r"bootstrap\.expert\.detours: unknown key"):
+        from_dict(PipelineConfig, data)
+    resolved = paths_under(config.env, tmp_path)
+    assert resolved.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")
+    assert config.env.options["shop"]["cache_dir"] == "runs/webshop_cache"  # the loaded config is left as it was
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import ray
+
+    from depo_ray.cluster import connect
+
+    connect(num_cpus=2, fresh=True)
+    yield
+    ray.shutdown()
+
+
+def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(cluster, shop_env, tmp_path):
+    from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
+    from depo_ray.evaluate.runner import EvalConfig, run_evaluation
+    from depo_ray.losses import LossConfig
+    from depo_ray.records import read_records
+    from depo_ray.search.generate import GenerateConfig, run_generation
+    from depo_ray.search.mcts import SearchConfig
+    from depo_ray.serving import EngineConfig
+    from depo_ray.serving.router import ServingConfig
+    from depo_ray.train.config import TrainConfig
+
+    bootstrap = BootstrapConfig(
+        run_dir=str(tmp_path / "bootstrap"), task_ids=tuple(range(1500, 1548)), env=shop_env, expert={"detour_share": 0.3},
+        check_tasks=(1548,), min_valid_rate=0.0, max_rounds=1,
+        train=TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
+                          epochs=6, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
+    )
+    policy = str(bootstrap_policy(bootstrap, progress=False))
+    demos = read_records(tmp_path / "bootstrap" / "demos")
+    assert len(demos) == 48 and {r.env for r in demos} == {"webshop"} and all(r.reward == 1.0 for r in demos)
+    (check,) = json.loads((tmp_path / "bootstrap" / "bootstrap.json").read_text())["rounds"]
+    assert check["turns"] > 0
+
+    serving = ServingConfig(cpus_per_replica=1, request_timeout_s=120,
+                            engine=EngineConfig(max_model_len=4096, dtype="float32"))
+    generated = GenerateConfig(
+        policy=policy, output_dir=str(tmp_path / "trajectories"), task_ids=(1550, 1551), env=shop_env, workers=2,
+        cpus_per_worker=0.25, serving=serving,
+        search=SearchConfig(simulations=2, children=2, max_depth=4, temperature=0.5, max_new_tokens=48),
+    )
+    totals = run_generation(generated, progress=False)
+    records = read_records(tmp_path / "trajectories")
+    assert not totals["failed"] and totals["tasks"] == 2 and records
+    assert {r.env for r in records} == {"webshop"} and {r.task_id for r in records} <= {"1550", "1551"}
+
+    summary = run_evaluation(EvalConfig(policy=policy, output_dir=str(tmp_path / "eval"), task_ids=(0, 1), env=shop_env,
+                                        serving=serving, max_new_tokens=48), "bc", progress=False)
+    assert summary["tasks"] == 2 and 0 <= summary["succ"] <= 1 and summary["s_all"] >= 1
+    assert 0 <= summary["invalid_action_rate"] <= 1 and summary["t_all"] > 0
+    played = read_records(tmp_path / "eval" / "trajectories.parquet")
+    assert sorted(r.task_id for r in played) == ["0", "1"]
+    assert all(r.messages[1]["content"].startswith("WebShop [SEP] Instruction:") for r in played)
