@@ -196,6 +196,7 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
     finally:
         ray.shutdown()
     assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
+    assert load_yaml(PipelineConfig, report.parent / "config.yaml") == load_yaml(PipelineConfig, config_file)
 
 
 @pytest.mark.ray
@@ -235,6 +236,17 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
         head.wait(timeout=60)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
+
+
+@pytest.mark.parametrize("name", ["cpu_pipeline.yaml", "cpu_webshop_pipeline.yaml", "qwen2.5_7b_pipeline.yaml"])
+def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_path):
+    from depo_ray.config import parse_overrides
+    from depo_ray.pipeline.stages import RunFolder, save_config
+
+    config = load_yaml(PipelineConfig, ROOT / "configs" / name, parse_overrides(["seeds=[3,4]", "depo.loss.beta=0.3"]))
+    saved = save_config(config, RunFolder(tmp_path / "run"))
+    assert saved == tmp_path / "run" / "config.yaml"
+    assert load_yaml(PipelineConfig, saved) == config and config.seeds == (3, 4) and config.depo.loss.beta == 0.3
 
 
 def test_the_math_stage_runs_only_when_configured():

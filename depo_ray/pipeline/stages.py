@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, model_under_root, under_root
@@ -261,6 +261,20 @@ def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
     return {"records": len(labeled), **counts, "bc": len(bc)}
 
 
+CONFIG_FILE = "config.yaml"
+
+
+def save_config(config: PipelineConfig, run: RunFolder) -> Path:
+    """The run's config as it was run (command-line overrides applied) at ``<run>/config.yaml``:
+    a sweep or a later run can load it like any config file."""
+    import yaml
+
+    run.root.mkdir(parents=True, exist_ok=True)
+    path = run / CONFIG_FILE
+    write_text_atomically(path, yaml.safe_dump(plain(asdict(config)), sort_keys=False))
+    return path
+
+
 def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = None, progress: bool = True) -> Path:
     """Run every stage not yet complete; returns the report's path. Validation (stale
     stages, --from) happens before anything is deleted or started."""
@@ -271,6 +285,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
         raise ConfigError("\n".join(problems))
     for stage in stages if from_stage else ():
         run.clear(stage)
+    save_config(config, run)
     for stage in stages:
         done, settings = run.completed(stage), plain(config.section(stage))
         if done is not None:

@@ -38,7 +38,8 @@ class Grid:
 class SweepConfig:
     pipeline: str = "configs/cpu_pipeline.yaml"
     """The pipeline config whose run folder the sweep starts from (π_BC, labeled data, the
-    depo and evaluate sections); the run must have finished its bc stage."""
+    depo and evaluate sections); the run must have finished its bc stage. A run started with
+    ``--set`` overrides: its own ``<run_dir>/config.yaml``."""
     seed: int = 0
     """Which of the pipeline's seeds gives π_BC (and the BC / KTO points on the plot)."""
     name: str = ""

@@ -27,6 +27,7 @@ from depo_ray.pipeline.plan import stage_needs
 from depo_ray.pipeline.stages import RunFolder, first_difference, plain
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
+from environments.registry import paths_under
 
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2
@@ -129,7 +130,7 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
                               f"(python jobs/pipeline.py --config {config.pipeline})")
     folder = run / "sweeps" / config.folder_name
     depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"))
-    evaluate = replace(pipeline.evaluate, env=pipeline.env)
+    evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
     needs = {n.stage: n for n in stage_needs(pipeline)}
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
     trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
