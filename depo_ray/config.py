@@ -82,9 +82,11 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tu
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read config: {error}") from None
-    for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
     try:
+        if overrides and not isinstance(data, dict):
+            raise ConfigError(f"expected a mapping of keys at the top, found {type(data).__name__}")
+        for key, value in (overrides or {}).items():
+            _set_dotted(data, key, value)
         config = from_dict(cls, data)
         require(config, *required)
     except ConfigError as error:
@@ -95,7 +97,9 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tu
 def _set_dotted(data: dict, key: str, value) -> None:
     *sections, name = key.split(".")
     for section in sections:
-        data = data.setdefault(section, {})
+        if data.get(section) is None:  # absent or null (e.g. ``lora: null``): a new section
+            data[section] = {}
+        data = data[section]
         if not isinstance(data, dict):
             raise ConfigError(f"{key}: {section} is not a section, cannot set a key inside it")
     data[name] = value
@@ -103,7 +107,8 @@ def _set_dotted(data: dict, key: str, value) -> None:
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["seeds=[0,1,2]", "depo.loss.beta=0.1"]`` -> ``{"seeds": [0, 1, 2], "depo.loss.beta": 0.1}``;
-    values are YAML, so lists, numbers and null read as in a config file."""
+    values are YAML, so lists, numbers and null read as in a config file (write 1.0e-4, not
+    1e-4, which YAML reads as a string, for a float)."""
     overrides = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")

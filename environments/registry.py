@@ -172,18 +172,22 @@ PATH_OPTIONS: dict[str, tuple[str, ...]] = {"webshop": ("shop.data_dir", "shop.c
 
 
 def paths_under(config: EnvConfig, root) -> EnvConfig:
-    """``config`` with its relative folder options taken from ``root``: a job's Ray workers
-    may run in another directory than its driver."""
+    """``config`` with its relative folder options, set or default, taken from ``root``: a
+    job's Ray workers may run in another directory than its driver. Checking the result
+    checks those folders (ValueError naming the option)."""
     from pathlib import Path
 
-    options = copy.deepcopy(dict(config.options))
+    typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
     for dotted in PATH_OPTIONS.get(config.name, ()):
         *sections, name = dotted.split(".")
-        holder = options
-        for section in sections:
-            holder = holder.get(section) if isinstance(holder, dict) else None
-        if isinstance(holder, dict) and holder.get(name) and not Path(holder[name]).is_absolute():
-            holder[name] = str(Path(root) / holder[name])
+        value = typed
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if value and not Path(value).is_absolute():
+            holder = options
+            for section in sections:
+                holder = holder.setdefault(section, {})
+            holder[name] = str(Path(root) / value)
     return EnvConfig(config.name, options)
 
 

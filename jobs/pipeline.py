@@ -4,21 +4,20 @@ evaluate -> report, every artifact under runs/<run>/ and every finished stage sk
     ray job submit -- python "$PWD/jobs/pipeline.py" --config configs/cpu_pipeline.yaml
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --dry-run
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --from depo
-    python jobs/pipeline.py --set seeds=[0,1,2] --set run_dir=runs/cpu-seeds
+    python jobs/pipeline.py --set 'seeds=[0,1,2]' --set run_dir=runs/cpu-seeds
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, under_root
-from environments.registry import paths_under
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
 from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
+from environments.registry import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,12 +31,12 @@ def main() -> None:
                         help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
     args = parser.parse_args()
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
-    config = replace(config, env=paths_under(config.env, ROOT))
     try:
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))
+        paths_under(config.env, ROOT)  # the env's folders (WebShop data) exist, taken from the project root
         problems = run_problems(config, run, args.from_stage)
-    except ConfigError as error:
+    except (ConfigError, ValueError) as error:
         raise SystemExit(f"config error: {error}") from None
     status = {s: "done" if run.completed(s) else "todo" for s in to_run(config, None)}
     status.update({s: "redo" for s in stages if args.from_stage})

@@ -78,7 +78,12 @@ def test_command_line_overrides_reach_into_sections_and_are_checked(tmp_path):
     assert (config.epochs, config.loss.alpha1, config.loss.beta, config.lora) == (3, 0.5, 0.2, None)
     with pytest.raises(ConfigError, match=r"train\.yaml: loss\.alpha3: unknown key"):
         load_yaml(TrainConfig, path, parse_overrides(["loss.alpha3=1"]))
-    with pytest.raises(ConfigError, match=r"model is not a section"):
+    with pytest.raises(ConfigError, match=r"train\.yaml: model\.name: model is not a section"):
         load_yaml(TrainConfig, path, parse_overrides(["model.name=x"]))
+    path.write_text("model: m\noutput_dir: o\nlora: null\n")
+    assert load_yaml(TrainConfig, path, parse_overrides(["lora.r=4"])).lora.r == 4  # a null section can be set
+    path.write_text("- model\n")
+    with pytest.raises(ConfigError, match=r"expected a mapping of keys at the top, found list"):
+        load_yaml(TrainConfig, path, parse_overrides(["epochs=3"]))
     with pytest.raises(ConfigError, match=r"expected KEY=VALUE"):
         parse_overrides(["epochs"])

@@ -265,8 +265,11 @@ def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     from environments.registry import make_env
     from environments.webshop.generate import generate_catalog
 
-    with pytest.raises(ConfigError, match="data_dir"):  # data/webshop is not on this machine
-        load_yaml(PipelineConfig, ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml")
+    from environments.registry import paths_under
+
+    relative = load_yaml(PipelineConfig, ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml")
+    with pytest.raises(ValueError, match=r"data_dir: .*data/webshop lacks"):  # not on this machine
+        paths_under(relative.env, ROOT)  # as the job checks it, from the project root, before any work
     data = yaml.safe_load((ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml").read_text())
     generate_catalog(tmp_path / "webshop", num_products=20)
     data["env"]["options"]["shop"]["data_dir"] = str(tmp_path / "webshop")

@@ -42,6 +42,18 @@ def test_the_tiny_tokenizer_gives_back_every_oracle_turn_exactly_and_knows_every
                 replies += 1
             pages += message["role"] == "user"
     assert replies > 500 and pages > 500
+    # every product's results, item and sub pages, most of which the oracle never opens
+    from environments.webshop import pages as webshop_pages
+
+    shop = task_env.env.shop
+    asins = [product["asin"] for product in shop.catalog.products]
+    sessions = [webshop_pages.Session(shop.goal(0), page="results", results=asins[i:i + 10]) for i in range(0, len(asins), 10)]
+    for asin in asins:
+        sessions.append(webshop_pages.Session(shop.goal(0), page="item", asin=asin))
+        sessions += [webshop_pages.Session(shop.goal(0), page="item_sub", asin=asin, sub_page=sub) for sub in webshop_pages.SUB_PAGES]
+    for session in sessions:
+        text = webshop_pages.observation(session, shop)
+        assert tokenizer.unk_token_id not in tokenizer(text, add_special_tokens=False)["input_ids"], text
     assert tokenizer.convert_ids_to_tokens(tokenizer("click[x-large]")["input_ids"]) == ["click", "[", "x", "-", "large", "]"]
     assert UNK in tokenizer.get_vocab()
 
@@ -56,6 +68,13 @@ def test_the_webshop_cpu_config_bootstraps_and_names_a_bad_expert_option(tmp_pat
         from_dict(PipelineConfig, data)
     data["bootstrap"]["expert"] = {"detours": 2}
     with pytest.raises(ConfigError, match=r"bootstrap\.expert\.detours: unknown key"):
+        from_dict(PipelineConfig, data)
+    data["bootstrap"]["expert"] = {}
+    data["bootstrap"]["check_tasks"] = [3, 1500]
+    with pytest.raises(ConfigError, match=r"bootstrap\.check_tasks: \[3\] are webshop test tasks"):
+        from_dict(PipelineConfig, data)
+    del data["bootstrap"]["check_tasks"], data["bootstrap"]["tasks"]  # BabyAI's defaults: WebShop test goals
+    with pytest.raises(ConfigError, match=r"bootstrap\.tasks: every task is one of webshop's test tasks"):
         from_dict(PipelineConfig, data)
     resolved = paths_under(config.env, tmp_path)
     assert resolved.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")

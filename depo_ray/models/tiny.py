@@ -9,7 +9,6 @@ the folder like any Hugging Face model.
 
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,25 +44,28 @@ class TinyModelConfig:
             raise ValueError(f"hidden_size must be a multiple of 64 (head_dim 64 for vLLM CPU), got {self.hidden_size}")
 
 
-WORD = re.compile(r"\w+|[^\w\s]")
 # A word or punctuation mark with the single space before it, or a run of other whitespace.
 SPACED_PIECE = r" ?\w+| ?[^\w\s]|\s+"
 WHITESPACE_RUNS = (" ", "\n", "\n\n", "  ")
+_SPLIT = pre_tokenizers.Split(Regex(SPACED_PIECE), behavior="isolated")
 
 
 def words(text: str) -> list[str]:
-    """The tokenizer's words of ``text`` (lowercased words and single punctuation marks)."""
-    return WORD.findall(text.lower())
+    """The words of ``text`` as the tokenizers split them (lowercased words and single
+    punctuation marks), by the tokenizers library's own regex engine, whose ``\w`` the
+    vocabulary must share."""
+    pieces = (piece.lstrip(" ") for piece, _ in _SPLIT.pre_tokenize_str(text.lower()))
+    return [piece for piece in pieces if piece and not piece.isspace()]
 
 
-def build_tokenizer(words: set[str], keep_spacing: bool = False) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over ``words`` (lowercased) and punctuation. ``keep_spacing``:
+def build_tokenizer(vocabulary: set[str], keep_spacing: bool = False) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over ``vocabulary`` (lowercased words) and punctuation. ``keep_spacing``:
     each token carries the space before it, so decoding gives back the text character for
     character (WebShop's clicks must match "x-large" or "3.4 fl oz (pack of 1)" exactly);
     otherwise words are rejoined with single spaces, which BabyAI's texts tolerate."""
     specials = [PAD, UNK, EOS, *ROLE_TOKENS]
     vocab = {token: i for i, token in enumerate(specials)}
-    pieces = sorted({w.lower() for w in words} | set(string.punctuation))
+    pieces = sorted({w.lower() for w in vocabulary} | set(string.punctuation))
     if keep_spacing:
         pieces = [*pieces, *(" " + piece for piece in pieces), *WHITESPACE_RUNS]
     for piece in pieces:
@@ -71,25 +73,25 @@ def build_tokenizer(words: set[str], keep_spacing: bool = False) -> PreTrainedTo
     core = Tokenizer(WordLevel(vocab, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
     if keep_spacing:
-        core.pre_tokenizer = pre_tokenizers.Split(Regex(SPACED_PIECE), behavior="isolated")
+        core.pre_tokenizer = _SPLIT
         core.decoder = decoders.Fuse()
     else:
         core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and single punctuation marks
         core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words, tidies " ." -> "."
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, eos_token=EOS, pad_token=PAD, unk_token=UNK,
-        additional_special_tokens=list(ROLE_TOKENS), clean_up_tokenization_spaces=not keep_spacing,
+        additional_special_tokens=list(ROLE_TOKENS), clean_up_tokenization_spaces=False,  # as vLLM decodes
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
-def build_tiny_policy(words: set[str], output_dir: str | Path, config: TinyModelConfig | None = None,
+def build_tiny_policy(vocabulary: set[str], output_dir: str | Path, config: TinyModelConfig | None = None,
                       keep_spacing: bool = False) -> Path:
     """Build, randomly initialise and save the tiny model and its tokenizer (see
     ``build_tokenizer``); return the folder."""
     config = config or TinyModelConfig()
-    tokenizer = build_tokenizer(words, keep_spacing)
+    tokenizer = build_tokenizer(vocabulary, keep_spacing)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,

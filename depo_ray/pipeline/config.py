@@ -18,7 +18,7 @@ from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
-from environments.registry import EXPERTS, EnvConfig, expert_config, select_tasks
+from environments.registry import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "micro_batch_size"})
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
@@ -97,6 +97,7 @@ class PipelineConfig:
                 expert_config(self.env.name, self.bootstrap.expert)
             except ValueError as error:
                 raise ValueError(f"bootstrap.{error}") from None
+            self._check_bootstrap_tasks()
         if self.evaluate.task_ids is not None:
             trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, ()))
             if self.policy is None:
@@ -108,12 +109,31 @@ class PipelineConfig:
             raise ValueError("label.include_expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
+    def _expert_settings(self, as_data) -> dict:
+        if self.policy is not None or self.env.name not in EXPERTS:
+            return dict(self.bootstrap.expert)
+        return as_data(expert_config(self.env.name, self.bootstrap.expert))
+
+    def _check_bootstrap_tasks(self) -> None:
+        """The demonstrated and the checked tasks are training tasks of this env (the
+        defaults are BabyAI's; WebShop's test goals 0-499 would all be held out)."""
+        held_out = make_env(self.env).test_tasks
+        if not select_tasks(self.bootstrap.tasks, self.bootstrap.task_ids, held_out):
+            raise ValueError(f"bootstrap.tasks: every task is one of {self.env.name}'s test tasks; "
+                             f"give training tasks (WebShop: goals from 1500)")
+        checked = sorted(set(self.bootstrap.check_tasks) & set(held_out))
+        if checked:
+            raise ValueError(f"bootstrap.check_tasks: {checked[:10]} are {self.env.name} test tasks; "
+                             "the check decides when BC stops, so it must use training tasks")
+
     def section(self, stage: str, as_data=dataclasses.asdict):
         """What a stage's artifact depends on, as plain data (scheduling settings left out):
         a completed stage whose section changed must be re-run (``--from``), never silently
         reused. ``as_data=field_defaults`` gives the same shape at the code's defaults."""
         sections = {
-            "bootstrap": {"bootstrap": as_data(self.bootstrap), "env": as_data(self.env)},
+            # the expert's full settings, so a changed default in its code counts as a change
+            "bootstrap": {"bootstrap": {**as_data(self.bootstrap), "expert": self._expert_settings(as_data)},
+                          "env": as_data(self.env)},
             "generate": {"generate": as_data(self.generate), "env": as_data(self.env), "policy": self.policy},
             "label": as_data(self.label),
             "evaluate": {"evaluate": as_data(self.evaluate), "env": as_data(self.env), "seeds": self.seeds},

@@ -20,6 +20,7 @@ from pathlib import Path
 from depo_ray.config import ConfigError, model_under_root, under_root
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
+from environments.registry import paths_under
 
 class RunFolder:
     """Paths of a run's artifacts and the per-stage completion markers."""
@@ -157,17 +158,18 @@ def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
 
 def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, progress: bool = True) -> dict:
     """Run one stage; returns the facts kept in its marker."""
+    env = paths_under(config.env, root)  # folders from the project root, kept relative in the markers
     if stage == "bootstrap":
         from depo_ray.bootstrap import bootstrap_policy
 
-        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=config.env)
+        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=env)
         # kept relative to the run folder, so a moved run still resumes
         return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
     if stage == "generate":
         from depo_ray.search.generate import run_generation
 
         generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
-                           env=config.env)
+                           env=env)
         totals = run_generation(generate, progress=progress)
         if totals["failed"]:  # no marker: the next run searches just these again
             raise RuntimeError(f"generate: the search failed on tasks {totals['failed']} (errors above); "
@@ -184,7 +186,7 @@ def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, pr
         for method in METHODS:
             for seed in config.seeds:
                 evaluate = replace(config.evaluate, policy=str(run.model(method, seed)),
-                                   output_dir=str(run.evaluation(method, seed)), env=config.env)
+                                   output_dir=str(run.evaluation(method, seed)), env=env)
                 summaries[f"{method}/seed-{seed}"] = run_evaluation(evaluate, method=method, progress=progress)
         return {"summaries": summaries}
     if stage == "math":

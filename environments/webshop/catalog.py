@@ -40,7 +40,8 @@ class ShopConfig:
     def __post_init__(self):
         if self.num_products is not None and self.num_products < 1:
             raise ValueError(f"num_products must be at least 1 or null, got {self.num_products}")
-        if self.data_dir is not None:
+        # a relative folder is checked once taken from the project root (registry.paths_under)
+        if self.data_dir is not None and Path(self.data_dir).is_absolute():
             missing = [name for name in REAL_FILES[:2] if not (Path(self.data_dir) / name).exists()]
             if missing:
                 raise ValueError(f"data_dir: {self.data_dir} lacks {missing} (the WebShop data files)")
