@@ -86,7 +86,7 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tu
         if overrides and not isinstance(data, dict):
             raise ConfigError(f"expected a mapping of keys at the top, found {type(data).__name__}")
         for key, value in (overrides or {}).items():
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value)
         config = from_dict(cls, data)
         require(config, *required)
     except ConfigError as error:
@@ -94,7 +94,8 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tu
     return config
 
 
-def _set_dotted(data: dict, key: str, value) -> None:
+def set_dotted(data: dict, key: str, value) -> None:
+    """``data["a"]["b"] = value`` for key "a.b", making absent or null sections."""
     *sections, name = key.split(".")
     for section in sections:
         if data.get(section) is None:  # absent or null (e.g. ``lora: null``): a new section
@@ -121,14 +122,18 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
+def get_dotted(config, name: str):
+    """``config.a.b`` for name "a.b"."""
+    for part in name.split("."):
+        config = getattr(config, part)
+    return config
+
+
 def require(config, *names: str) -> None:
     """Paths the pipeline fills in but a stage run alone must be given: ConfigError naming
     the first one left empty (dotted names reach into nested configs)."""
     for name in names:
-        value = config
-        for part in name.split("."):
-            value = getattr(value, part)
-        if not value:
+        if not get_dotted(config, name):
             raise ConfigError(f"{name}: required when this stage runs on its own")
 
 

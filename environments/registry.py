@@ -177,17 +177,13 @@ def paths_under(config: EnvConfig, root) -> EnvConfig:
     checks those folders (ValueError naming the option)."""
     from pathlib import Path
 
+    from depo_ray.config import get_dotted, set_dotted
+
     typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
     for dotted in PATH_OPTIONS.get(config.name, ()):
-        *sections, name = dotted.split(".")
-        value = typed
-        for part in dotted.split("."):
-            value = getattr(value, part)
+        value = get_dotted(typed, dotted)
         if value and not Path(value).is_absolute():
-            holder = options
-            for section in sections:
-                holder = holder.setdefault(section, {})
-            holder[name] = str(Path(root) / value)
+            set_dotted(options, dotted, str(Path(root) / value))
     return EnvConfig(config.name, options)
 
 
