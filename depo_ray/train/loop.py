@@ -2,7 +2,8 @@
 
 Each step takes this worker's slice of one packed global batch, accumulates the gradient of the
 registered loss over micro-batches, and steps the optimizer (DDP averages gradients). Rank 0 appends every step's metrics to
-metrics.jsonl and reports a checkpoint every ``checkpoint_every`` steps; after a failure Ray
+metrics.jsonl; every ``report_every`` steps the workers report them to Ray Train, and rank 0 attaches
+a checkpoint every ``checkpoint_every`` steps; after a failure Ray
 Train restarts the workers, which resume from the latest checkpoint and skip the steps done.
 """
 
@@ -164,7 +165,9 @@ def train_loop(loop_config: dict) -> None:
             if rank == 0:
                 with metrics_path.open("a") as log:
                     log.write(json.dumps(metrics) + "\n")
-            _report(metrics, model, optimizer, step, save=step % config.checkpoint_every == 0, rank=rank)
+            save = step % config.checkpoint_every == 0
+            if save or step % config.report_every == 0:
+                _report(metrics, model, optimizer, step, save=save, rank=rank)
     if step > start_step and step % config.checkpoint_every:
         _report({"step": step, "final": True}, model, optimizer, step, save=True, rank=rank)
 
