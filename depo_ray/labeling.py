@@ -61,6 +61,16 @@ def label_records(records: list[TrajectoryRecord], config: LabelConfig) -> list[
     return [replace(r, label=label_of(r.reward, r.steps, config)) for r in records]
 
 
+def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig,
+                       which: Literal["none", "desirable", "all"]) -> list[TrajectoryRecord]:
+    """The expert demonstrations that join the labeled data, labeled: none, the desirable
+    ones only, or all of them."""
+    if which == "none":
+        return []
+    labeled = label_records(demos, config)
+    return labeled if which == "all" else [r for r in labeled if r.label == "desirable"]
+
+
 def select_bc(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:
     """D_BC: the configured subset of the desirable records."""
     desirable = [r for r in records if r.label == "desirable"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from depo_ray.labeling import LabelConfig, label_of, label_records, select_bc, summary_table
+from depo_ray.labeling import LabelConfig, label_expert_demos, label_of, label_records, select_bc, summary_table
 from tests.test_records import make_record
 
 CONFIG = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.1)
@@ -55,6 +55,14 @@ def test_bc_subsets():
     assert [r.task_id for r in fewest] == ["1", "2"]
     random_pick = select_bc(records, LabelConfig(bc_selection="random", bc_fraction=0.34, seed=3))
     assert len(random_pick) == 1 and random_pick[0].label == "desirable"
+
+
+def test_expert_demos_join_all_desirable_only_or_not_at_all():
+    demos = [make_record(task_id=str(i), reward=r, label=None, source="expert") for i, r in enumerate([1.0, 0.0, 0.7])]
+    config = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0)
+    assert label_expert_demos(demos, config, "none") == []
+    assert [(r.task_id, r.label) for r in label_expert_demos(demos, config, "desirable")] == [("0", "desirable")]
+    assert [r.label for r in label_expert_demos(demos, config, "all")] == ["desirable", "undesirable", None]
 
 
 def test_summary_table_counts_each_class():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 from depo_ray.bootstrap import BootstrapConfig
 from depo_ray.evaluate.math import MathEvalConfig
@@ -20,7 +21,8 @@ from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
 from environments.registry import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 
-SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "micro_batch_size"})
+SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
+                        "micro_batch_size"})
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
 another cluster) does not make a completed stage stale."""
 
@@ -33,9 +35,11 @@ METHODS = ("bc", "kto", "depo")
 class LabelStage:
     thresholds: LabelConfig = field(default_factory=LabelConfig)
     """κ0, κ1, κ2, the step cutoff and how D_BC is drawn from D."""
-    include_expert_demos: bool = False
-    """Also label the bootstrap's expert demonstrations (CPU default: a tiny searched policy
-    rarely succeeds, and the demonstrations' varied Thoughts and detours give D its spread)."""
+    expert_demos: Literal["none", "desirable", "all"] = "none"
+    """Which of the bootstrap's expert demonstrations join the labeled data: none; those
+    labeled desirable (CPU default: a tiny searched policy rarely succeeds, and the demos'
+    varied Thoughts give D its spread; a demo the turn limit cut off is the expert's right
+    moves on a hard task, so it is not put in U); or all of them, labeled like the rest."""
     rephrase: RephraseConfig | None = None
     """Shorten the Thoughts of desirable trajectories through this endpoint; None: off."""
 
@@ -105,8 +109,10 @@ class PipelineConfig:
             leaked = sorted(trained & set(self.evaluate.task_ids))
             if leaked:
                 raise ValueError(f"evaluate.task_ids: tasks {leaked[:10]} are also searched or demonstrated for training")
-        if self.label.include_expert_demos and self.policy is not None:
-            raise ValueError("label.include_expert_demos: the expert demonstrations come from the bootstrap, "
+        if self.label.expert_demos not in ("none", "desirable", "all"):
+            raise ValueError(f"label.expert_demos: expected 'none', 'desirable' or 'all', got {self.label.expert_demos!r}")
+        if self.label.expert_demos != "none" and self.policy is not None:
+            raise ValueError("label.expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
     def _expert_settings(self, as_data) -> dict:

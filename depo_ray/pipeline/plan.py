@@ -60,7 +60,7 @@ def stage_needs(config: PipelineConfig) -> list[StageNeeds]:
                                         f"{g.search.children} children", actors, cpus, gpus))
     t = config.label.thresholds
     needs.append(StageNeeds("label", f"κ0={t.kappa0} κ1={t.kappa1} κ2={t.kappa2}"
-                                     + (", with expert demos" if config.label.include_expert_demos else "")
+                                     + (f", with expert demos ({config.label.expert_demos})" if config.label.expert_demos != "none" else "")
                                      + (", rephrased" if config.label.rephrase else ""), "none (driver)", 0, 0))
     needs.append(_train("bc", config.bc, "D_BC from the starting policy"))
     needs.append(_train("kto", config.kto, "D and U from π_BC"))

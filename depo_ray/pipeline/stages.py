@@ -228,16 +228,16 @@ def train_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path) 
 
 
 def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
-    """Label every searched trajectory (and the expert demos when asked), rephrase the
+    """Label every searched trajectory (and the expert demos, or their desirable ones, when asked), rephrase the
     desirable ones when a rephraser is set, and write all.parquet (D, U and dropped) and
     bc.parquet (D_BC)."""
-    from depo_ray.labeling import label_records, select_bc, summary_table
+    from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
     from depo_ray.records import read_records, write_shard
 
-    records = read_records(run / "trajectories")
-    if config.label.include_expert_demos:
-        records += read_records(run / "bootstrap" / "demos")
-    labeled = label_records(records, config.label.thresholds)
+    labeled = label_records(read_records(run / "trajectories"), config.label.thresholds)
+    if config.label.expert_demos != "none":
+        labeled += label_expert_demos(read_records(run / "bootstrap" / "demos"), config.label.thresholds,
+                                      config.label.expert_demos)
     if config.label.rephrase is not None:
         from depo_ray.models import load_tokenizer
         from depo_ray.rephrase import rephrase_record
