@@ -77,6 +77,11 @@ class RunFolder:
 
         return self.trained(method, seed) / FINAL
 
+    def scored(self, seed: int) -> Path:
+        """The preference data packed and scored by this seed's π_BC (kept with it, so
+        re-training π_BC clears it)."""
+        return self.trained("bc", seed) / "scored"
+
     def evaluation(self, method: str, seed: int) -> Path:
         return self.root / "eval" / method / f"seed-{seed}"
 
@@ -222,7 +227,8 @@ def train_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path) 
         else:
             train = replace(getattr(config, stage), seed=seed, model=str(run.model("bc", seed)),
                             output_dir=str(run.trained(stage, seed)))
-            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")])
+            # KTO and DEPO of a seed pack the same batches and score them with the same π_BC: once
+            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")], run.scored(seed))
         metrics[f"seed-{seed}"] = result.metrics
     return {"metrics": metrics}
 
