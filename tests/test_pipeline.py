@@ -172,6 +172,9 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
         summary = json.loads((run / "eval" / method / "seed-0" / "summary.json").read_text())
         assert summary["tasks"] == 4 and summary["s_all"] >= 1 and summary["t_all"] > 0
         assert (run / method / "seed-0" / "final" / "config.json").exists()
+    # KTO and DEPO trained on one scored copy of the preference data, kept with π_BC
+    assert (run / "bc" / "seed-0" / "scored" / "COMPLETE.json").exists()
+    assert not (run / "kto" / "seed-0" / "data").exists() and not (run / "depo" / "seed-0" / "data").exists()
     labeled = json.loads((run / "stages" / "label.json").read_text())
     assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
     assert "## Math, out of domain: `generated`" in text
