@@ -16,6 +16,7 @@ from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.losses import LossConfig
 from depo_ray.models import load_model
 from depo_ray.records import write_shard
+from depo_ray.tokens import tokens_per_turn
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.run import run_bc, run_preference
 from environments.babyai.levels import tasks_for_levels
@@ -41,11 +42,22 @@ def shards(tmp_path_factory, tiny_model_dir, tiny_tokenizer):
     root = tmp_path_factory.mktemp("data")
     records = expert_records(tasks_for_levels(LEVELS, range(6)), tiny_tokenizer, EnvConfig(options={"max_turns": 12}),
                              {"detour_share": 0.5}, progress=False)
-    labeled = label_records(records, LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0))
+    labeled = [wandering(r, tiny_tokenizer) if r.label == "undesirable" else r
+               for r in label_records(records, LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0))]
     assert {r.label for r in labeled} >= {"desirable", "undesirable"}
     write_shard(labeled, root / "labeled" / "part-0.parquet")
     write_shard(select_bc(labeled, LabelConfig()), root / "bc" / "part-0.parquet")
     return {"labeled": [str(root / "labeled" / "part-0.parquet")], "bc": [str(root / "bc" / "part-0.parquet")]}
+
+
+def wandering(record, tokenizer):
+    """The failure played as an agent that only turns on the spot. The expert's own cut-off
+    demonstrations act like D, so a short preference run raised them with D (in full-suite
+    runs: undesirable reward 0 -> 19, z0 0 -> 88, loss up)."""
+    messages = [{**m, "content": "Thought: i turn left to look around. Action: turn left"} if m["role"] == "assistant" else m
+                for m in record.messages]
+    total = sum(tokens_per_turn(tokenizer, messages))
+    return replace(record, messages=messages, total_tokens=total, avg_tokens_per_step=total / record.steps)
 
 
 def bc_config(model, output, **overrides) -> TrainConfig:
@@ -134,16 +146,12 @@ def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_mod
     import multiprocessing
 
     _, pi_bc = bc_model
-    # A fresh process: this passed every time alone or with its module (4 runs), and failed in both
-    # full-suite runs (loss 0.33 -> 0.41 / 0.45, undesirable reward 0 -> 20+), so something an
-    # earlier test leaves in the pytest process changes training here; not yet found.
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         log, before, after = pool.apply(short_depo_run, (str(pi_bc), shards["labeled"], str(tmp_path)))
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
     assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
-    # lr 5e-5: at 1e-4 runs overshot (undesirable reward 0 -> 24). The undesirable reward moves
-    # either way over runs (z0 is clamped at 0): not asserted.
-    assert after["loss"] < before["loss"] and after["reward_desirable"] > 0, (before, after)
+    assert after["loss"] < before["loss"], (before, after)
+    assert after["reward_desirable"] > 0 > after["reward_undesirable"], (before, after)
 
 
 def test_a_data_fraction_trains_on_that_share_of_the_batches(bc_model, shards, tmp_path):
