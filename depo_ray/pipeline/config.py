@@ -43,6 +43,10 @@ class LabelStage:
     rephrase: RephraseConfig | None = None
     """Shorten the Thoughts of desirable trajectories through this endpoint; None: off."""
 
+    def __post_init__(self):
+        if self.expert_demos not in ("none", "desirable", "all"):
+            raise ValueError(f"expert_demos: expected 'none', 'desirable' or 'all', got {self.expert_demos!r}")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -109,8 +113,6 @@ class PipelineConfig:
             leaked = sorted(trained & set(self.evaluate.task_ids))
             if leaked:
                 raise ValueError(f"evaluate.task_ids: tasks {leaked[:10]} are also searched or demonstrated for training")
-        if self.label.expert_demos not in ("none", "desirable", "all"):
-            raise ValueError(f"label.expert_demos: expected 'none', 'desirable' or 'all', got {self.label.expert_demos!r}")
         if self.label.expert_demos != "none" and self.policy is not None:
             raise ValueError("label.expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
