@@ -105,6 +105,22 @@ def test_verbosity_levels_spread_tokens_per_turn_and_vocabulary_is_complete(tiny
     assert means == sorted(means) and means[-1] > 4 * means[0], means
 
 
+def test_the_most_verbose_turns_fit_the_cpu_defaults_turn_budget(tiny_tokenizer):
+    """configs/cpu_pipeline.yaml lets the policy write 96 new tokens per turn. A demonstrated
+    turn longer than that teaches the policy turns that are cut off before their Action."""
+    budget = 96
+    env = BabyAITextEnv(BabyAIConfig(max_turns=12))
+    expert = BabyAIExpert(env, ExpertConfig(verbosity_weights=(0, 0, 0, 0, 1), verbosity_jitter=0.0), seed=0)
+    lengths = []
+    for task_id in SAMPLE:
+        try:
+            lengths += tokens_per_turn(tiny_tokenizer, expert.demonstrate(task_id).episode.messages)
+        except ExpertFailure:
+            continue
+    over = [n for n in lengths if n >= budget]
+    assert len(lengths) > 300 and len(over) <= 0.01 * len(lengths), (len(lengths), sorted(over))
+
+
 def test_a_bot_that_replans_forever_ends_as_an_expert_failure():
     """On UnlockToUnlock task 188 minigrid's bot cycles inside one replan; the budget turns
     that into an ExpertFailure instead of a hang."""

@@ -112,7 +112,7 @@ class BabyAIExpert:
             level = verbosity
             if self.rng.random() < cfg.verbosity_jitter:
                 level = min(VERBOSITY_LEVELS - 1, max(0, level + self.rng.choice((-1, 1))))
-            ctx = TurnContext(self.env.minigrid.mission, action, read_scene(self.env.minigrid), turn, detour)
+            ctx = TurnContext(self.env.minigrid.mission, action, read_scene(self.env.minigrid), detour)
             return format_response(write_thought(ctx, level, self.rng), action)
 
         with self.env.primitive_listener(self._follow):

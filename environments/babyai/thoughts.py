@@ -1,9 +1,11 @@
 """Thoughts in the agent's voice for expert turns, at five verbosity levels.
 
-Level 0 names the move in a few words; level 4 deliberates at length (restates the mission,
-lists everything in sight, weighs alternatives, double-checks). Demonstrations draw a level
-per trajectory, so the data has a real spread of tokens per turn: the spread DEPO learns from.
-Every template is a module constant so the tokenizer vocabulary can be read off them.
+Level 0 names the move in a few words; level 4 thinks aloud (an opener, the mission, what it
+sees, what it carries, why, and the move). Demonstrations draw a level per trajectory, so the
+data has a real spread of tokens per turn: the spread DEPO learns from. Even level 4 stays
+within the CPU default's turn budget (96 new tokens): a demonstrated turn longer than the
+policy may write teaches it to be cut off before its Action. Every template is a module
+constant so the tokenizer vocabulary can be read off them.
 """
 
 from __future__ import annotations
@@ -51,19 +53,6 @@ SEEN_NOTHING = "I see no objects right now."
 SEEN_ONE = "I can see the {name}, {where}."
 CARRY_NOTHING = "My hands are empty."
 CARRY_SOMETHING = "I am carrying a {carrying}."
-ALTERNATIVES = (
-    "I could also {other}, but that would not help the mission.",
-    "Another option is to {other}, but it seems less useful.",
-    "I considered that I could {other}, but I prefer a direct move.",
-)
-DOUBLE_CHECKS = (
-    "Let me double check the mission: {mission}.",
-    "Before acting, I check again that this fits the mission: {mission}.",
-)
-TURN_REFLECTIONS = (
-    "This is turn {turn}, and I want to finish without wasting moves.",
-    "I am on turn {turn}, so far so good, and I must keep each move useful.",
-)
 CLOSERS = ("So I will {intent}.", "The best move is to {intent}.", "Therefore I {intent}.")
 
 
@@ -72,7 +61,6 @@ class TurnContext:
     mission: str
     action: str
     scene: Scene
-    turn: int
     detour: bool = False
 
 
@@ -93,17 +81,12 @@ def write_thought(ctx: TurnContext, verbosity: int, rng: random.Random) -> str:
     reason = _reason(ctx, target, rng)
     if verbosity == 1:
         return f"{reason}, so I {intent}."
-    parts = [f"My mission is to {ctx.mission}.", _seen(ctx.scene, limit=1 if verbosity == 2 else None), f"{reason}."]
+    parts = [f"My mission is to {ctx.mission}.", f"{reason}.", rng.choice(CLOSERS).format(intent=intent)]
     if verbosity >= 3:
+        parts.insert(1, _seen_first(ctx.scene))
+    if verbosity == 4:
         parts.insert(0, rng.choice(OPENERS))
         parts.insert(3, _carrying(ctx.scene))
-        other = _other_intent(ctx, rng)
-        if other:
-            parts.append(rng.choice(ALTERNATIVES).format(other=other))
-    if verbosity == 4:
-        parts.append(rng.choice(DOUBLE_CHECKS).format(mission=ctx.mission))
-        parts.append(rng.choice(TURN_REFLECTIONS).format(turn=ctx.turn))
-    parts.append(rng.choice(CLOSERS).format(intent=intent))
     return " ".join(parts)
 
 
@@ -120,29 +103,21 @@ def _mentions(mission: str, target: str) -> bool:
     return kind in mission and (color in mission or f"a {kind}" in mission or f"the {kind}" in mission)
 
 
-def _seen(scene: Scene, limit: int | None) -> str:
-    objects = scene.objects[:limit] if limit else scene.objects
-    if not objects:
+def _seen_first(scene: Scene) -> str:
+    if not scene.objects:
         return SEEN_NOTHING
-    return " ".join(SEEN_ONE.format(name=obj.name, where=describe_position(obj)) for obj in objects)
+    first = scene.objects[0]
+    return SEEN_ONE.format(name=first.name, where=describe_position(first))
 
 
 def _carrying(scene: Scene) -> str:
     return CARRY_SOMETHING.format(carrying=scene.carrying) if scene.carrying else CARRY_NOTHING
 
 
-def _other_intent(ctx: TurnContext, rng: random.Random) -> str | None:
-    others = [obj.name for obj in ctx.scene.objects if obj.name not in ctx.action]
-    if not others:
-        return None
-    return INTENTS["go to"].format(target=rng.choice(others))
-
-
 def template_texts() -> list[str]:
     """Every fixed phrase above, for building a vocabulary."""
     texts = [*INTENTS.values(), SEEN_NOTHING, SEEN_ONE, CARRY_NOTHING, CARRY_SOMETHING]
-    for group in (REASONS_ON_TASK, REASONS_MOVING, REASONS_DETOUR, REASONS_DETOUR_TURN, OPENERS,
-                  ALTERNATIVES, DOUBLE_CHECKS, TURN_REFLECTIONS, CLOSERS):
+    for group in (REASONS_ON_TASK, REASONS_MOVING, REASONS_DETOUR, REASONS_DETOUR_TURN, OPENERS, CLOSERS):
         texts.extend(group)
     texts.append("My mission is to")
     return texts
