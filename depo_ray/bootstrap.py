@@ -17,7 +17,7 @@ from typing import Iterable
 from tqdm import tqdm
 
 from depo_ray.models.tiny import TinyModelConfig
-from depo_ray.records import TrajectoryRecord, record_from_episode
+from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.train.config import TrainConfig
 from environments.registry import EnvConfig, expert_config, expert_kit, make_env
 
@@ -67,6 +67,11 @@ class BootstrapConfig:
     max_rounds: int = 3
     """BC rounds at most (each continues from the last); the last round's policy is used
     even if it stays below ``min_valid_rate``, with a warning."""
+    max_new_tokens: int | None = None
+    """(The pipeline fills it in: the smaller of generate's and evaluate's.) Tokens the policy
+    may write per turn, in the greedy check and later; expert turns longer than that are
+    counted with a warning, since imitating them teaches turns cut off before their Action.
+    None: 96."""
 
     @property
     def round_config(self) -> TrainConfig:
@@ -81,8 +86,18 @@ class BootstrapConfig:
             raise ValueError(f"min_valid_rate must be in [0, 1], got {self.min_valid_rate}")
         if self.max_rounds < 1 or not self.check_tasks:
             raise ValueError("max_rounds must be at least 1 and check_tasks non-empty")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.env is not None:
             expert_config(self.env.name, self.expert)
+
+
+def turns_over_budget(records: Iterable[TrajectoryRecord], tokenizer, max_new_tokens: int) -> dict:
+    """How many assistant turns of ``records`` need more than ``max_new_tokens`` tokens."""
+    from depo_ray.tokens import tokens_per_turn
+
+    lengths = [n for record in records for n in tokens_per_turn(tokenizer, record.messages)]
+    return {"turns": len(lengths), "over_budget": sum(n > max_new_tokens for n in lengths), "max_new_tokens": max_new_tokens}
 
 
 def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_tokens: int = 96) -> dict:
@@ -119,7 +134,6 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     from depo_ray.labeling import LabelConfig, label_records, select_bc
     from depo_ray.models import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy
-    from depo_ray.records import write_shard
     from depo_ray.train.run import FINAL, run_bc
     from environments.registry import select_tasks
 
@@ -135,6 +149,11 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
                                 LabelConfig())
         write_shard(labeled, run / "demos" / "expert.parquet")
         write_shard(select_bc(labeled, LabelConfig()), bc_shard)
+    budget = config.max_new_tokens or 96
+    demo_turns = turns_over_budget(read_records(run / "demos"), load_tokenizer(str(policy)), budget)
+    if demo_turns["over_budget"]:
+        print(f"warning: {demo_turns['over_budget']} of {demo_turns['turns']} expert turns are longer than the "
+              f"{budget} tokens the policy may write per turn; imitating them teaches turns cut off before their Action")
     train = config.round_config
     start, checks = policy, []
     for round_number in range(1, config.max_rounds + 1):
@@ -143,7 +162,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
             run_bc(replace(train, model=str(start), output_dir=str(output)), [str(bc_shard)])
         check_file = output / "check.json"
         if not check_file.exists():
-            check_file.write_text(json.dumps(greedy_check(output / FINAL, config.env, config.check_tasks)))
+            check_file.write_text(json.dumps(greedy_check(output / FINAL, config.env, config.check_tasks, budget)))
         checks.append({"round": round_number, **json.loads(check_file.read_text())})
         if progress:
             print(f"bootstrap round {round_number}: {checks[-1]}")
@@ -153,5 +172,5 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     else:
         print(f"warning: after {config.max_rounds} BC rounds greedy play has {checks[-1]['valid_rate']:.0%} valid "
               f"actions (wanted {config.min_valid_rate:.0%}); using the last round")
-    (run / "bootstrap.json").write_text(json.dumps({"policy": str(start), "rounds": checks}, indent=2))
+    (run / "bootstrap.json").write_text(json.dumps({"policy": str(start), "rounds": checks, "expert_turns": demo_turns}, indent=2))
     return start

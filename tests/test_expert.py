@@ -4,6 +4,8 @@ import gymnasium as gym
 import pytest
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
+from depo_ray.bootstrap import turns_over_budget
+from depo_ray.records import record_from_episode
 from depo_ray.tokens import tokens_per_turn
 from environments.babyai import BabyAIConfig, BabyAITextEnv, LEVELS, task_level_and_seed
 from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
@@ -119,6 +121,21 @@ def test_the_most_verbose_turns_fit_the_cpu_defaults_turn_budget(tiny_tokenizer)
             continue
     over = [n for n in lengths if n >= budget]
     assert len(lengths) > 300 and len(over) <= 0.01 * len(lengths), (len(lengths), sorted(over))
+
+
+def test_the_bootstrap_counts_expert_turns_longer_than_the_turn_budget(tiny_tokenizer):
+    env = BabyAITextEnv(BabyAIConfig(max_turns=12))
+
+    def demo(level: int):
+        only = tuple(float(i == level) for i in range(5))
+        episode = BabyAIExpert(env, ExpertConfig(verbosity_weights=only, verbosity_jitter=0.0, detour_share=0.0)).demonstrate(24).episode
+        return record_from_episode(episode, tiny_tokenizer, task_id="24", env="babyai", split="train", seed=0,
+                                   source="expert", policy="expert")
+
+    terse, verbose = demo(0), demo(4)
+    counted = turns_over_budget([terse, verbose], tiny_tokenizer, max_new_tokens=30)
+    assert counted == {"turns": terse.steps + verbose.steps, "over_budget": verbose.steps, "max_new_tokens": 30}
+    assert turns_over_budget([terse, verbose], tiny_tokenizer, max_new_tokens=96)["over_budget"] == 0
 
 
 def test_a_bot_that_replans_forever_ends_as_an_expert_failure():

@@ -47,7 +47,9 @@ def policy(tmp_path_factory):
                           epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
     )
     final = bootstrap_policy(config, progress=False)
-    (check,) = json.loads((run_dir / "bootstrap.json").read_text())["rounds"]
+    summary = json.loads((run_dir / "bootstrap.json").read_text())
+    (check,) = summary["rounds"]
+    assert summary["expert_turns"]["turns"] > 0 and summary["expert_turns"]["max_new_tokens"] == 96
     assert check["round"] == 1 and check["turns"] > 0 and 0 <= check["valid_rate"] <= 1
     assert bootstrap_policy(config) == final  # done: nothing retrained
     yield str(final)

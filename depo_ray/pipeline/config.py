@@ -86,11 +86,11 @@ class PipelineConfig:
                 raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
         for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
                                ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
-                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env")),
+                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens")),
                                ("math", ("policy", "output_dir"))):
             for name in names:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
-                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy and run_dir); leave it out")
+                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the turn budgets of generate and evaluate); leave it out")
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")

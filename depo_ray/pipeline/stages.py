@@ -167,7 +167,8 @@ def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, pr
     if stage == "bootstrap":
         from depo_ray.bootstrap import bootstrap_policy
 
-        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=env)
+        budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
+        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=env, max_new_tokens=budget)
         # kept relative to the run folder, so a moved run still resumes
         return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
     if stage == "generate":
