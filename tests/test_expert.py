@@ -128,7 +128,8 @@ def test_the_bootstrap_counts_expert_turns_longer_than_the_turn_budget(tiny_toke
 
     def demo(level: int):
         only = tuple(float(i == level) for i in range(5))
-        episode = BabyAIExpert(env, ExpertConfig(verbosity_weights=only, verbosity_jitter=0.0, detour_share=0.0)).demonstrate(24).episode
+        expert = BabyAIExpert(env, ExpertConfig(verbosity_weights=only, verbosity_jitter=0.0, detour_share=0.0))
+        episode = expert.demonstrate(24).episode
         return record_from_episode(episode, tiny_tokenizer, task_id="24", env="babyai", split="train", seed=0,
                                    source="expert", policy="expert")
 

@@ -90,7 +90,8 @@ class PipelineConfig:
                                ("math", ("policy", "output_dir"))):
             for name in names:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
-                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the turn budgets of generate and evaluate); leave it out")
+                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the "
+                                     "turn budgets of generate and evaluate); leave it out")
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
