@@ -8,6 +8,7 @@ import torch
 from depo_ray.losses import LossConfig, get_loss
 from depo_ray.models import load_model
 from depo_ray.train.config import TrainConfig
+from depo_ray.train.logprobs import masked_logps
 from depo_ray.train.loop import micro_batches, preference_step, sft_step
 
 
@@ -59,3 +60,18 @@ def test_micro_batching_gives_the_whole_batch_gradient(tiny_model_dir, tiny_toke
     for name, grad in grads_whole.items():
         assert torch.allclose(grads_micro[name], grad, rtol=1e-4, atol=1e-7), name
     assert any(grad.abs().sum() > 0 for grad in grads_whole.values())
+
+
+def test_log_probs_skip_the_lm_head_where_no_next_token_counts_and_match_the_full_softmax(tiny_model_dir):
+    model = load_model(str(tiny_model_dir))
+    part = random_part(3, model.config.vocab_size, seed=1)
+    sequences, masks = part["input_ids"], part["assistant_mask"]
+    logps, mask = masked_logps(model, sequences, masks, pad_id=0)
+    longest = max(len(s) for s in sequences)
+    assert logps.shape == mask.shape and logps.shape[1] < longest - 1  # the shortest prompt's positions are left out
+    with torch.no_grad():
+        for row, (ids, counts) in enumerate(zip(sequences, masks)):
+            full = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), dim=-1)
+            expected = sum(full[t, ids[t + 1]] for t in range(len(ids) - 1) if counts[t + 1])
+            assert (logps[row] * mask[row]).sum().item() == pytest.approx(expected.item(), abs=1e-4)
+    assert mask.sum().item() == sum(sum(m[1:]) for m in masks)
