@@ -17,12 +17,14 @@ def pad(sequences: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     return out
 
 
-def next_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+def next_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     positions: torch.Tensor) -> torch.Tensor:
     """(B, P): log p(token t+1 | tokens <= t) for each t in ``positions``.
 
     Only those positions go through the LM head: with a large vocabulary and long observations
     the (B, L, vocab) logits are most of a step's time and memory."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=positions).logits.float()
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                   logits_to_keep=positions).logits.float()
     targets = input_ids[:, positions + 1]
     # gather - logsumexp instead of log_softmax: no second (B, P, vocab) tensor kept for backward
     return logits.gather(2, targets[:, :, None]).squeeze(2) - torch.logsumexp(logits, dim=-1)
