@@ -1,5 +1,6 @@
-"""One optimizer step's gradient does not depend on micro-batching (no Ray)."""
+"""One optimizer step on its own (no Ray): micro-batching, log-probs, metrics after a restart."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -9,7 +10,7 @@ from depo_ray.losses import LossConfig, get_loss
 from depo_ray.models import load_model
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.logprobs import masked_logps
-from depo_ray.train.loop import micro_batches, preference_step, sft_step
+from depo_ray.train.loop import keep_metrics_until, micro_batches, preference_step, sft_step
 
 
 def random_part(size: int, vocab: int, seed: int) -> dict:
@@ -75,3 +76,14 @@ def test_log_probs_skip_the_lm_head_where_no_next_token_counts_and_match_the_ful
             expected = sum(full[t, ids[t + 1]] for t in range(len(ids) - 1) if counts[t + 1])
             assert (logps[row] * mask[row]).sum().item() == pytest.approx(expected.item(), abs=1e-4)
     assert mask.sum().item() == sum(sum(m[1:]) for m in masks)
+
+
+def test_a_restart_drops_the_metrics_of_steps_past_its_checkpoint(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    keep_metrics_until(path, 0)  # no file yet: nothing to do
+    assert not path.exists()
+    path.write_text("".join(json.dumps({"step": step, "loss": 1.0 / step}) + "\n" for step in range(1, 8)))
+    keep_metrics_until(path, 4)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+    keep_metrics_until(path, 0)  # died before its first checkpoint: starts over
+    assert path.read_text() == ""

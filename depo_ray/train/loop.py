@@ -145,6 +145,8 @@ def train_loop(loop_config: dict) -> None:
     loss_fn = get_loss(config.loss.name)
     step_fn = sft_step if config.loss.name == "sft" else preference_step
     metrics_path = Path(config.output_dir) / "metrics.jsonl"
+    if rank == 0:
+        keep_metrics_until(metrics_path, start_step)
     shard = ray.train.get_dataset_shard("train")
 
     step = 0
@@ -170,6 +172,15 @@ def train_loop(loop_config: dict) -> None:
                 _report(metrics, model, optimizer, step, save=save, rank=rank)
     if step > start_step and step % config.checkpoint_every:
         _report({"step": step, "final": True}, model, optimizer, step, save=True, rank=rank)
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """Drop the metrics of steps after ``step``: a run that died past its last checkpoint
+    trains them again, and each step should appear once."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _report(metrics, model, optimizer, step: int, save: bool, rank: int) -> None:
