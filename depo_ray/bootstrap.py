@@ -127,7 +127,8 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
 def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     """Tiny policy -> expert demonstrations -> BC rounds with ``run_bc`` until greedy play
     is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
-    Returns the π_BC folder the search then serves; ``<run_dir>/bootstrap.json`` has the checks."""
+    Returns the π_BC folder the search then serves; ``<run_dir>/bootstrap.json`` has the
+    checks and how many expert turns are longer than the turn budget."""
     import json
     from dataclasses import replace
 
