@@ -187,5 +187,21 @@ def paths_under(config: EnvConfig, root) -> EnvConfig:
     return EnvConfig(config.name, options)
 
 
+def paths_within(config: EnvConfig, root) -> EnvConfig:
+    """``config`` with its absolute folder options inside ``root`` written relative to it: the
+    same folder given either way then reads the same in the stage markers, so it does not
+    make a completed stage look stale."""
+    from pathlib import Path
+
+    from depo_ray.config import get_dotted, set_dotted
+
+    typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
+    for dotted in PATH_OPTIONS.get(config.name, ()):
+        value = get_dotted(typed, dotted)
+        if value and Path(value).is_absolute() and Path(value).resolve().is_relative_to(Path(root).resolve()):
+            set_dotted(options, dotted, str(Path(value).resolve().relative_to(Path(root).resolve())))
+    return EnvConfig(config.name, options)
+
+
 def make_env(config: EnvConfig) -> TaskEnvironment:
     return ENVIRONMENTS[config.name](dict(config.options))

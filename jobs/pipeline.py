@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, under_root
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
 from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
-from environments.registry import paths_under
+from environments.registry import paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
     try:
+        config = replace(config, env=paths_within(config.env, ROOT))  # one spelling per folder in the markers
         stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))
         paths_under(config.env, ROOT)  # the env's folders (WebShop data) exist, taken from the project root

@@ -2,6 +2,7 @@
 search and evaluation through vLLM on a generated catalog."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.models.tiny import UNK, build_tokenizer
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stages import to_run
-from environments.registry import EnvConfig, expert_kit, make_env, paths_under
+from environments.registry import EnvConfig, expert_kit, make_env, paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
@@ -79,6 +80,20 @@ def test_the_webshop_cpu_config_bootstraps_and_names_a_bad_expert_option(tmp_pat
     resolved = paths_under(config.env, tmp_path)
     assert resolved.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")
     assert config.env.options["shop"]["cache_dir"] == "runs/webshop_cache"  # the loaded config is left as it was
+
+
+def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_path):
+    from depo_ray.pipeline.stages import plain
+
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_webshop_pipeline.yaml")
+    absolute = {**config.env.options, "shop": {**config.env.options["shop"], "cache_dir": str(tmp_path / "runs" / "webshop_cache")}}
+    given = replace(config, env=EnvConfig("webshop", absolute))
+    assert plain(given.section("generate")) != plain(config.section("generate"))  # what the stale check saw
+    within = replace(given, env=paths_within(given.env, tmp_path))
+    assert within.env.options["shop"]["cache_dir"] == "runs/webshop_cache"
+    assert plain(within.section("generate")) == plain(config.section("generate"))
+    outside = paths_within(given.env, tmp_path / "runs" / "elsewhere")  # not under the root: kept as given
+    assert outside.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")
 
 
 @pytest.fixture(scope="module")
