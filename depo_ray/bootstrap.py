@@ -100,7 +100,7 @@ def turns_over_budget(records: Iterable[TrajectoryRecord], tokenizer, max_new_to
     return {"turns": len(lengths), "over_budget": sum(n > max_new_tokens for n in lengths), "max_new_tokens": max_new_tokens}
 
 
-def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_tokens: int = 96) -> dict:
+def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_tokens: int) -> dict:
     """Greedy play (transformers, in process) on ``task_ids``: share of valid actions and of
     successes. A quick sanity check, not the evaluation stage."""
     import torch
