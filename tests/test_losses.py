@@ -144,3 +144,29 @@ def test_zero_alpha_depo_matches_trl_kto(seed):
     config = LossConfig(beta=0.1 + 0.1 * seed, lambda_d=1.0, lambda_u=1.5, alpha1=0.0, alpha2=0.0)
     ours = get_loss("depo")(batch, config)[0].item()
     assert ours == pytest.approx(trl_kto_loss(batch, config), abs=1e-6)
+
+
+@pytest.mark.parametrize("logratio, bonus_helps", [(1.0, False), (-6.0, True)])
+def test_the_bonus_reweights_a_desirable_trajectory_by_the_sign_of_its_argument(logratio, bonus_helps):
+    """The bonus adds no gradient term of its own: it moves the desirable argument
+    β(r + b − z0), so it raises the push on an efficient trajectory only where r + b < z0
+    and lowers it where the argument is already positive."""
+    config = LossConfig(beta=0.5, alpha1=2.0, alpha2=1.0)  # one-turn, 10-token trajectory: b = 1.2
+
+    def push(name):
+        policy = torch.tensor([-8.0 + logratio, -12.0], dtype=torch.float64, requires_grad=True)
+        batch = PreferenceBatch(policy, torch.tensor([-8.0, -12.0], dtype=torch.float64),
+                                torch.tensor([-9.0, -9.0], dtype=torch.float64), torch.tensor([-9.0, -9.0], dtype=torch.float64),
+                                torch.tensor([True, False]), torch.tensor([10.0, 10.0], dtype=torch.float64),
+                                torch.tensor([1.0, 1.0], dtype=torch.float64))
+        loss, metrics = get_loss(name)(batch, config)
+        loss.backward()
+        assert metrics["z0"] == 0.0
+        return -policy.grad[0].item()  # how hard the loss pushes the desirable log-prob up
+
+    kto, depo = push("kto"), push("depo")
+    assert kto > 0 and depo > 0
+    assert (depo > kto) == bonus_helps
+    b = 2.0 / 10 + 1.0 / 1
+    sigma_prime = lambda x: sigmoid(x) * (1 - sigmoid(x))  # noqa: E731
+    assert depo / kto == pytest.approx(sigma_prime(0.5 * (logratio + b)) / sigma_prime(0.5 * logratio), rel=1e-9)
