@@ -175,22 +175,23 @@ def paths_under(config: EnvConfig, root) -> EnvConfig:
     """``config`` with its relative folder options, set or default, taken from ``root``: a
     job's Ray workers may run in another directory than its driver. Checking the result
     checks those folders (ValueError naming the option)."""
-    from pathlib import Path
-
-    from depo_ray.config import get_dotted, set_dotted
-
-    typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
-    for dotted in PATH_OPTIONS.get(config.name, ()):
-        value = get_dotted(typed, dotted)
-        if value and not Path(value).is_absolute():
-            set_dotted(options, dotted, str(Path(root) / value))
-    return EnvConfig(config.name, options)
+    return _rewrite_folders(config, lambda folder, root: None if folder.is_absolute() else root / folder, root)
 
 
 def paths_within(config: EnvConfig, root) -> EnvConfig:
     """``config`` with its absolute folder options inside ``root`` written relative to it: the
     same folder given either way then reads the same in the stage markers, so it does not
     make a completed stage look stale."""
+    def relative(folder, root):
+        inside = folder.is_absolute() and folder.resolve().is_relative_to(root.resolve())
+        return folder.resolve().relative_to(root.resolve()) if inside else None
+
+    return _rewrite_folders(config, relative, root)
+
+
+def _rewrite_folders(config: EnvConfig, rewrite, root) -> EnvConfig:
+    """``config`` with each folder option (set or default) replaced by ``rewrite(folder,
+    root)`` where that is not None."""
     from pathlib import Path
 
     from depo_ray.config import get_dotted, set_dotted
@@ -198,8 +199,9 @@ def paths_within(config: EnvConfig, root) -> EnvConfig:
     typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
     for dotted in PATH_OPTIONS.get(config.name, ()):
         value = get_dotted(typed, dotted)
-        if value and Path(value).is_absolute() and Path(value).resolve().is_relative_to(Path(root).resolve()):
-            set_dotted(options, dotted, str(Path(value).resolve().relative_to(Path(root).resolve())))
+        new = rewrite(Path(value), Path(root)) if value else None
+        if new is not None:
+            set_dotted(options, dotted, str(new))
     return EnvConfig(config.name, options)
 
 
