@@ -154,15 +154,13 @@ def test_the_bonus_reweights_a_desirable_trajectory_by_the_sign_of_its_argument(
     config = LossConfig(beta=0.5, alpha1=2.0, alpha2=1.0)  # one-turn, 10-token trajectory: b = 1.2
 
     def push(name):
-        policy = torch.tensor([-8.0 + logratio, -12.0], dtype=torch.float64, requires_grad=True)
-        batch = PreferenceBatch(policy, torch.tensor([-8.0, -12.0], dtype=torch.float64),
-                                torch.tensor([-9.0, -9.0], dtype=torch.float64), torch.tensor([-9.0, -9.0], dtype=torch.float64),
-                                torch.tensor([True, False]), torch.tensor([10.0, 10.0], dtype=torch.float64),
-                                torch.tensor([1.0, 1.0], dtype=torch.float64))
+        batch = make_batch(desirable=[True, False], policy=[-8.0 + logratio, -12.0], reference=[-8.0, -12.0],
+                           kl_policy=[-9.0, -9.0], kl_reference=[-9.0, -9.0], tokens=[10.0, 10.0], steps=[1.0, 1.0])
+        batch.policy_logps.requires_grad_()
         loss, metrics = get_loss(name)(batch, config)
         loss.backward()
         assert metrics["z0"] == 0.0
-        return -policy.grad[0].item()  # how hard the loss pushes the desirable log-prob up
+        return -batch.policy_logps.grad[0].item()  # how hard the loss pushes the desirable log-prob up
 
     kto, depo = push("kto"), push("depo")
     assert kto > 0 and depo > 0

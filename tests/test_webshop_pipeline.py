@@ -11,7 +11,7 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.models.tiny import UNK, build_tokenizer
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.stages import to_run
+from depo_ray.pipeline.stages import plain, to_run
 from environments.registry import EnvConfig, expert_kit, make_env, paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,6 @@ def test_the_webshop_cpu_config_bootstraps_and_names_a_bad_expert_option(tmp_pat
 
 
 def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_path):
-    from depo_ray.pipeline.stages import plain
-
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_webshop_pipeline.yaml")
     absolute = {**config.env.options, "shop": {**config.env.options["shop"], "cache_dir": str(tmp_path / "runs" / "webshop_cache")}}
     given = replace(config, env=EnvConfig("webshop", absolute))
