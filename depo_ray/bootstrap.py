@@ -16,6 +16,7 @@ from typing import Iterable
 
 from tqdm import tqdm
 
+from depo_ray.files import write_text_atomically
 from depo_ray.models.tiny import TinyModelConfig
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.train.config import TrainConfig
@@ -163,7 +164,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
             run_bc(replace(train, model=str(start), output_dir=str(output)), [str(bc_shard)])
         check_file = output / "check.json"
         if not check_file.exists():
-            check_file.write_text(json.dumps(greedy_check(output / FINAL, config.env, config.check_tasks, budget)))
+            write_text_atomically(check_file, json.dumps(greedy_check(output / FINAL, config.env, config.check_tasks, budget)))
         checks.append({"round": round_number, **json.loads(check_file.read_text())})
         if progress:
             print(f"bootstrap round {round_number}: {checks[-1]}")
@@ -173,5 +174,5 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     else:
         print(f"warning: after {config.max_rounds} BC rounds greedy play has {checks[-1]['valid_rate']:.0%} valid "
               f"actions (wanted {config.min_valid_rate:.0%}); using the last round")
-    (run / "bootstrap.json").write_text(json.dumps({"policy": str(start), "rounds": checks, "expert_turns": demo_turns}, indent=2))
+    write_text_atomically(run / "bootstrap.json", json.dumps({"policy": str(start), "rounds": checks, "expert_turns": demo_turns}, indent=2))
     return start

@@ -87,3 +87,10 @@ def test_a_restart_drops_the_metrics_of_steps_past_its_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
     keep_metrics_until(path, 0)  # died before its first checkpoint: starts over
     assert path.read_text() == ""
+
+
+def test_a_metrics_line_cut_off_by_a_killed_process_does_not_stop_the_resume(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": step}) + "\n" for step in (1, 2, 3)) + '{"step": 4, "lo')
+    keep_metrics_until(path, 3)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]

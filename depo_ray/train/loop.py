@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from depo_ray.files import write_text_atomically
 from depo_ray.losses import PreferenceBatch, get_loss, kl_reference_point
 from depo_ray.losses.sft import SFTBatch
 from depo_ray.train.config import TrainConfig
@@ -176,11 +177,19 @@ def train_loop(loop_config: dict) -> None:
 
 def keep_metrics_until(path: Path, step: int) -> None:
     """Drop the metrics of steps after ``step``: a run that died past its last checkpoint
-    trains them again, and each step should appear once."""
+    trains them again, and each step should appear once. A line cut off by the death (the
+    last one, half appended) is dropped too, instead of stopping the resume."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = [line for line in path.read_text().splitlines() if (row := _parsed(line)) is not None and row["step"] <= step]
+    write_text_atomically(path, "".join(line + "\n" for line in kept))
+
+
+def _parsed(line: str) -> dict | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def _report(metrics, model, optimizer, step: int, save: bool, rank: int) -> None:
