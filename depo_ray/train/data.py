@@ -100,11 +100,12 @@ def build_dataset(paths: Iterable[str], tokenizer_path: str, *, global_size: int
                   preference: bool, max_length: int, seed: int, labels: tuple[str, ...]):
     """Labeled shards -> a Ray Dataset with one row per global batch."""
     import ray.data
+    from ray.data.expressions import col
 
     ds = ray.data.read_parquet(list(paths))
-    ds = ds.filter(lambda row: row["label"] in labels)
+    ds = ds.filter(expr=col("label").is_in(list(labels)))
     ds = ds.map_batches(tokenize, fn_kwargs={"tokenizer_path": tokenizer_path}, batch_format="pyarrow")
-    ds = ds.filter(lambda row: row["length"] <= max_length)
+    ds = ds.filter(expr=col("length") <= max_length)
     ds = ds.random_shuffle(seed=seed)
     return ds.map_batches(
         pack_global_batch,

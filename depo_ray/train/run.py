@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from depo_ray.files import fingerprint, replaced_atomically
+from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import build_dataset
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
@@ -79,7 +79,7 @@ def _prepare_output(config: TrainConfig) -> Path:
     _dataset_context()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+    write_text_atomically(output / "train_config.json", json.dumps(asdict(config), indent=2, default=str))
     return output
 
 
@@ -132,8 +132,9 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
         # Materialise the packed batches first: the scoring actor holds a CPU that the parquet
         # reader's own actors would otherwise wait for on a small machine.
         packed.materialize().map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": config.model},
-                           batch_size=1, batch_format="pyarrow", concurrency=1).write_parquet(str(output))
-        marker.write_text(json.dumps(key))
+                                         batch_size=1, batch_format="pyarrow",
+                                         compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
+        write_text_atomically(marker, json.dumps(key))
     return ray.data.read_parquet(str(output), file_extensions=["parquet"]).materialize()
 
 
