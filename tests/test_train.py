@@ -167,6 +167,26 @@ def test_a_data_fraction_trains_on_that_share_of_the_batches(bc_model, shards, t
     assert batches >= 2 and len(metrics(tmp_path)) == round(batches / 2)
 
 
+def test_scored_batches_come_back_in_the_seeded_order_they_were_packed_in(bc_model, shards, tmp_path):
+    """KTO and DEPO train on the scored batches in this order; the scoring actor's output
+    order alone changed it from run to run."""
+    from depo_ray.train.data import build_dataset
+    from depo_ray.train.run import scored_preference_data
+
+    _, pi_bc = bc_model
+    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="kto"), lora=None,
+                         global_batch_size=2, num_workers=1)
+    packed = build_dataset(shards["labeled"], config.model, global_size=2, num_workers=1, preference=True,
+                           max_length=config.max_length, seed=config.seed, labels=("desirable", "undesirable"))
+    scored = scored_preference_data(config, shards["labeled"], tmp_path / "scored")
+
+    def sequences(dataset):
+        return [[list(ids) for ids in row["input_ids"]] for row in dataset.iter_rows()]
+
+    expected = sequences(packed)
+    assert len(expected) > 5 and sequences(scored) == expected
+
+
 def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path):
     from ray.util.state import list_actors
 

@@ -25,6 +25,7 @@ from depo_ray.train.loop import STATE_FILE, build_model, train_loop
 from depo_ray.train.reference import ScoreWithReference
 
 FINAL = "final"
+BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 
 
 def _fit(config: TrainConfig, dataset, name: str):
@@ -102,6 +103,12 @@ def _first_share(data, fraction: float):
     return data if fraction == 1 else data.limit(max(1, round(fraction * data.count())))
 
 
+def _numbered(table):
+    import numpy as np
+
+    return table.append_column(BATCH_INDEX, [np.arange(table.num_rows)])
+
+
 def run_bc(config: TrainConfig, shards: list[str]):
     if config.loss.name != "sft":
         raise ValueError(f"behaviour cloning uses loss 'sft', got {config.loss.name!r}")
@@ -121,6 +128,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
     output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
     key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
            "seed": config.seed, "max_length": config.max_length,
+           "format": 2,  # raised when the stored columns change: 2 added batch_index
            # size and mtime too: a shard rewritten under the same name must not reuse old scores
            "shards": sorted(fingerprint(p) for p in shards)}
     marker = output / "COMPLETE.json"
@@ -131,11 +139,16 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
                                labels=("desirable", "undesirable"))
         # Materialise the packed batches first: the scoring actor holds a CPU that the parquet
         # reader's own actors would otherwise wait for on a small machine.
-        packed.materialize().map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": config.model},
-                                         batch_size=1, batch_format="pyarrow",
-                                         compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
+        # Numbered, because the scoring actor's output came back in a different order from run
+        # to run (Ray 2.60, preserve_order set), which changed KTO's and DEPO's batch order.
+        # One block, so that the numbering sees every batch in the seeded order at once.
+        numbered = packed.materialize().repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow")
+        numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": config.model},
+                             batch_size=1, batch_format="pyarrow",
+                             compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
         write_text_atomically(marker, json.dumps(key))
-    return ray.data.read_parquet(str(output), file_extensions=["parquet"]).materialize()
+    scored = ray.data.read_parquet(str(output), file_extensions=["parquet"])
+    return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
 
 
 def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
