@@ -118,8 +118,10 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
     from depo_ray.models import load_tokenizer
     from depo_ray.train.data import local_slice
     from depo_ray.train.loop import preference_step
+    from depo_ray.train.run import BATCH_INDEX
 
-    rows = [r for f in sorted(glob.glob(f"{config.output_dir}/data/*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = [r for f in sorted(glob.glob(f"{config.output_dir}/data/*.parquet"))
+            for r in pq.read_table(f).drop_columns([BATCH_INDEX]).to_pylist()]
     model, pad_id = load_model(str(model_dir)).eval(), load_tokenizer(str(model_dir)).pad_token_id
     with torch.no_grad():
         logs = [preference_step(model, local_slice(r, 0, 1), pad_id, get_loss(config.loss.name), config, backward=False)[0] for r in rows]
