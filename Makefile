@@ -10,7 +10,7 @@ RAY    := $(VENV)/bin/ray
 CONFIG ?= configs/cpu_pipeline.yaml
 DASHBOARD ?= http://127.0.0.1:8265
 
-.PHONY: install demo pipeline test clean
+.PHONY: install demo pipeline ray-stop test test-fast clean
 
 install: $(STAMP)
 
@@ -28,14 +28,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) jobs/demo_episode.py
 
-# The main job on the CPU default: start a local Ray head from this environment unless one
-# is running, then submit the pipeline to it (the job's log ends with the report's path).
+# The main job on the CPU default: create Ray's auth token if missing, start a local head
+# unless one answers at $(DASHBOARD), then submit the pipeline (its log ends with `report: PATH`).
 pipeline: $(STAMP)
-	RAY_AUTH_MODE=token $(RAY) status >/dev/null 2>&1 || RAY_AUTH_MODE=token $(RAY) start --head --disable-usage-stats
-	RAY_AUTH_MODE=token $(RAY) job submit --address $(DASHBOARD) -- $(abspath $(PY)) $(abspath jobs/pipeline.py) --config $(CONFIG)
+	$(PY) jobs/submit.py --config $(CONFIG) --address $(DASHBOARD)
+
+ray-stop: $(STAMP)
+	$(RAY) stop
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# No vLLM engine and no Ray cluster: the developer's loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not vllm and not ray" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs
