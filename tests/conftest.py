@@ -1,15 +1,89 @@
+import os
+import tempfile
+import uuid
 from pathlib import Path
 
-import pytest
-import yaml
+SESSION_MARKER = "DEPO_RAY_TEST_SESSION"
+"""Set in this session's environment and so in every process it starts: what is still alive
+with it at the end outlived its owner."""
 
-from depo_ray.config import load_yaml
-from depo_ray.models import load_tokenizer
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy
-from depo_ray.pipeline.config import PipelineConfig
-from environments.babyai.vocabulary import vocabulary
+
+def _as_on_a_fresh_machine() -> None:
+    """Run the suite as on a machine that never ran Ray: an empty home folder (no ~/.ray token,
+    no caches), a private Ray temp folder (no cluster files of a head the developer runs), no
+    cluster address or token from the caller's shell. Done before anything is imported that
+    reads these at import time (Hugging Face's cache paths)."""
+    fresh = Path(tempfile.mkdtemp(prefix="depo-test-"))  # short: Ray's socket paths must stay under 108 bytes
+    (fresh / "home").mkdir()
+    os.environ["HOME"] = str(fresh / "home")
+    os.environ["RAY_TMPDIR"] = str(fresh)
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        os.environ.pop(name, None)
+    os.environ[SESSION_MARKER] = uuid.uuid4().hex
+
+
+_as_on_a_fresh_machine()
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from depo_ray.config import load_yaml  # noqa: E402
+from depo_ray.models import load_tokenizer  # noqa: E402
+from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy  # noqa: E402
+from depo_ray.pipeline.config import PipelineConfig  # noqa: E402
+from environments.babyai.vocabulary import vocabulary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+_running = {"marks": set(), "test": ""}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Note the test about to run before its fixtures start (a module fixture may start Ray)."""
+    _running.update(marks={mark.name for mark in item.iter_markers()}, test=item.nodeid)
+
+
+def _refused_unless_marked(mark: str, what: str, start):
+    """``start`` that fails unless the running test carries ``mark``: the markers stay true, so
+    `make test-fast` (-m "not vllm and not ray") never starts Ray or vLLM."""
+    def guarded(*args, **kwargs):
+        if mark not in _running["marks"]:
+            raise RuntimeError(f"{_running['test']} starts {what} but is not marked @pytest.mark.{mark}")
+        return start(*args, **kwargs)
+    return guarded
+
+
+def _guard_markers() -> None:
+    import ray
+
+    from depo_ray.serving import engine, router
+
+    ray.init = _refused_unless_marked("ray", "Ray", ray.init)
+    engine.engine_arguments = _refused_unless_marked("vllm", "a vLLM engine", engine.engine_arguments)
+    router.start_router = _refused_unless_marked("vllm", "vLLM policy servers", router.start_router)
+
+
+_guard_markers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session if a Ray or vLLM process it started is still alive (an orphan holds
+    memory and cores long after its cluster is gone), and end those processes."""
+    import sys
+
+    from tests.processes import describe, kill, survivors
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()
+    left = survivors(SESSION_MARKER, os.environ[SESSION_MARKER], grace_s=30)
+    if left:
+        print("\nprocesses this test session started are still alive after it ended:")
+        for process in left:
+            print(f"  {describe(process)}")
+        kill(left)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,9 @@ local Ray cluster, resumed in process and through `ray job submit` against a hea
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -204,39 +202,38 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
 
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
-    """A head node started from this environment; the job resumes the finished run."""
+def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_run, tmp_path):
+    """`make pipeline`'s path (jobs/submit.py) with an empty home folder, so no Ray token, and
+    no head running: it creates the token, starts the head, says where the dashboard and its
+    token are, and submits a named job that resumes the finished run."""
     import shutil
     import tempfile
+    import uuid
+
+    from tests.processes import kill, marked
 
     config_file, report = finished_run
     before = report.stat().st_mtime_ns
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    port, dashboard = _free_port(), _free_port()
-    # as the README's `make pipeline` does (Ray 2.60 local clusters use token auth)
-    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token"}
+    home, head_marker = tmp_path / "home", uuid.uuid4().hex
+    home.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")},
+           "HOME": str(home), "DEPO_RAY_TEST_HEAD": head_marker}
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay under 108 bytes
-    head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dashboard}",
-                             "--num-cpus=2", "--include-dashboard=true", f"--temp-dir={temp_dir}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    address = f"http://127.0.0.1:{_free_port()}"
     try:
-        address = f"http://127.0.0.1:{dashboard}"
-        for _ in range(120):
-            assert head.poll() is None, "the Ray head node exited during start-up"
-            listed = subprocess.run([ray_cli, "job", "list", f"--address={address}"], capture_output=True, env=env)
-            if listed.returncode == 0:  # the job API answers
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the Ray head's job API did not come up in 2 minutes")
-        out = subprocess.run([ray_cli, "job", "submit", f"--address={address}", "--",
-                              sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config_file)],
-                             capture_output=True, text=True, timeout=600, env=env)
-        assert "succeeded" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+        out = subprocess.run([sys.executable, str(ROOT / "jobs" / "submit.py"), "--config", str(config_file),
+                              "--address", address, "--gcs-port", str(_free_port()), "--temp-dir", temp_dir],
+                             capture_output=True, text=True, timeout=900, env=env)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        assert (home / ".ray" / "auth_token").exists() and "created a Ray authentication token" in out.stdout
+        assert "starting a local Ray head" in out.stdout
+        assert f"Ray dashboard: {address}" in out.stdout and "get-auth-token` prints" in out.stdout
         assert "[bc] done earlier" in out.stdout and "report:" in out.stdout
-    finally:  # `ray start --block` stops the processes it started on SIGINT
-        os.killpg(head.pid, signal.SIGINT)
-        head.wait(timeout=60)
+        listed = subprocess.run([str(Path(sys.executable).with_name("ray")), "job", "list", f"--address={address}"],
+                                capture_output=True, text=True, env={**env, "RAY_AUTH_MODE": "token"})
+        assert f"'job_name': 'depo-ray pipeline ({config_file})'" in listed.stdout, listed.stdout[-2000:]
+    finally:
+        kill(marked("DEPO_RAY_TEST_HEAD", head_marker))
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
 

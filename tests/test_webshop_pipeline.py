@@ -105,6 +105,8 @@ def cluster():
     ray.shutdown()
 
 
+@pytest.mark.ray
+@pytest.mark.vllm
 def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(cluster, shop_env, tmp_path):
     from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
     from depo_ray.evaluate.runner import EvalConfig, run_evaluation

@@ -91,74 +91,78 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     launched = time.perf_counter()
     # Named, so operators (and the fault test) can find the router's replicas.
     router = None if config.teacher else start_router(config.policy, config.serving, name=f"policy-router-{uuid.uuid4().hex[:8]}")
-    if router:
-        ray.get(router.wait_ready.remote())
-    started = time.perf_counter()
-    totals["startup_seconds"] = started - launched
-    tasks, results = Queue(), Queue()
-    for task_id in todo:
-        tasks.put(task_id)
-    worker_class = ray.remote(MCTSWorker).options(num_cpus=config.cpus_per_worker, max_restarts=0)
+    running: dict = {}
+    try:
+        if router:
+            ray.get(router.wait_ready.remote())
+        started = time.perf_counter()
+        totals["startup_seconds"] = started - launched
+        tasks, results = Queue(), Queue()
+        for task_id in todo:
+            tasks.put(task_id)
+        worker_class = ray.remote(MCTSWorker).options(num_cpus=config.cpus_per_worker, max_restarts=0)
 
-    def launch(name: str):
-        actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
-                                    config.teacher.model if config.teacher else config.policy, config.split)
-        return actor, actor.run.remote(tasks, results)
+        def launch(name: str):
+            actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
+                                        config.teacher.model if config.teacher else config.policy, config.split)
+            return actor, actor.run.remote(tasks, results)
 
-    running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
-    holding: dict[str, int] = {}
-    remaining, metrics = set(todo), _Metrics()
-    bar = tqdm(total=len(todo), desc="MCTS tasks", disable=not progress)
-    while remaining:
-        try:
-            message = results.get(timeout=1.0)
-        except Empty:
-            message = None
-        if message and message[0] == "started":
-            holding[message[1]] = message[2]
-        elif message and message[0] == "failed":
-            _, name, task_id, error = message
-            holding.pop(name, None)
-            remaining.discard(task_id)  # no shard: a re-run tries it again
-            totals["failed"].append(task_id)
-            tqdm.write(f"task {task_id} failed: {error}")
-            bar.update()
-        elif message and message[2] in remaining:
-            _, name, task_id, records, stats = message
-            holding.pop(name, None)
-            write_shard(records, shard_for(config.output_dir, task_id))
-            remaining.discard(task_id)
-            for key in ("trajectories", "successes", "turns", "generated_tokens"):
-                totals[key] += getattr(stats, key)
-            totals["tasks"] += 1
-            metrics.tasks.inc()
-            metrics.trajectories.inc(stats.trajectories)
-            metrics.success.set(totals["successes"] / max(1, totals["trajectories"]))
-            bar.update()
-            bar.set_postfix(trajectories=totals["trajectories"], success=f"{totals['successes'] / max(1, totals['trajectories']):.2f}")
-        for name, (actor, run) in list(running.items()):
-            finished, _ = ray.wait([run], timeout=0)
-            if not finished:
-                continue
+        running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
+        holding: dict[str, int] = {}
+        remaining, metrics = set(todo), _Metrics()
+        bar = tqdm(total=len(todo), desc="MCTS tasks", disable=not progress)
+        while remaining:
             try:
-                ray.get(run)
-                del running[name]
-            except Exception as error:  # the worker died: give its task back and replace it
-                lost = holding.pop(name, None)
-                if lost is not None and lost in remaining:
-                    tasks.put(lost)
-                tqdm.write(f"{name} failed ({type(error).__name__}); task {lost} goes back on the queue")
-                totals["worker_restarts"] += 1
-                running[name] = launch(name)
-        if not running and remaining and results.empty():  # the queue drained but results are missing
-            for task_id in remaining - set(holding.values()):
-                tasks.put(task_id)
-            running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
-    bar.close()
-    totals["seconds"] = time.perf_counter() - started
-    for actor, _ in running.values():
-        ray.kill(actor)
-    if router:
-        totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
-        stop_router(router)
+                message = results.get(timeout=1.0)
+            except Empty:
+                message = None
+            if message and message[0] == "started":
+                holding[message[1]] = message[2]
+            elif message and message[0] == "failed":
+                _, name, task_id, error = message
+                holding.pop(name, None)
+                remaining.discard(task_id)  # no shard: a re-run tries it again
+                totals["failed"].append(task_id)
+                tqdm.write(f"task {task_id} failed: {error}")
+                bar.update()
+            elif message and message[2] in remaining:
+                _, name, task_id, records, stats = message
+                holding.pop(name, None)
+                write_shard(records, shard_for(config.output_dir, task_id))
+                remaining.discard(task_id)
+                for key in ("trajectories", "successes", "turns", "generated_tokens"):
+                    totals[key] += getattr(stats, key)
+                totals["tasks"] += 1
+                metrics.tasks.inc()
+                metrics.trajectories.inc(stats.trajectories)
+                metrics.success.set(totals["successes"] / max(1, totals["trajectories"]))
+                bar.update()
+                bar.set_postfix(trajectories=totals["trajectories"], success=f"{totals['successes'] / max(1, totals['trajectories']):.2f}")
+            for name, (actor, run) in list(running.items()):
+                finished, _ = ray.wait([run], timeout=0)
+                if not finished:
+                    continue
+                try:
+                    ray.get(run)
+                    del running[name]
+                except Exception as error:  # the worker died: give its task back and replace it
+                    lost = holding.pop(name, None)
+                    if lost is not None and lost in remaining:
+                        tasks.put(lost)
+                    tqdm.write(f"{name} failed ({type(error).__name__}); task {lost} goes back on the queue")
+                    totals["worker_restarts"] += 1
+                    running[name] = launch(name)
+            if not running and remaining and results.empty():  # the queue drained but results are missing
+                for task_id in remaining - set(holding.values()):
+                    tasks.put(task_id)
+                running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
+        bar.close()
+        totals["seconds"] = time.perf_counter() - started
+        if router:
+            totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
+    finally:  # a failed run must not leave its workers and vLLM replicas holding the cluster
+        for actor, _ in running.values():
+            ray.kill(actor)
+        if router:
+            stop_router(router)
     return totals
