@@ -3,9 +3,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-SESSION_MARKER = "DEPO_RAY_TEST_SESSION"
-"""Set in this session's environment and so in every process it starts: what is still alive
-with it at the end outlived its owner."""
+from tests.processes import SESSION_MARKER
 
 
 def _as_on_a_fresh_machine() -> None:

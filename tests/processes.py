@@ -8,15 +8,22 @@ import time
 
 import psutil
 
+SESSION_MARKER = "DEPO_RAY_TEST_SESSION"
+"""Set in the test session's environment (conftest.py) and so in every process it starts: what
+is still alive with it at the end outlived its owner."""
 
-def marked(name: str, value: str) -> list[psutil.Process]:
-    """Live processes other than this one whose environment has ``name=value``."""
+
+def marked(name: str, value: str, titles: tuple[str, ...] = ()) -> list[psutil.Process]:
+    """Live processes other than this one whose environment has ``name=value`` (and whose
+    command line starts with one of ``titles`` when given: Ray names an actor's process
+    ``ray::ClassName``)."""
     found = []
     for process in psutil.process_iter():
         if process.pid == os.getpid():
             continue
         try:
-            if process.environ().get(name) == value and process.status() != psutil.STATUS_ZOMBIE:
+            if (process.environ().get(name) == value and process.status() != psutil.STATUS_ZOMBIE
+                    and (not titles or " ".join(process.cmdline()).startswith(titles))):
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

@@ -123,10 +123,9 @@ def test_a_killed_policy_server_is_replaced_and_no_task_is_lost(policy, tmp_path
 def test_a_run_that_fails_leaves_no_worker_or_replica_behind(policy, tmp_path):
     """An exception in the driver's loop (here: the shard folder is a file) ends the run, and
     its MCTS workers and vLLM replicas go with it instead of holding the cluster."""
-    import psutil
     import ray
 
-    from tests.processes import describe
+    from tests.processes import SESSION_MARKER, describe, marked
 
     blocked = tmp_path / "shards"
     blocked.write_text("a file where the shard folder should be")
@@ -134,8 +133,7 @@ def test_a_run_that_fails_leaves_no_worker_or_replica_behind(policy, tmp_path):
         run_generation(generate_config(policy, blocked, easy_tasks([40], SEARCH_LEVELS)), progress=False)
 
     def leftovers() -> list:
-        titles = ("ray::MCTSWorker", "ray::PolicyServer", "ray::PolicyRouter")
-        return [p for p in psutil.process_iter() if any(" ".join(p.cmdline()).startswith(t) for t in titles)]
+        return marked(SESSION_MARKER, os.environ[SESSION_MARKER], titles=("ray::MCTSWorker", "ray::PolicyServer", "ray::PolicyRouter"))
 
     deadline = time.time() + 60
     while (leftovers() or ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]) and time.time() < deadline:
