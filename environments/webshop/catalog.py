@@ -58,7 +58,8 @@ class Shop:
 
     def __init__(self, config: ShopConfig):
         from environments.webshop.generate import generate_catalog
-        from environments.webshop.products import human_goals, load_products, product_prices, shuffle_goals, synthetic_goals
+        from environments.webshop.goals import human_goals, shuffle_goals, synthetic_goals
+        from environments.webshop.products import load_products, product_prices
         from environments.webshop.reward import default_noun_tagger
         from environments.webshop.search import SearchIndex
 
