@@ -135,7 +135,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
 
     from depo_ray.labeling import LabelConfig, label_records, select_bc
     from depo_ray.models import load_tokenizer
-    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.run import FINAL, run_bc
     from environments.registry import select_tasks
 
@@ -144,7 +144,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
     policy, bc_shard = run / "policy", run / "bc" / "expert.parquet"
     if not (policy / "config.json").exists():
-        build_tiny_policy(kit.vocabulary(task_env.env), policy, config.model, keep_spacing=kit.keep_spacing)
+        build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
         tasks = select_tasks(config.tasks, config.task_ids, task_env.test_tasks)
         labeled = label_records(expert_records(tasks, load_tokenizer(str(policy)), config.env, config.expert, progress=progress),

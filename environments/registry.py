@@ -95,15 +95,16 @@ class ExpertKit:
     demonstrator: Callable[[Any, Any, int], Callable[[int], tuple[Any, dict] | None]]
     """(env, expert config, seed) -> play task i: (episode, details for its record), or
     None where the expert cannot solve it."""
-    vocabulary: Callable[[Any], set[str]]
-    """env -> every word its pages, instruction and expert write (the word-level tokenizer's)."""
+    vocabulary_texts: Callable[[Any], list[str]]
+    """env -> the texts its pages, instruction and expert write, which the word-level
+    tokenizer's vocabulary is read off (``depo_ray.models.tiny.vocabulary_of``)."""
     keep_spacing: bool = False
     """Actions must be decoded character for character (see ``build_tokenizer``)."""
 
 
 def _babyai_kit() -> ExpertKit:
     from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
-    from environments.babyai.vocabulary import vocabulary
+    from environments.babyai.vocabulary import vocabulary_texts
 
     def demonstrator(env, config, seed: int):
         expert = BabyAIExpert(env, config, seed=seed)
@@ -117,12 +118,12 @@ def _babyai_kit() -> ExpertKit:
                                   "primitive_steps": demo.episode.final_info["step_count"]}
         return play
 
-    return ExpertKit(lambda: ExpertConfig, demonstrator, lambda env: vocabulary())
+    return ExpertKit(lambda: ExpertConfig, demonstrator, lambda env: vocabulary_texts())
 
 
 def _webshop_kit() -> ExpertKit:
     from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
-    from environments.webshop.vocabulary import vocabulary
+    from environments.webshop.vocabulary import vocabulary_texts
 
     def demonstrator(env, config, seed: int):
         expert = WebShopExpert(env, config, seed=seed)
@@ -132,7 +133,7 @@ def _webshop_kit() -> ExpertKit:
             return demo.episode, {"verbosity": demo.verbosity, "detours": int(demo.detour)}
         return play
 
-    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, vocabulary, keep_spacing=True)
+    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, vocabulary_texts, keep_spacing=True)
 
 
 EXPERTS: dict[str, Callable[[], ExpertKit]] = {"babyai": _babyai_kit, "webshop": _webshop_kit}

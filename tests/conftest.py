@@ -5,9 +5,9 @@ import yaml
 
 from depo_ray.config import load_yaml
 from depo_ray.models import load_tokenizer
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy
+from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy, vocabulary_of
 from depo_ray.pipeline.config import PipelineConfig
-from environments.babyai.vocabulary import vocabulary
+from environments.babyai.vocabulary import vocabulary_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_model_dir(tmp_path_factory):
     """A freshly built tiny policy folder (2 small layers keep tests fast)."""
     config = TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256, max_position_embeddings=4096)
-    return build_tiny_policy(vocabulary(), tmp_path_factory.mktemp("tiny") / "policy", config)
+    return build_tiny_policy(vocabulary_of(vocabulary_texts()), tmp_path_factory.mktemp("tiny") / "policy", config)
 
 
 @pytest.fixture(scope="session")
