@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(work: Path, samples: int) -> None:
     from depo_ray.bootstrap import expert_records
+    from depo_ray.envs import EnvConfig
     from depo_ray.labeling import LabelConfig, label_records
     from depo_ray.models import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.records import write_shard
-    from environments.registry import EnvConfig
     from environments.babyai.levels import tasks_for_levels
     from environments.babyai.vocabulary import vocabulary_texts
 

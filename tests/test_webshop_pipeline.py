@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from depo_ray.config import ConfigError, from_dict, load_yaml
+from depo_ray.envs import EnvConfig, expert_kit, make_env, paths_under, paths_within
 from depo_ray.models.tiny import UNK, build_tokenizer, vocabulary_of
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stages import plain, to_run
-from environments.registry import EnvConfig, expert_kit, make_env, paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
