@@ -30,15 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(work: Path, samples: int) -> None:
     from depo_ray.bootstrap import expert_records
+    from depo_ray.envs import EnvConfig
     from depo_ray.labeling import LabelConfig, label_records
     from depo_ray.models import load_tokenizer
-    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.records import write_shard
-    from environments.registry import EnvConfig
     from environments.babyai.levels import tasks_for_levels
-    from environments.babyai.vocabulary import vocabulary
+    from environments.babyai.vocabulary import vocabulary_texts
 
-    policy = build_tiny_policy(vocabulary(), work / "policy")
+    policy = build_tiny_policy(vocabulary_of(vocabulary_texts()), work / "policy")
     levels = ["BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0", "BabyAI-UnlockLocalDist-v0",
               "BabyAI-PickupAbove-v0", "BabyAI-GoToSeqS5R2-v0"]
     records = expert_records(tasks_for_levels(levels, range(samples)), load_tokenizer(str(policy)),

@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def search(policy: str, output: Path, workers: int, tasks: list[int], args) -> dict:
+    from depo_ray.envs import EnvConfig
     from depo_ray.search.generate import GenerateConfig, run_generation
     from depo_ray.search.mcts import SearchConfig
     from depo_ray.serving import EngineConfig
     from depo_ray.serving.router import ServingConfig
-    from environments.registry import EnvConfig
 
     config = GenerateConfig(
         policy=policy, output_dir=str(output), task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25,

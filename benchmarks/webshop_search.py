@@ -103,7 +103,8 @@ def main() -> None:
 
     from environments.webshop.expert import goal_keywords
     from environments.webshop.generate import generate_catalog
-    from environments.webshop.products import human_goals, load_products, product_prices
+    from environments.webshop.goals import human_goals
+    from environments.webshop.products import load_products, product_prices
     from environments.webshop.search import B, K1, SearchIndex, index_text, tokenize
 
     work = Path(tempfile.mkdtemp(prefix="webshop-bench-"))

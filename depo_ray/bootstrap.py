@@ -1,7 +1,7 @@
 """Expert demonstrations as trajectory records, and the CPU default's bootstrap stage.
 
 There is no pretrained policy offline, so the tiny model first learns from an expert's
-demonstrations (the BabyAI bot, the WebShop oracle: ``environments.registry.EXPERTS``),
+demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.envs.EXPERTS``),
 by behaviour cloning with the same training code as everything else. Until
 search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
 train on. ``bootstrap_policy`` is that warm start as a resumable stage; with a pretrained
@@ -16,11 +16,11 @@ from typing import Iterable
 
 from tqdm import tqdm
 
+from depo_ray.envs import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
 from depo_ray.models.tiny import TinyModelConfig
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.train.config import TrainConfig
-from environments.registry import EnvConfig, expert_config, expert_kit, make_env
 
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
@@ -135,16 +135,15 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
 
     from depo_ray.labeling import LabelConfig, label_records, select_bc
     from depo_ray.models import load_tokenizer
-    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.run import FINAL, run_bc
-    from environments.registry import select_tasks
 
     if config.env is None:
         raise ValueError("env: the bootstrap needs the environment of its demonstrations")
     run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
     policy, bc_shard = run / "policy", run / "bc" / "expert.parquet"
     if not (policy / "config.json").exists():
-        build_tiny_policy(kit.vocabulary(task_env.env), policy, config.model, keep_spacing=kit.keep_spacing)
+        build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
         tasks = select_tasks(config.tasks, config.task_ids, task_env.test_tasks)
         labeled = label_records(expert_records(tasks, load_tokenizer(str(policy)), config.env, config.expert, progress=progress),

@@ -1,38 +1,16 @@
-"""Environments by name, so generation and evaluation pick one from a config.
+"""Environments by name: each one's own config dataclass and how a TaskEnvironment is built
+from an instance of it.
 
 A ``TaskEnvironment`` bundles what a worker needs to play task i: the gymnasium text env
 (with snapshot/restore), the instruction that opens the chat, the reset options and the
-seed and details stored with each record.
+seed and details stored with each record. Registering an environment imports none of it:
+its package is loaded when its config type or environment is first asked for.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    name: str = "babyai"
-    """Registered environment: "babyai" or "webshop"."""
-    options: dict = field(default_factory=dict)
-    """Keyword arguments of the environment's own config (BabyAI: BabyAIConfig, e.g.
-    action_mode, max_turns; WebShop: WebShopConfig, e.g. shop.data_dir, max_turns)."""
-
-    def __post_init__(self):
-        if self.name not in ENVIRONMENTS:
-            raise ValueError(f"env.name: unknown environment {self.name!r}; registered: {sorted(ENVIRONMENTS)}")
-        _options(self.name, self.options)  # typed check of the options at load time
-
-
-def _options(name: str, options: dict):
-    from depo_ray.config import ConfigError, from_dict
-
-    try:
-        return from_dict(OPTION_TYPES[name](), options, "env.options")
-    except ConfigError as error:
-        raise ValueError(str(error)) from None
 
 
 @dataclass
@@ -47,11 +25,23 @@ class TaskEnvironment:
     """The default held-out task ids (never used for training data)."""
 
 
-def _babyai(options: dict) -> TaskEnvironment:
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    config_type: Callable[[], type]
+    """The environment's own config dataclass (BabyAIConfig, WebShopConfig)."""
+    build: Callable[[Any], TaskEnvironment]
+    """An instance of ``config_type()`` -> the TaskEnvironment."""
+
+
+def _babyai_config() -> type:
+    from environments.babyai import BabyAIConfig
+
+    return BabyAIConfig
+
+
+def _babyai(config) -> TaskEnvironment:
     from environments.babyai import HARNESS_TEST_TASKS, BabyAITextEnv, task_level_and_seed
     from environments.babyai.prompt import instruction_for
-
-    config = _options("babyai", options)
 
     def describe(task_id: int) -> dict:
         level, seed = task_level_and_seed(task_id)
@@ -61,149 +51,21 @@ def _babyai(options: dict) -> TaskEnvironment:
                            lambda task_id: {"task_id": task_id}, describe, tuple(sorted(HARNESS_TEST_TASKS)))
 
 
-def _babyai_options():
-    from environments.babyai import BabyAIConfig
-
-    return BabyAIConfig
-
-
-def _webshop(options: dict) -> TaskEnvironment:
-    from environments.webshop.env import TEST_TASKS, WebShopTextEnv
-    from environments.webshop.prompt import INSTRUCTION
-
-    config = _options("webshop", options)
-    return TaskEnvironment("webshop", WebShopTextEnv(config), INSTRUCTION, lambda task_id: {"task_id": task_id},
-                           lambda task_id: {"seed": config.shop.seed, "provenance": {"goal": task_id}}, TEST_TASKS)
-
-
-def _webshop_options():
+def _webshop_config() -> type:
     from environments.webshop.env import WebShopConfig
 
     return WebShopConfig
 
 
-ENVIRONMENTS: dict[str, Callable[[dict], TaskEnvironment]] = {"babyai": _babyai, "webshop": _webshop}
-OPTION_TYPES: dict[str, Callable[[], type]] = {"babyai": _babyai_options, "webshop": _webshop_options}
+def _webshop(config) -> TaskEnvironment:
+    from environments.webshop.env import TEST_TASKS, WebShopTextEnv
+    from environments.webshop.prompt import INSTRUCTION
+
+    return TaskEnvironment("webshop", WebShopTextEnv(config), INSTRUCTION, lambda task_id: {"task_id": task_id},
+                           lambda task_id: {"seed": config.shop.seed, "provenance": {"goal": task_id}}, TEST_TASKS)
 
 
-@dataclass(frozen=True)
-class ExpertKit:
-    """What the CPU default's tiny-model bootstrap needs from an environment."""
-
-    config_type: Callable[[], type]
-    """The expert's config dataclass (its options are checked against it at load)."""
-    demonstrator: Callable[[Any, Any, int], Callable[[int], tuple[Any, dict] | None]]
-    """(env, expert config, seed) -> play task i: (episode, details for its record), or
-    None where the expert cannot solve it."""
-    vocabulary: Callable[[Any], set[str]]
-    """env -> every word its pages, instruction and expert write (the word-level tokenizer's)."""
-    keep_spacing: bool = False
-    """Actions must be decoded character for character (see ``build_tokenizer``)."""
-
-
-def _babyai_kit() -> ExpertKit:
-    from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
-    from environments.babyai.vocabulary import vocabulary
-
-    def demonstrator(env, config, seed: int):
-        expert = BabyAIExpert(env, config, seed=seed)
-
-        def play(task_id: int):
-            try:
-                demo = expert.demonstrate(task_id)
-            except ExpertFailure:
-                return None
-            return demo.episode, {"verbosity": demo.verbosity, "detours": demo.detours,
-                                  "primitive_steps": demo.episode.final_info["step_count"]}
-        return play
-
-    return ExpertKit(lambda: ExpertConfig, demonstrator, lambda env: vocabulary())
-
-
-def _webshop_kit() -> ExpertKit:
-    from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
-    from environments.webshop.vocabulary import vocabulary
-
-    def demonstrator(env, config, seed: int):
-        expert = WebShopExpert(env, config, seed=seed)
-
-        def play(task_id: int):
-            demo = expert.demonstrate(task_id)
-            return demo.episode, {"verbosity": demo.verbosity, "detours": int(demo.detour)}
-        return play
-
-    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, vocabulary, keep_spacing=True)
-
-
-EXPERTS: dict[str, Callable[[], ExpertKit]] = {"babyai": _babyai_kit, "webshop": _webshop_kit}
-
-
-def expert_kit(name: str) -> ExpertKit:
-    if name not in EXPERTS:
-        raise ValueError(f"env.name: {name!r} has no expert for the tiny-model bootstrap; experts: {sorted(EXPERTS)}")
-    return EXPERTS[name]()
-
-
-def expert_config(name: str, options: dict):
-    """The env's expert config from ``options`` (ValueError naming the key)."""
-    from depo_ray.config import ConfigError, from_dict
-
-    try:
-        return from_dict(expert_kit(name).config_type(), dict(options), "expert")
-    except ConfigError as error:
-        raise ValueError(str(error)) from None
-
-
-def check_task_ids(task_ids: tuple[int, ...] | None) -> None:
-    """An explicit task list must be non-empty and non-negative (None: the config's default)."""
-    if task_ids is not None and (not task_ids or min(task_ids) < 0):
-        raise ValueError(f"task_ids: expected a non-empty list of non-negative ids, or null; got {list(task_ids)}")
-
-
-def select_tasks(task_range: tuple[int, int], task_ids: tuple[int, ...] | None, held_out: tuple[int, ...]) -> list[int]:
-    """``task_ids`` if given, else ids in [start, stop); without duplicates or held-out ids."""
-    wanted = task_ids if task_ids is not None else range(*task_range)
-    excluded = set(held_out)
-    return [t for t in dict.fromkeys(wanted) if t not in excluded]
-
-
-PATH_OPTIONS: dict[str, tuple[str, ...]] = {"webshop": ("shop.data_dir", "shop.cache_dir")}
-"""Options that name folders (dotted into the option sections)."""
-
-
-def paths_under(config: EnvConfig, root) -> EnvConfig:
-    """``config`` with its relative folder options, set or default, taken from ``root``: a
-    job's Ray workers may run in another directory than its driver. Checking the result
-    checks those folders (ValueError naming the option)."""
-    return _rewrite_folders(config, lambda folder, root: None if folder.is_absolute() else root / folder, root)
-
-
-def paths_within(config: EnvConfig, root) -> EnvConfig:
-    """``config`` with its absolute folder options inside ``root`` written relative to it: the
-    same folder given either way then reads the same in the stage markers, so it does not
-    make a completed stage look stale."""
-    def relative(folder, root):
-        inside = folder.is_absolute() and folder.resolve().is_relative_to(root.resolve())
-        return folder.resolve().relative_to(root.resolve()) if inside else None
-
-    return _rewrite_folders(config, relative, root)
-
-
-def _rewrite_folders(config: EnvConfig, rewrite, root) -> EnvConfig:
-    """``config`` with each folder option (set or default) replaced by ``rewrite(folder,
-    root)`` where that is not None."""
-    from pathlib import Path
-
-    from depo_ray.config import get_dotted, set_dotted
-
-    typed, options = _options(config.name, config.options), copy.deepcopy(dict(config.options))
-    for dotted in PATH_OPTIONS.get(config.name, ()):
-        value = get_dotted(typed, dotted)
-        new = rewrite(Path(value), Path(root)) if value else None
-        if new is not None:
-            set_dotted(options, dotted, str(new))
-    return EnvConfig(config.name, options)
-
-
-def make_env(config: EnvConfig) -> TaskEnvironment:
-    return ENVIRONMENTS[config.name](dict(config.options))
+ENVIRONMENTS: dict[str, EnvironmentSpec] = {
+    "babyai": EnvironmentSpec(_babyai_config, _babyai),
+    "webshop": EnvironmentSpec(_webshop_config, _webshop),
+}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
 from depo_ray.config import load_job_config, under_root
-from environments.registry import paths_under
+from depo_ray.envs import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
 

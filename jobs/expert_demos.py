@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 
 from depo_ray.bootstrap import expert_records
+from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc, summary_table
 from depo_ray.models import load_tokenizer
-from depo_ray.models.tiny import build_tiny_policy
+from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
 from depo_ray.records import write_shard
 from environments.babyai.levels import BOT_UNSOLVABLE, LEVELS, tasks_for_levels
-from environments.babyai.vocabulary import vocabulary
-from environments.registry import EnvConfig
+from environments.babyai.vocabulary import vocabulary_texts
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     run = Path(args.run)
     policy = run / "policy"
     if not (policy / "config.json").exists():
-        build_tiny_policy(vocabulary(), policy)
+        build_tiny_policy(vocabulary_of(vocabulary_texts()), policy)
     tokenizer = load_tokenizer(str(policy))
     records = expert_records(tasks_for_levels(args.levels, range(args.seeds)), tokenizer,
                              EnvConfig(options={"max_turns": args.max_turns}), {"detour_share": args.detour_share})

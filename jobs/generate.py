@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
+from depo_ray.envs import paths_under
 from depo_ray.search.generate import GenerateConfig, run_generation
-from environments.registry import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, under_root
+from depo_ray.envs import paths_under, paths_within
 from depo_ray.pipeline.config import STAGES, PipelineConfig
 from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
 from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
-from environments.registry import paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
 

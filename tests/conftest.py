@@ -27,9 +27,9 @@ import yaml  # noqa: E402
 
 from depo_ray.config import load_yaml  # noqa: E402
 from depo_ray.models import load_tokenizer  # noqa: E402
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy  # noqa: E402
+from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy, vocabulary_of  # noqa: E402
 from depo_ray.pipeline.config import PipelineConfig  # noqa: E402
-from environments.babyai.vocabulary import vocabulary  # noqa: E402
+from environments.babyai.vocabulary import vocabulary_texts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def pytest_sessionfinish(session, exitstatus):
 def tiny_model_dir(tmp_path_factory):
     """A freshly built tiny policy folder (2 small layers keep tests fast)."""
     config = TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256, max_position_embeddings=4096)
-    return build_tiny_policy(vocabulary(), tmp_path_factory.mktemp("tiny") / "policy", config)
+    return build_tiny_policy(vocabulary_of(vocabulary_texts()), tmp_path_factory.mktemp("tiny") / "policy", config)
 
 
 @pytest.fixture(scope="session")

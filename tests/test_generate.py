@@ -11,6 +11,7 @@ import pytest
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
 from depo_ray.cluster import connect
+from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records
 from depo_ray.losses import LossConfig
 from depo_ray.records import read_records
@@ -19,7 +20,6 @@ from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving import EngineConfig
 from depo_ray.serving.router import ServingConfig
 from depo_ray.train.config import TrainConfig
-from environments.registry import EnvConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.vllm]
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from depo_ray.models import load_model, load_tokenizer
-from depo_ray.models.tiny import TinyModelConfig
+from depo_ray.models.tiny import TinyModelConfig, vocabulary_of
+from environments.babyai.vocabulary import vocabulary_texts
 
 
 def test_folder_is_a_plain_hugging_face_model(tiny_model_dir):
@@ -28,3 +29,11 @@ def test_folder_is_a_plain_hugging_face_model(tiny_model_dir):
 def test_tiny_config_insists_on_head_dim_64():
     with pytest.raises(ValueError, match="multiple of 64"):
         TinyModelConfig(hidden_size=96)
+
+
+def test_the_babyai_vocabulary_is_the_words_of_the_envs_texts():
+    vocabulary = vocabulary_of(vocabulary_texts())
+    # 1180 words before the environments listed texts instead of words: the same set
+    assert len(vocabulary) == 1180
+    assert {"purple", "grey", "lava", "wall", "toggle", "locked", "mission", "thought", "0", "999", "'", "_", "("} <= vocabulary
+    assert "1000" not in vocabulary and all(word == word.lower() for word in vocabulary)

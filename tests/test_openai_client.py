@@ -70,10 +70,10 @@ def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_p
     import ray
 
     from depo_ray.cluster import connect
+    from depo_ray.envs import EnvConfig
     from depo_ray.records import read_records
     from depo_ray.search.generate import GenerateConfig, run_generation
     from depo_ray.search.mcts import SearchConfig
-    from environments.registry import EnvConfig
 
     connect(num_cpus=2, fresh=True)
     try:

@@ -262,10 +262,8 @@ def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     import yaml
 
     from depo_ray.config import from_dict
-    from environments.registry import make_env
+    from depo_ray.envs import make_env, paths_under
     from environments.webshop.generate import generate_catalog
-
-    from environments.registry import paths_under
 
     relative = load_yaml(PipelineConfig, ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml")
     with pytest.raises(ValueError, match=r"data_dir: .*data/webshop lacks"):  # not on this machine

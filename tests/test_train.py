@@ -12,6 +12,7 @@ import torch
 
 from depo_ray.bootstrap import expert_records
 from depo_ray.cluster import connect
+from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.losses import LossConfig
 from depo_ray.models import load_model
@@ -20,7 +21,6 @@ from depo_ray.tokens import tokens_per_turn
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.run import run_bc, run_preference
 from environments.babyai.levels import tasks_for_levels
-from environments.registry import EnvConfig
 
 pytestmark = pytest.mark.ray
 

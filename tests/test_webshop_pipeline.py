@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from depo_ray.config import ConfigError, from_dict, load_yaml
-from depo_ray.models.tiny import UNK, build_tokenizer
+from depo_ray.envs import EnvConfig, expert_kit, make_env, paths_under, paths_within
+from depo_ray.models.tiny import UNK, build_tokenizer, vocabulary_of
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stages import plain, to_run
-from environments.registry import EnvConfig, expert_kit, make_env, paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
@@ -30,7 +30,7 @@ def test_the_tiny_tokenizer_gives_back_every_oracle_turn_exactly_and_knows_every
 
     task_env = make_env(shop_env)
     kit = expert_kit("webshop")
-    tokenizer = build_tokenizer(kit.vocabulary(task_env.env), keep_spacing=kit.keep_spacing)
+    tokenizer = build_tokenizer(vocabulary_of(kit.vocabulary_texts(task_env.env)), keep_spacing=kit.keep_spacing)
     expert = WebShopExpert(task_env.env, WebShopExpertConfig(detour_share=0.5), seed=1)
     replies = pages = 0
     for task_id in range(0, task_env.env.shop.num_goals(), 7):

@@ -7,16 +7,8 @@ import re
 import pytest
 
 from environments.webshop.generate import CATEGORY_ROOTS, PRODUCT_TYPES, generate_catalog
-from environments.webshop.products import (
-    PRICE_RANGE,
-    CatalogError,
-    human_goals,
-    load_products,
-    product_prices,
-    split_goals,
-    split_range,
-    synthetic_goals,
-)
+from environments.webshop.goals import PRICE_RANGE, human_goals, split_goals, split_range, synthetic_goals
+from environments.webshop.products import CatalogError, load_products, product_prices
 
 PRODUCT_KEYS = {"asin", "category", "query", "name", "product_category", "Title", "Description", "BulletPoints",
                 "Price", "pricing", "options", "option_to_image", "Attributes", "Reviews", "Rating", "MainImage"}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from depo_ray.envs import EnvConfig, check_task_ids, make_env
 from depo_ray.evaluate.metrics import TaskResult, summarize
 from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
@@ -24,7 +25,6 @@ from depo_ray.serving.client import MeteredPolicy
 from depo_ray.serving.router import ServingConfig
 from depo_ray.serving.server import Sampling
 from environments.episode import ObservedEnv, play_episode
-from environments.registry import EnvConfig, check_task_ids, make_env
 
 SUMMARY = "summary.json"
 

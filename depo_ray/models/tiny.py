@@ -1,10 +1,11 @@
 """The CPU default policy: a tiny Llama-style causal LM and a word-level tokenizer.
 
 There is no model hub offline, so the CPU default builds its own model. The tokenizer's
-vocabulary is every word the environments produce (lowercased), with a chat template and
-special tokens for roles; the model uses head_dim 64 because vLLM's CPU attention rejects
-smaller heads. Both are saved with ``save_pretrained`` so transformers, peft and vLLM load
-the folder like any Hugging Face model.
+vocabulary is every word the environments produce (lowercased; ``vocabulary_of`` reads it
+off the texts an environment lists), with a chat template and special tokens for roles; the
+model uses head_dim 64 because vLLM's CPU attention rejects smaller heads. Both are saved
+with ``save_pretrained`` so transformers, peft and vLLM load the folder like any Hugging Face
+model.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
@@ -56,6 +58,12 @@ def words(text: str) -> list[str]:
     vocabulary must share."""
     pieces = (piece.lstrip(" ") for piece, _ in _SPLIT.pre_tokenize_str(text.lower()))
     return [piece for piece in pieces if piece and not piece.isspace()]
+
+
+def vocabulary_of(texts: Iterable[str]) -> set[str]:
+    """The words of ``texts`` (an environment's ``vocabulary_texts``): the vocabulary
+    ``build_tokenizer`` and ``build_tiny_policy`` take."""
+    return {word for text in texts for word in words(text)}
 
 
 def build_tokenizer(vocabulary: set[str], keep_spacing: bool = False) -> PreTrainedTokenizerFast:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from depo_ray.bootstrap import BootstrapConfig
+from depo_ray.envs import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 from depo_ray.evaluate.math import MathEvalConfig
 from depo_ray.evaluate.runner import EvalConfig
 from depo_ray.labeling import LabelConfig
@@ -19,7 +20,6 @@ from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
-from environments.registry import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
                         "micro_batch_size"})

@@ -18,9 +18,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, model_under_root, under_root
+from depo_ray.envs import paths_under
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
-from environments.registry import paths_under
 
 class RunFolder:
     """Paths of a run's artifacts and the per-stage completion markers."""

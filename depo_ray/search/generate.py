@@ -15,11 +15,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from depo_ray.envs import EnvConfig, check_task_ids, make_env, select_tasks
 from depo_ray.records import write_shard
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving.openai_client import EndpointConfig
 from depo_ray.serving.router import ServingConfig
-from environments.registry import EnvConfig, check_task_ids, select_tasks
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,6 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
 
     from depo_ray.search.worker import MCTSWorker
     from depo_ray.serving.router import start_router, stop_router
-    from environments.registry import make_env
 
     requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).test_tasks)
     todo = [t for t in requested if not shard_for(config.output_dir, t).exists()]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from depo_ray.envs import EnvConfig, make_env
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.mcts import Search, SearchConfig
 from depo_ray.serving.client import MeteredPolicy, policy_backend
 from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.serving.server import Sampling
 from environments.episode import ObservedEnv
-from environments.registry import EnvConfig, make_env
 
 
 @dataclass(frozen=True)

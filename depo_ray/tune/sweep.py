@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
+from depo_ray.envs import paths_under
 from depo_ray.evaluate.runner import EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import LossConfig
@@ -27,7 +28,6 @@ from depo_ray.pipeline.plan import stage_needs
 from depo_ray.pipeline.stages import RunFolder, first_difference, plain
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
-from environments.registry import paths_under
 
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2

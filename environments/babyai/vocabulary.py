@@ -1,7 +1,7 @@
-"""Every word the BabyAI text environment and its expert can produce.
+"""The texts every word the BabyAI text environment and its expert can produce comes from.
 
-The CPU default policy uses a word-level tokenizer built from this set, so it must be
-complete: tests play expert episodes on every level and check that no word is unknown.
+The CPU default policy's word-level tokenizer reads its vocabulary off these texts, so they
+must be complete: tests play expert episodes on every level and check that no word is unknown.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import string
 
 from minigrid.core.constants import COLOR_NAMES
 
-from depo_ray.models.tiny import words
 from environments.babyai.planning import PRIMITIVES
 from environments.babyai.prompt import instruction_for
 from environments.babyai.thoughts import template_texts
@@ -29,10 +28,9 @@ OBSERVATION_TEXT = (
 MAX_NUMBER = 999  # object numbers, step counts and turn numbers all stay below this
 
 
-def vocabulary() -> set[str]:
-    texts = [MISSION_TEXT, OBSERVATION_TEXT, *PRIMITIVES, *template_texts(),
-             instruction_for("high_level"), instruction_for("primitive")]
-    vocab = {w for text in texts for w in words(text)}
-    vocab.update(COLOR_NAMES, OBJECT_TYPES, string.punctuation)
-    vocab.update(str(n) for n in range(MAX_NUMBER + 1))
-    return vocab
+def vocabulary_texts() -> list[str]:
+    """Missions, observations, actions, the expert's Thoughts and the system instructions,
+    with the colors, object types, punctuation marks and numbers they are filled in with."""
+    return [MISSION_TEXT, OBSERVATION_TEXT, *PRIMITIVES, *template_texts(),
+            instruction_for("high_level"), instruction_for("primitive"),
+            *COLOR_NAMES, *OBJECT_TYPES, *string.punctuation, *(str(n) for n in range(MAX_NUMBER + 1))]

@@ -40,7 +40,7 @@ class ShopConfig:
     def __post_init__(self):
         if self.num_products is not None and self.num_products < 1:
             raise ValueError(f"num_products must be at least 1 or null, got {self.num_products}")
-        # a relative folder is checked once taken from the project root (registry.paths_under)
+        # a relative folder is checked once taken from the project root (the pipeline's paths_under)
         if self.data_dir is not None and Path(self.data_dir).is_absolute():
             missing = [name for name in REAL_FILES[:2] if not (Path(self.data_dir) / name).exists()]
             if missing:
@@ -58,7 +58,8 @@ class Shop:
 
     def __init__(self, config: ShopConfig):
         from environments.webshop.generate import generate_catalog
-        from environments.webshop.products import human_goals, load_products, product_prices, shuffle_goals, synthetic_goals
+        from environments.webshop.goals import human_goals, shuffle_goals, synthetic_goals
+        from environments.webshop.products import load_products, product_prices
         from environments.webshop.reward import default_noun_tagger
         from environments.webshop.search import SearchIndex
 

@@ -19,7 +19,7 @@ import gymnasium as gym
 from environments.parsing import parse_response
 from environments.webshop import pages
 from environments.webshop.catalog import ShopConfig
-from environments.webshop.products import SPLITS
+from environments.webshop.goals import SPLITS
 
 ACTION = re.compile(r"(search|click)\[(.+)\]", re.IGNORECASE | re.DOTALL)
 TEST_TASKS = tuple(range(*SPLITS["test"]))

@@ -1,17 +1,18 @@
-"""Every word a WebShop episode on one catalog can show or the oracle can write.
+"""The texts every word a WebShop episode on one catalog can show or the oracle can write
+comes from.
 
-The CPU default's tiny policy reads and writes through a word-level tokenizer built from
-this set: the catalog's product texts (results and item pages), the goals' instructions, the
-page furniture and the system instruction, and the oracle's Thoughts and actions on every
-goal (they quote truncated titles). Sized for generated or 1000-product catalogs: the full
-1.18M-product catalog would give a vocabulary far too large for a tiny model.
+The CPU default's tiny policy reads and writes through a word-level tokenizer whose
+vocabulary is read off these texts: the catalog's product texts (results and item pages),
+the goals' instructions, the page furniture and the system instruction, and the oracle's
+Thoughts and actions on every goal (they quote truncated titles). Sized for generated or
+1000-product catalogs: the full 1.18M-product catalog would give a vocabulary far too large
+for a tiny model.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from depo_ray.models.tiny import words
 from environments.webshop import pages
 from environments.webshop.prompt import INSTRUCTION
 
@@ -34,9 +35,9 @@ def _strings(value):
             yield from _strings(item)
 
 
-def vocabulary(env) -> set[str]:
-    """Words of ``env``'s catalog, goals, pages and oracle (the catalog is loaded in this
-    process even when the env uses the shared shop actor)."""
+def vocabulary_texts(env) -> list[str]:
+    """Texts of ``env``'s catalog, goals, pages and oracle, and the numbers below 1000 (the
+    catalog is loaded in this process even when the env uses the shared shop actor)."""
     from environments.webshop.catalog import Shop
     from environments.webshop.env import WebShopTextEnv
     from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
@@ -51,6 +52,4 @@ def vocabulary(env) -> set[str]:
         expert = WebShopExpert(local, WebShopExpertConfig(verbosity_weights=(0, 0, 0, 1), detour_share=detour_share))
         for task_id in range(shop.num_goals()):
             texts += [m["content"] for m in expert.demonstrate(task_id).episode.messages]
-    vocab = {w for text in texts for w in words(str(text))}
-    vocab.update(str(n) for n in range(1000))
-    return vocab
+    return texts + [str(n) for n in range(1000)]
