@@ -3,8 +3,9 @@ loop picks it by name, without being edited. Importing this package registers sf
 depo, depo_penalty and depo_weighted."""
 
 from depo_ray.losses import sft  # noqa: F401  (registers "sft")
-from depo_ray.losses.preference import PreferenceBatch, efficiency_bonus, efficiency_weights, kl_reference_point
+from depo_ray.losses.preference import (EFFICIENCY_SETTINGS, PreferenceBatch, efficiency_bonus, efficiency_weights,
+                                        kl_reference_point)
 from depo_ray.losses.registry import LOSSES, LossConfig, get_loss, prepare_batch, register_loss
 
-__all__ = ["LOSSES", "LossConfig", "PreferenceBatch", "efficiency_bonus", "efficiency_weights", "get_loss",
-           "kl_reference_point", "prepare_batch", "register_loss"]
+__all__ = ["EFFICIENCY_SETTINGS", "LOSSES", "LossConfig", "PreferenceBatch", "efficiency_bonus", "efficiency_weights",
+           "get_loss", "kl_reference_point", "prepare_batch", "register_loss"]

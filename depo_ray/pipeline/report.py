@@ -12,6 +12,7 @@ from pathlib import Path
 
 from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
 from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
+from depo_ray.losses import EFFICIENCY_SETTINGS
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
 
 NAMES = {"bc": "BC", "kto": "KTO", "depo": "DEPO"}
@@ -19,6 +20,7 @@ COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all",
            ("s_all", "S@All", "{:.2f}"), ("t_succ", "T@Succ", "{:.1f}"), ("s_succ", "S@Succ", "{:.2f}"),
            ("tokens_per_turn", "tokens/turn", "{:.1f}"), ("invalid_action_rate", "invalid", "{:.3f}"),
            ("seconds_per_task", "s/task", "{:.2f}"))
+SYMBOLS = {"alpha1": "α1", "alpha2": "α2", "gamma_token": "γ_token", "gamma_step": "γ_step"}
 PAIRED = ("succ", "t_all", "s_all", "t_succ", "s_succ")
 """The metrics of the paired table, in its column order."""
 
@@ -229,8 +231,9 @@ def write_report(config: PipelineConfig, run) -> Path:
         f"Environment `{config.env.name}`"
         + "".join(f", {k} = {v}" for k, v in sorted(config.env.options.items())) + "; starting policy "
         + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
-        f"DEPO: loss `{config.depo.loss.name}`, α1 = {config.depo.loss.alpha1}, α2 = {config.depo.loss.alpha2}, "
-        f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
+        f"DEPO: loss `{config.depo.loss.name}`, "
+        + "".join(f"{SYMBOLS[k]} = {getattr(config.depo.loss, k)}, " for k in EFFICIENCY_SETTINGS[config.depo.loss.name])
+        + f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
         f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
         results_table(summaries), "",
         "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. Each seed "
