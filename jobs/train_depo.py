@@ -1,4 +1,4 @@
-"""DEPO (or KTO, or the penalty ablation: set train.loss.name) from π_BC on Ray Train.
+"""DEPO (or KTO, the penalty ablation or depo_weighted: set train.loss.name) from π_BC on Ray Train.
 
     ray job submit -- python "$PWD/jobs/train_depo.py" --config configs/cpu_depo.yaml
 """

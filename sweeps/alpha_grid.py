@@ -1,7 +1,9 @@
-"""Ray Tune over DEPO's α1, α2 and β from a pipeline run's π_BC, and the paper's studies.
+"""Ray Tune over DEPO's α1, α2 and β (or depo_weighted's γ_token, γ_step and β) from a pipeline
+run's π_BC, and the paper's studies.
 
     python sweeps/alpha_grid.py                                  # α1, α2 in {0,1,2,3}, β in {0.1,0.2}
     python sweeps/alpha_grid.py --alpha1 0 3 --alpha2 0 3 --beta 0.2
+    python sweeps/alpha_grid.py --loss depo_weighted --gamma-token 0 1 --gamma-step 0 1 --name weighted
     python sweeps/alpha_grid.py --search random --num-samples 6
     python sweeps/alpha_grid.py --study sample_efficiency         # 25/50/75/100% of the data
     python sweeps/alpha_grid.py --study ablation                  # α1 only, α2 only, joint, penalty
@@ -22,10 +24,12 @@ import os
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config
-from depo_ray.tune.config import STUDIES, SweepConfig
+from depo_ray.losses import EFFICIENCY_SETTINGS
+from depo_ray.tune.config import STUDIES, Grid, SweepConfig
 from depo_ray.tune.sweep import prepare_sweep, run_sweep, study_points, trial_key, trial_params
 
 ROOT = Path(__file__).resolve().parents[1]
+GRID = tuple(f.name for f in dataclasses.fields(Grid))
 
 
 def parse_args():
@@ -35,8 +39,10 @@ def parse_args():
     parser.add_argument("--study", choices=STUDIES)
     parser.add_argument("--name", help="folder under <run_dir>/sweeps/ (default: the study's name)")
     parser.add_argument("--seed", type=int, help="which pipeline seed's π_BC")
-    for name in ("alpha1", "alpha2", "beta"):
-        parser.add_argument(f"--{name}", type=float, nargs="+", help=f"{name} values of the grid")
+    parser.add_argument("--loss", choices=list(EFFICIENCY_SETTINGS),
+                        help="the trials' loss (default: the pipeline's depo section's)")
+    for name in GRID:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, nargs="+", help=f"{name} values of the grid")
     parser.add_argument("--fractions", type=float, nargs="+", help="data shares of the sample_efficiency study")
     parser.add_argument("--search", help="grid, random, or a Ray Tune searcher name (optuna, hyperopt, ...; installed by you)")
     parser.add_argument("--num-samples", type=int)
@@ -47,8 +53,8 @@ def parse_args():
 
 def sweep_config(args) -> SweepConfig:
     config = load_job_config(SweepConfig, ROOT, args.config) if args.config else SweepConfig()
-    grid = {k: tuple(getattr(args, k)) for k in ("alpha1", "alpha2", "beta") if getattr(args, k)}
-    flags = {"pipeline": args.pipeline, "study": args.study, "name": args.name, "seed": args.seed,
+    grid = {k: tuple(getattr(args, k)) for k in GRID if getattr(args, k)}
+    flags = {"pipeline": args.pipeline, "study": args.study, "name": args.name, "seed": args.seed, "loss": args.loss,
              "search": args.search, "num_samples": args.num_samples, "max_concurrent_trials": args.max_concurrent_trials,
              "fractions": tuple(args.fractions) if args.fractions else None}
     try:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from trl import KTOTrainer
 
-from depo_ray.losses import LossConfig, PreferenceBatch, get_loss, kl_reference_point, register_loss
+from depo_ray.losses import LossConfig, PreferenceBatch, efficiency_weights, get_loss, kl_reference_point, prepare_batch, register_loss
 from depo_ray.losses.sft import SFTBatch
 
 
@@ -168,3 +168,122 @@ def test_the_bonus_reweights_a_desirable_trajectory_by_the_sign_of_its_argument(
     b = 2.0 / 10 + 1.0 / 1
     sigma_prime = lambda x: sigmoid(x) * (1 - sigmoid(x))  # noqa: E731
     assert depo / kto == pytest.approx(sigma_prime(0.5 * (logratio + b)) / sigma_prime(0.5 * logratio), rel=1e-9)
+
+
+# --- depo_weighted: KTO with an efficiency weight on the desirable term ------------------------
+
+def desirable_pushes(name, config, logratio, tokens, steps):
+    """How hard the loss pushes each trajectory's log-prob up (−∂loss/∂log π): desirable
+    trajectories with the same log-ratio and the given efficiency, then one undesirable."""
+    n = len(tokens)
+    batch = make_batch(desirable=[True] * n + [False], policy=[-8.0 + logratio] * n + [-12.0], reference=[-8.0] * n + [-12.0],
+                       kl_policy=[-9.0] * (n + 1), kl_reference=[-9.0] * (n + 1), tokens=tokens + [20.0], steps=steps + [5.0])
+    batch.policy_logps.requires_grad_()
+    loss, metrics = get_loss(name)(batch, config)
+    loss.backward()
+    assert metrics["z0"] == 0.0
+    return (-batch.policy_logps.grad).tolist(), loss, metrics
+
+
+@pytest.mark.parametrize("logratio", [1.0, -6.0])  # β(r − z0) above 0 (where the bonus backfires) and below
+def test_the_weight_pushes_an_efficient_desirable_trajectory_harder_in_either_regime(logratio):
+    config = LossConfig(beta=0.5, alpha1=2.0, alpha2=1.0, gamma_token=0.5, gamma_step=1.0)
+    tokens, steps = [10.0, 40.0], [1.0, 6.0]  # the first is efficient on both counts
+    weighted, _, _ = desirable_pushes("depo_weighted", config, logratio, tokens, steps)
+    assert weighted[0] > weighted[1] > 0
+    assert weighted[0] / weighted[1] == pytest.approx((10 / 40) ** -0.5 * (1 / 6) ** -1.0, rel=1e-9)
+    depo, _, _ = desirable_pushes("depo", config, logratio, tokens, steps)
+    assert (depo[0] > depo[1]) == (logratio < 0)  # the paper's bonus favours efficiency only below z0 − b
+
+
+def test_zero_strength_is_kto_exactly():
+    zero = LossConfig(beta=0.5, lambda_u=2.0, gamma_token=0.0, gamma_step=0.0)
+    for logratio in (1.0, -6.0):
+        weighted, weighted_loss, _ = desirable_pushes("depo_weighted", zero, logratio, [10.0, 40.0], [1.0, 6.0])
+        kto, kto_loss, _ = desirable_pushes("kto", zero, logratio, [10.0, 40.0], [1.0, 6.0])
+        assert weighted == kto and torch.equal(weighted_loss, kto_loss)
+
+
+@pytest.mark.parametrize("gamma_token, gamma_step, separates_tokens, separates_steps",
+                         [(1.0, 0.0, True, False), (0.0, 1.0, False, True), (1.0, 1.0, True, True)])
+def test_each_knob_separates_only_its_own_kind_of_efficiency(gamma_token, gamma_step, separates_tokens, separates_steps):
+    config = LossConfig(gamma_token=gamma_token, gamma_step=gamma_step)
+    # pairs differing only in tokens per turn (0 vs 1), or only in turns (2 vs 3)
+    pushes, _, _ = desirable_pushes("depo_weighted", config, 1.0, tokens=[10.0, 30.0, 20.0, 20.0], steps=[4.0, 4.0, 2.0, 8.0])
+    assert (pushes[0] > pushes[1]) == separates_tokens and (pushes[0] == pytest.approx(pushes[1])) != separates_tokens
+    assert (pushes[2] > pushes[3]) == separates_steps and (pushes[2] == pytest.approx(pushes[3])) != separates_steps
+
+
+def test_the_undesirable_term_is_kto_s():
+    config = LossConfig(beta=0.5, lambda_u=2.0, gamma_token=1.0, gamma_step=2.0)
+    weighted, _, _ = desirable_pushes("depo_weighted", config, 1.0, [10.0, 40.0], [1.0, 6.0])
+    kto, _, _ = desirable_pushes("kto", config, 1.0, [10.0, 40.0], [1.0, 6.0])
+    assert weighted[-1] == kto[-1] < 0
+
+
+def test_the_weights_average_one_over_the_desirable_trajectories_and_their_spread_is_logged():
+    tokens = torch.tensor([10.0, 20.0, 35.0, 80.0, 15.0], dtype=torch.float64)
+    steps = torch.tensor([1.0, 3.0, 2.0, 12.0, 7.0], dtype=torch.float64)
+    desirable = torch.tensor([True, True, False, True, True])
+    weights = efficiency_weights(tokens, steps, desirable, gamma_token=0.7, gamma_step=1.3)
+    expected = tokens ** -0.7 * steps ** -1.3
+    expected = expected / expected[desirable].mean()
+    assert torch.allclose(weights[desirable], expected[desirable], rtol=1e-12)
+    assert weights[desirable].mean().item() == pytest.approx(1.0) and weights[2] == 1.0
+    assert efficiency_weights(tokens, steps, desirable, 50.0, 50.0)[desirable].mean().item() == pytest.approx(1.0)  # no overflow
+    assert torch.equal(efficiency_weights(tokens, steps, torch.zeros(5, dtype=torch.bool), 1.0, 1.0), torch.ones(5))
+    batch = PreferenceBatch(torch.full((5,), -3.0), torch.full((5,), -4.0), torch.zeros(5), torch.zeros(5), desirable, tokens, steps)
+    _, metrics = get_loss("depo_weighted")(batch, LossConfig(gamma_token=0.7, gamma_step=1.3))
+    assert metrics["weight_std"] == pytest.approx(weights[desirable].std(unbiased=False).item())
+    assert "weight_std" not in get_loss("kto")(batch, LossConfig())[1]
+
+
+def two_workers(compute, parts):
+    """Run ``compute(part, reduce_sum)`` on two threads whose reduce_sum adds both threads'
+    tensors, as torch.distributed's all-reduce does across workers."""
+    import threading
+
+    barrier, slots, results = threading.Barrier(2), [None, None], [None, None]
+
+    def worker(rank):
+        def reduce_sum(tensor):
+            slots[rank] = tensor
+            barrier.wait()
+            total = slots[0] + slots[1]
+            barrier.wait()  # both have read the slots before the next reduction writes them
+            return total
+
+        results[rank] = compute(parts[rank], reduce_sum)
+
+    threads = [threading.Thread(target=worker, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_the_weights_are_normalised_over_the_global_batch_across_workers():
+    """Workers with 3 and 2 samples: each worker's weights are those of the whole batch."""
+    tokens = torch.tensor([10.0, 20.0, 35.0, 80.0, 15.0], dtype=torch.float64)
+    steps = torch.tensor([1.0, 3.0, 2.0, 12.0, 7.0], dtype=torch.float64)
+    desirable = torch.tensor([True, True, False, True, True])
+    whole = efficiency_weights(tokens, steps, desirable, 0.7, 1.3)
+    parts = [(tokens[:3], steps[:3], desirable[:3]), (tokens[3:], steps[3:], desirable[3:])]
+    first, second = two_workers(lambda part, reduce_sum: efficiency_weights(*part, 0.7, 1.3, reduce_sum), parts)
+    assert torch.allclose(torch.cat([first, second]), whole, rtol=1e-12)
+    assert first[:2].mean() != 1.0  # a worker's own desirable weights need not average 1
+
+
+def test_the_prepare_step_fills_in_the_weights_and_leaves_other_losses_alone():
+    batch = make_batch([True, False, True], [-1.0, -2.0, -3.0], [-2.0] * 3, [-1.0] * 3, [-1.0] * 3, [5.0, 8.0, 20.0], [1.0, 2.0, 4.0])
+    config = LossConfig(gamma_token=1.0, gamma_step=1.0)
+    assert prepare_batch("kto", batch, config, lambda t: t) is batch
+    prepared = prepare_batch("depo_weighted", batch, config, lambda t: t)
+    assert torch.equal(prepared.efficiency_weights, efficiency_weights(batch.tokens_per_step, batch.steps, batch.desirable, 1.0, 1.0))
+    # given the weights, the loss uses them as they are (a micro-batch cannot renormalise them)
+    prepared.efficiency_weights = torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64)
+    loss, _ = get_loss("depo_weighted")(prepared, config)
+    z0 = 0.0
+    expected = (4.0 * (1 - sigmoid(0.2 * (1.0 - z0))) + (1 - sigmoid(0.2 * (z0 - 0.0)))) / 3
+    assert loss.item() == pytest.approx(expected, abs=1e-12)

@@ -161,9 +161,10 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
     _, report = finished_run
     run = report.parent
     text = report.read_text()
-    for row in ("| BC |", "| KTO |", "| DEPO |", "| DEPO vs BC |", "| DEPO vs KTO |"):
+    for row in ("| BC |", "| KTO |", "| DEPO |", "| DEPO vs BC |", "| DEPO vs KTO |", "| DEPO − KTO |", "| DEPO − BC |",
+                "| KTO − BC |", "- T@All lower than KTO: **"):
         assert row in text
-    for plot in ("tokens_per_turn.png", "turns_per_task.png", "success_vs_tokens.png"):
+    for plot in ("tokens_per_turn.png", "turns_per_task.png", "success_vs_tokens.png", "paired_differences.png"):
         assert (run / "plots" / plot).stat().st_size > 1000 and f"plots/{plot}" in text
     assert "desirable" in text and "| generate |" in text
     for method in ("bc", "kto", "depo"):

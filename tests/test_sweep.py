@@ -127,3 +127,87 @@ def test_a_two_trial_sweep_writes_the_front_and_restores_without_rerunning(finis
 
     other_grid = sweep(config_file, beta="0.1")  # Tuner.restore would keep the old trials: refused
     assert other_grid.returncode != 0 and "sweep.grid.beta" in other_grid.stderr and "--name" in other_grid.stderr
+
+
+# --- depo_weighted: its γ_token and γ_step swept like α1 and α2 -------------------------------
+
+WEIGHTED = LossConfig(name="depo_weighted", gamma_token=0.25, gamma_step=0.75, beta=0.2)
+
+
+def test_a_depo_weighted_grid_sweeps_its_gammas_and_beta():
+    points = study_points(SweepConfig(grid=Grid(gamma_token=(0.0, 1.0), gamma_step=(0.5,))), WEIGHTED)
+    assert points == {"gamma_token": [0.0, 1.0], "gamma_step": [0.5], "beta": [0.1, 0.2], "loss": ["depo_weighted"],
+                      "fraction": [1.0]}
+    efficiency = study_points(SweepConfig(study="sample_efficiency"), WEIGHTED)
+    assert efficiency["gamma_token"] == [0.25] and efficiency["gamma_step"] == [0.75] and "alpha1" not in efficiency
+
+
+def test_a_depo_weighted_trial_sets_its_gammas_and_names_its_folder_by_them():
+    template = TrainConfig(model="bc", loss=WEIGHTED)
+    params = trial_params({"gamma_token": 0.5, "gamma_step": 1.0, "beta": 0.1, "loss": "depo_weighted", "fraction": 1.0})
+    loss = trial_train_config(params, template).loss
+    assert (loss.name, loss.gamma_token, loss.gamma_step, loss.beta) == ("depo_weighted", 0.5, 1.0, 0.1)
+    assert (loss.alpha1, loss.alpha2) == (WEIGHTED.alpha1, WEIGHTED.alpha2)
+    assert trial_key(params) == "depo_weighted-gt_0.5-gs_1-b_0.1-f_1"
+
+
+@pytest.mark.parametrize("data, key", [({"loss": "kto"}, "loss"), ({"loss": "depo_weighted", "study": "ablation"}, "loss"),
+                                       ({"grid": {"gamma_step": [-1]}}, "grid.gamma_step")])
+def test_a_bad_depo_weighted_sweep_config_names_the_key(data, key):
+    from depo_ray.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=key):
+        from_dict(SweepConfig, data)
+
+
+def test_the_command_line_sets_the_loss_and_the_gamma_grid(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alpha_grid", ROOT / "sweeps" / "alpha_grid.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    monkeypatch.setattr(sys, "argv", ["alpha_grid.py", "--loss", "depo_weighted", "--gamma-token", "0", "1",
+                                      "--gamma-step", "2", "--beta", "0.2"])
+    config = cli.sweep_config(cli.parse_args())
+    assert config.loss == "depo_weighted" and config.grid.gamma_token == (0.0, 1.0) and config.grid.gamma_step == (2.0,)
+    assert cli.listed_trials(study_points(config, WEIGHTED)) == ["depo_weighted-gt_0-gs_2-b_0.2-f_1",
+                                                                 "depo_weighted-gt_1-gs_2-b_0.2-f_1"]
+
+
+def finished_bc(tmp_path) -> Path:
+    """A pipeline config whose run folder has the files a sweep starts from (empty stand-ins)."""
+    import yaml
+
+    run = tmp_path / "run"
+    (run / "labeled").mkdir(parents=True)
+    (run / "labeled" / "all.parquet").write_text("stand-in")
+    (run / "bc" / "seed-0" / "final").mkdir(parents=True)
+    (run / "bc" / "seed-0" / "final" / "config.json").write_text("{}")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump({"run_dir": str(run)}))
+    return pipeline
+
+
+def test_the_sweep_loss_replaces_the_pipeline_depo_section_s(tmp_path):
+    from depo_ray.tune.sweep import prepare_sweep
+
+    pipeline = str(finished_bc(tmp_path))
+    job = prepare_sweep(SweepConfig(pipeline=pipeline, loss="depo_weighted"), ROOT, cpus=64, gpus=0)
+    assert job.depo.loss.name == "depo_weighted" and job.manifest["sweep"]["loss"] == "depo_weighted"
+    assert prepare_sweep(SweepConfig(pipeline=pipeline), ROOT, 64, 0).depo.loss.name == "depo"
+
+
+def test_a_sweep_folder_made_before_the_gamma_settings_existed_still_resumes(tmp_path):
+    from depo_ray.config import ConfigError
+    from depo_ray.tune.sweep import prepare_sweep
+
+    config = SweepConfig(pipeline=str(finished_bc(tmp_path)))
+    job = prepare_sweep(config, ROOT, 64, 0)
+    older = json.loads(json.dumps(job.manifest))
+    del older["sweep"]["loss"], older["sweep"]["grid"]["gamma_token"], older["sweep"]["grid"]["gamma_step"]
+    del older["depo"]["loss"]["gamma_token"], older["depo"]["loss"]["gamma_step"]
+    job.folder.mkdir(parents=True)
+    job.manifest_file.write_text(json.dumps(older))
+    prepare_sweep(config, ROOT, 64, 0)  # the new settings are at their defaults: the same sweep
+    with pytest.raises(ConfigError, match=r"sweep.grid.gamma_token: None -> \[1.0\]"):
+        prepare_sweep(replace(config, grid=Grid(gamma_token=(1.0,))), ROOT, 64, 0)

@@ -1,9 +1,11 @@
 """Training losses behind a small registry: a new loss registers itself and the training
 loop picks it by name, without being edited. Importing this package registers sft, kto,
-depo and depo_penalty."""
+depo, depo_penalty and depo_weighted."""
 
 from depo_ray.losses import sft  # noqa: F401  (registers "sft")
-from depo_ray.losses.preference import PreferenceBatch, efficiency_bonus, kl_reference_point
-from depo_ray.losses.registry import LOSSES, LossConfig, get_loss, register_loss
+from depo_ray.losses.preference import (EFFICIENCY_SETTINGS, PreferenceBatch, efficiency_bonus, efficiency_weights,
+                                        kl_reference_point)
+from depo_ray.losses.registry import LOSSES, LossConfig, get_loss, prepare_batch, register_loss
 
-__all__ = ["LOSSES", "LossConfig", "PreferenceBatch", "efficiency_bonus", "get_loss", "kl_reference_point", "register_loss"]
+__all__ = ["EFFICIENCY_SETTINGS", "LOSSES", "LossConfig", "PreferenceBatch", "efficiency_bonus", "efficiency_weights",
+           "get_loss", "kl_reference_point", "prepare_batch", "register_loss"]

@@ -1,13 +1,18 @@
 """report.md of a pipeline run: the paper's Table 1 for BC, KTO and DEPO with DEPO's relative
-change, whether the run shows what DEPO claims, the labeling summary, wall time per stage,
-and PNG plots (tokens per turn and turns per task per method; success against T@All)."""
+change, the paired differences between the methods with 95% bootstrap intervals (which decide
+whether the run shows what DEPO claims), the labeling summary, wall time per stage, and PNG
+plots (tokens per turn and turns per task per method; success against T@All; the paired
+differences with their intervals)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from depo_ray.evaluate.metrics import median_summary, relative_change
+from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
+from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
+from depo_ray.losses import EFFICIENCY_SETTINGS
 from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
 
 NAMES = {"bc": "BC", "kto": "KTO", "depo": "DEPO"}
@@ -15,6 +20,13 @@ COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all",
            ("s_all", "S@All", "{:.2f}"), ("t_succ", "T@Succ", "{:.1f}"), ("s_succ", "S@Succ", "{:.2f}"),
            ("tokens_per_turn", "tokens/turn", "{:.1f}"), ("invalid_action_rate", "invalid", "{:.3f}"),
            ("seconds_per_task", "s/task", "{:.2f}"))
+SYMBOLS = {"alpha1": "α1", "alpha2": "α2", "gamma_token": "γ_token", "gamma_step": "γ_step"}
+PAIRED = ("succ", "t_all", "s_all", "t_succ", "s_succ")
+"""The metrics of the paired table, in its column order."""
+
+
+def name(method: str) -> str:
+    return NAMES.get(method, method.upper())
 
 
 def _cell(value, fmt: str) -> str:
@@ -29,30 +41,89 @@ def results_table(summaries: dict[str, dict]) -> str:
     head = "| Method | " + " | ".join(c[1] for c in COLUMNS) + " |"
     lines = [head, "|---|" + "---:|" * len(COLUMNS)]
     for method in METHODS:
-        lines.append(f"| {NAMES[method]} | " + " | ".join(_cell(summaries[method][k], f) for k, _, f in COLUMNS) + " |")
+        lines.append(f"| {name(method)} | " + " | ".join(_cell(summaries[method][k], f) for k, _, f in COLUMNS) + " |")
     for base in ("bc", "kto"):
         changes = [_change(relative_change(summaries["depo"][k], summaries[base][k])) for k, _, _ in COLUMNS]
-        lines.append(f"| DEPO vs {NAMES[base]} | " + " | ".join(changes) + " |")
+        lines.append(f"| DEPO vs {name(base)} | " + " | ".join(changes) + " |")
     return "\n".join(lines)
 
 
-def claim_holds(summaries: dict[str, dict]) -> dict[str, bool]:
-    """What the paper claims of DEPO, checked on this run."""
-    depo, bc, kto = summaries["depo"], summaries["bc"], summaries["kto"]
+def comparisons(results: dict[str, dict[int, list[TaskResult]]], resamples: int = 2000) -> list[PairedComparison]:
+    """Each method against every method before it in ``results`` (B − A, paired over seeds and
+    tasks), the last method first: for BC, KTO, DEPO that is DEPO − KTO, DEPO − BC, KTO − BC."""
+    methods, paired = list(results), []
+    for later in range(len(methods) - 1, 0, -1):
+        b = methods[later]
+        for a in reversed(methods[:later]):
+            paired.append(paired_bootstrap(results[a], results[b], baseline=a, method=b, resamples=resamples))
+    return paired
 
-    def lower(key: str) -> bool:
-        values = (depo[key], bc[key], kto[key])
-        return None not in values and depo[key] < min(bc[key], kto[key])
 
-    return {"T@All lower than BC and KTO": lower("t_all"), "S@All lower than BC and KTO": lower("s_all"),
-            "Succ no lower than BC": None not in (depo["succ"], bc["succ"]) and depo["succ"] >= bc["succ"]}
+def _signed(key: str, value: float | None) -> str:
+    fmt = next(f for k, _, f in COLUMNS if k == key)
+    return "–" if value is None else fmt.replace("{:", "{:+").format(value)
+
+
+def _interval(difference: PairedDifference) -> str:
+    """"−3.2 [−5.1, −1.0]": the estimate and its interval, in the metric's format."""
+    text = _signed(difference.metric, difference.estimate)
+    if difference.low is not None:
+        text += f" [{_signed(difference.metric, difference.low)}, {_signed(difference.metric, difference.high)}]"
+    return text
+
+
+def paired_table(paired: list[PairedComparison]) -> str:
+    labels = {k: label for k, label, _ in COLUMNS}
+    lines = ["| B − A | " + " | ".join(labels[k] for k in PAIRED) + " |", "|---|" + "---:|" * len(PAIRED)]
+    for comparison in paired:
+        cells = [f"{_interval(d)} {d.verdict}" for d in (comparison.differences[k] for k in PAIRED)]
+        lines.append(f"| {name(comparison.method)} − {name(comparison.baseline)} | " + " | ".join(cells) + " |")
+    skips = [f"{name(c.method)} − {name(c.baseline)}: {c.differences['t_succ'].skipped} of {c.resamples}"
+             for c in paired if c.differences["t_succ"].skipped]
+    if skips:
+        lines += ["", "Resamples left out of T@Succ and S@Succ (a method solved none of their tasks): "
+                  + "; ".join(skips) + "."]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    """What the paper claims of DEPO, e.g. "T@All lower than KTO"."""
+    baseline: str
+    """The method the claim compares DEPO with."""
+    difference: PairedDifference
+    """DEPO − baseline in the claim's metric."""
+    holds_when: tuple[Verdict, ...]
+    """The verdicts that make the claim hold."""
+
+    @property
+    def holds(self) -> bool:
+        return self.difference.verdict in self.holds_when
+
+
+def depo_claims(paired: list[PairedComparison]) -> list[Claim]:
+    """What the paper claims of DEPO, decided by the paired intervals, not by the sign of a
+    point difference: "lower" holds when the interval of DEPO − baseline lies below 0
+    (better); "no lower" success holds unless it lies below 0 (better or within noise)."""
+    against = {c.baseline: c for c in paired if c.method == "depo"}
+    claims = [Claim(f"{label} lower than {name(base)}", base, against[base].differences[key], ("better",))
+              for key, label in (("t_all", "T@All"), ("s_all", "S@All")) for base in ("bc", "kto")]
+    return claims + [Claim("Succ no lower than BC", "bc", against["bc"].differences["succ"], ("better", "within noise"))]
+
+
+def claim_line(claim: Claim) -> str:
+    outcome = "holds" if claim.holds else "not shown" if claim.difference.verdict in ("within noise", "undefined") \
+        else "does not hold"
+    return (f"- {claim.text}: **{claim.difference.verdict}**, {outcome} "
+            f"(DEPO − {name(claim.baseline)}: {_interval(claim.difference)})")
 
 
 def seeds_table(per_seed: dict[str, dict[int, dict]]) -> str:
     lines = ["| Method | seed | Succ | T@All | S@All |", "|---|---:|---:|---:|---:|"]
     for method in METHODS:
         for seed, s in per_seed[method].items():
-            lines.append(f"| {NAMES[method]} | {seed} | {_cell(s['succ'], '{:.3f}')} | {_cell(s['t_all'], '{:.1f}')} | "
+            lines.append(f"| {name(method)} | {seed} | {_cell(s['succ'], '{:.3f}')} | {_cell(s['t_all'], '{:.1f}')} | "
                          f"{_cell(s['s_all'], '{:.2f}')} |")
     return "\n".join(lines)
 
@@ -68,71 +139,111 @@ def math_section(config: PipelineConfig, run) -> list[str]:
     for method in METHODS:
         runs = [json.loads((run.math(method, seed) / "summary.json").read_text()) for seed in config.seeds]
         median = {k: statistics.median(r[k] for r in runs) for k in ("accuracy", "mean_tokens", "answered", "problems")}
-        lines.append(f"| {NAMES[method]} | {median['accuracy']:.3f} | {median['mean_tokens']:.1f} | "
+        lines.append(f"| {name(method)} | {median['accuracy']:.3f} | {median['mean_tokens']:.1f} | "
                      f"{median['answered']:.3f} | {median['problems']:.0f} |")
     return lines + [""]
 
 
-def _plots(run, seeds: tuple[int, ...], summaries: dict[str, dict]) -> list[Path]:
+def _paired_plot(paired: list[PairedComparison], path: Path) -> None:
+    """One panel per metric: each B − A as its estimate (dot) and 95% interval (bar), green
+    when B is better, red when worse, grey within noise."""
+    import matplotlib.pyplot as plt
+
+    labels = {k: label for k, label, _ in COLUMNS}
+    better_when = {m.key: "higher" for m in METRICS if m.higher_is_better}
+    colours = {"better": "tab:green", "worse": "tab:red"}
+    figure, axes = plt.subplots(1, len(PAIRED), figsize=(3 * len(PAIRED), 1.2 + 0.5 * len(paired)), sharey=True)
+    for axis, key in zip(axes, PAIRED):
+        for row, comparison in enumerate(paired):
+            difference = comparison.differences[key]
+            if difference.low is None:
+                continue
+            colour = colours.get(difference.verdict, "grey")
+            # the bar spans the percentile interval, which need not be centred on the estimate
+            axis.errorbar((difference.low + difference.high) / 2, row, xerr=(difference.high - difference.low) / 2,
+                          fmt="none", ecolor=colour, elinewidth=2, capsize=4)
+            axis.plot(difference.estimate, row, "o", color=colour)
+        axis.axvline(0, color="black", lw=0.8)
+        axis.set_title(f"{labels[key]} ({better_when.get(key, 'lower')} is better)", fontsize=9)
+        axis.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(paired)), [f"{name(c.method)} − {name(c.baseline)}" for c in paired])
+    axes[0].set_ylim(len(paired) - 0.5, -0.5)
+    figure.suptitle(f"Paired differences B − A with 95% bootstrap intervals ({paired[0].resamples} resamples)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict[str, dict],
+           paired: list[PairedComparison]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from depo_ray.evaluate.runner import read_results
-
     folder = run.root / "plots"
     folder.mkdir(parents=True, exist_ok=True)
-    results = {m: [r for seed in seeds for r in read_results(run.evaluation(m, seed))] for m in METHODS}
+    seeds = len(next(iter(results.values())))
+    pooled = {m: [r for outcomes in results[m].values() for r in outcomes] for m in METHODS}
     paths = []
-    for name, title, value in (("tokens_per_turn", "Generated tokens per turn (per task)",
+    for stem, title, value in (("tokens_per_turn", "Generated tokens per turn (per task)",
                                 lambda r: r.generated_tokens / r.turns if r.turns else 0.0),
                                ("turns_per_task", "Agent turns per task", lambda r: r.turns)):
         figure, axes = plt.subplots(figsize=(6, 4))
-        axes.hist([[value(r) for r in results[m]] for m in METHODS], bins=12, label=[NAMES[m] for m in METHODS])
-        axes.set_title(title + (f", {len(seeds)} seeds pooled" if len(seeds) > 1 else ""))
+        axes.hist([[value(r) for r in pooled[m]] for m in METHODS], bins=12, label=[name(m) for m in METHODS])
+        axes.set_title(title + (f", {seeds} seeds pooled" if seeds > 1 else ""))
         axes.set_ylabel("tasks")
         axes.legend()
-        paths.append(folder / f"{name}.png")
+        paths.append(folder / f"{stem}.png")
         figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(figure)
     figure, axes = plt.subplots(figsize=(5, 4))
     for method in METHODS:
         axes.scatter(summaries[method]["t_all"], summaries[method]["succ"], s=60)
-        axes.annotate(NAMES[method], (summaries[method]["t_all"], summaries[method]["succ"]),
+        axes.annotate(name(method), (summaries[method]["t_all"], summaries[method]["succ"]),
                       textcoords="offset points", xytext=(6, 4))
     axes.set_xlabel("T@All (generated tokens per task)")
     axes.set_ylabel("Succ")
-    axes.set_title("Success against T@All" + (f" (medians over {len(seeds)} seeds)" if len(seeds) > 1 else ""))
+    axes.set_title("Success against T@All" + (f" (medians over {seeds} seeds)" if seeds > 1 else ""))
     paths.append(folder / "success_vs_tokens.png")
     figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(figure)
+    paths.append(folder / "paired_differences.png")
+    _paired_plot(paired, paths[-1])
     return paths
 
 
 def write_report(config: PipelineConfig, run) -> Path:
     """Write ``report.md`` (and its plots) from the run folder's artifacts."""
+    from depo_ray.evaluate.runner import read_results
+
     root = run.root
     per_seed = {m: {seed: json.loads((run.evaluation(m, seed) / "summary.json").read_text()) for seed in config.seeds}
                 for m in METHODS}
     summaries = {m: median_summary(list(per_seed[m].values())) for m in METHODS}
-    plots = _plots(run, config.seeds, summaries)
+    results = {m: {seed: read_results(run.evaluation(m, seed)) for seed in config.seeds} for m in METHODS}
+    paired = comparisons(results)
+    plots = _plots(run, results, summaries, paired)
     seeds = ", ".join(str(s) for s in config.seeds)
-    checks = claim_holds(summaries)
     timings = [(s, run.completed(s)) for s in STAGES]
     lines = [
         f"# depo-ray run `{config.run_dir}`", "",
         f"Environment `{config.env.name}`"
         + "".join(f", {k} = {v}" for k, v in sorted(config.env.options.items())) + "; starting policy "
         + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
-        f"DEPO: loss `{config.depo.loss.name}`, α1 = {config.depo.loss.alpha1}, α2 = {config.depo.loss.alpha2}, "
-        f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
+        f"DEPO: loss `{config.depo.loss.name}`, "
+        + "".join(f"{SYMBOLS[k]} = {getattr(config.depo.loss, k)}, " for k in EFFICIENCY_SETTINGS[config.depo.loss.name])
+        + f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
         f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
         results_table(summaries), "",
         "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. Each seed "
         "trains its own π_BC, then KTO and DEPO from it.", "",
-        "What DEPO claims, on this run:", "",
-        *[f"- {claim}: **{'yes' if ok else 'no'}**" for claim, ok in checks.items()], "",
+        "Paired differences B − A over the same seeds and tasks (pooled over seeds), with 95% intervals from "
+        f"a paired bootstrap ({paired[0].resamples} resamples of seeds, then tasks); the verdict is B's: better or "
+        "worse when the interval excludes 0, within noise when it holds 0:", "",
+        paired_table(paired), "",
+        "What DEPO claims, on this run (decided by the intervals above):", "",
+        *[claim_line(claim) for claim in depo_claims(paired)], "",
         "Per seed:", "", seeds_table(per_seed), "",
         *math_section(config, run),
         "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",

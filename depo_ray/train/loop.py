@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from depo_ray.files import write_text_atomically
-from depo_ray.losses import PreferenceBatch, get_loss, kl_reference_point
+from depo_ray.losses import PreferenceBatch, get_loss, kl_reference_point, prepare_batch
 from depo_ray.losses.sft import SFTBatch
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
@@ -90,8 +90,9 @@ def sft_step(model, part, pad_id, loss_fn, config, backward: bool = True):
 
 
 def preference_step(model, part, pad_id, loss_fn, config, backward: bool = True):
-    """z0 first (no gradient, whole local batch, reduced across workers), then the policy
-    log-probs and the loss micro-batch by micro-batch; the metrics cover the whole batch."""
+    """z0 and the loss's prepare step first (no gradient, whole local batch, reduced across
+    workers), then the policy log-probs and the loss micro-batch by micro-batch; the metrics
+    cover the whole batch."""
     n = len(part["input_ids"])
     groups = micro_batches(part["input_ids"], config.micro_batch_size)
     as_tensor = lambda key, dtype=torch.float32: torch.tensor(part[key], dtype=dtype)  # noqa: E731
@@ -105,12 +106,14 @@ def preference_step(model, part, pad_id, loss_fn, config, backward: bool = True)
         desirable=as_tensor("desirable", torch.bool), tokens_per_step=as_tensor("tokens_per_step"), steps=as_tensor("steps"),
     )
     whole.z0 = kl_reference_point(whole.kl_policy_logps, whole.kl_reference_logps, all_reduce_sum)
+    whole = prepare_batch(config.loss.name, whole, config.loss, all_reduce_sum)
     for number, group in enumerate(groups):
         with gradient_sync(model, last=number == len(groups) - 1):
             policy = sequence_logps(model, pick(part, "input_ids", group), pick(part, "assistant_mask", group), pad_id)
             if backward:
                 device = policy.device
-                fields = {key: value[group].to(device) for key, value in vars(whole).items() if key not in ("policy_logps", "z0")}
+                fields = {key: value[group].to(device) for key, value in vars(whole).items()
+                          if key not in ("policy_logps", "z0") and value is not None}
                 group_loss, _ = loss_fn(PreferenceBatch(policy_logps=policy.float(), z0=whole.z0.to(device), **fields), config.loss)
                 (group_loss * len(group) / n).backward()
         whole.policy_logps[group] = policy.detach().float().cpu()

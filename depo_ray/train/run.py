@@ -153,7 +153,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
 
 def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
     if config.loss.name == "sft":
-        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty), got 'sft'")
+        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), got 'sft'")
     _prepare_output(config)
     data = scored_preference_data(config, shards, scored_folder)
     result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)

@@ -1,4 +1,5 @@
-"""Typed config of a Ray Tune sweep over DEPO's α1, α2 and β (and the paper's studies).
+"""Typed config of a Ray Tune sweep over DEPO's α1, α2 and β, or depo_weighted's γ_token,
+γ_step and β (and the paper's studies).
 
 A sweep starts from a pipeline run that got through ``bc``: its π_BC (of one seed), its
 labeled data, its ``depo`` section (every trial's template) and its ``evaluate`` section.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from depo_ray.losses import EFFICIENCY_SETTINGS
 
 STUDIES = ("alpha_grid", "sample_efficiency", "ablation")
 SEARCHERS = ("ax", "hyperopt", "bayesopt", "bohb", "nevergrad", "optuna", "zoopt", "hebo")
@@ -24,9 +27,13 @@ class Grid:
     """α2 values (weight of 1 / T_step in the bonus)."""
     beta: tuple[float, ...] = (0.1, 0.2)
     """β values."""
+    gamma_token: tuple[float, ...] = (0.0, 0.5, 1.0)
+    """γ_token values (depo_weighted: exponent of the tokens-per-turn term of the desirable weight)."""
+    gamma_step: tuple[float, ...] = (0.0, 0.5, 1.0)
+    """γ_step values (depo_weighted: exponent of the turns term of the desirable weight)."""
 
     def __post_init__(self):
-        for name in ("alpha1", "alpha2", "beta"):
+        for name in ("alpha1", "alpha2", "beta", "gamma_token", "gamma_step"):
             values = getattr(self, name)
             if not values:
                 raise ValueError(f"grid.{name}: give at least one value")
@@ -45,9 +52,14 @@ class SweepConfig:
     name: str = ""
     """Folder under <run_dir>/sweeps/ and the Tune experiment's name; empty: the study's name."""
     study: Literal["alpha_grid", "sample_efficiency", "ablation"] = "alpha_grid"
-    """alpha_grid: every (α1, α2, β) of ``grid``. sample_efficiency: the depo section's α and β
-    on each of ``fractions`` of the data. ablation: α1 only, α2 only, both, and both with the
-    undesirable penalty, at the largest α values of ``grid`` and the depo section's β."""
+    """alpha_grid: every combination in ``grid`` of β and the loss's efficiency settings (α1, α2
+    for depo and depo_penalty; γ_token, γ_step for depo_weighted). sample_efficiency: the depo
+    section's settings on each of ``fractions`` of the data. ablation: α1 only, α2 only, both,
+    and both with the undesirable penalty, at the largest α values of ``grid`` and the depo
+    section's β."""
+    loss: str | None = None
+    """The loss every trial trains: depo, depo_penalty or depo_weighted (the losses of
+    EFFICIENCY_SETTINGS); None: the pipeline's depo section's."""
     grid: Grid = field(default_factory=Grid)
     """Values swept by the alpha_grid study."""
     fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
@@ -77,6 +89,10 @@ class SweepConfig:
         if self.search == "grid" and self.num_samples != 1:
             raise ValueError(f"num_samples: a grid runs each setting once (from one π_BC a repeat trains the same "
                              f"model); use random search, or one sweep per pipeline seed (seed), got {self.num_samples}")
+        if self.loss is not None and self.loss not in EFFICIENCY_SETTINGS:
+            raise ValueError(f"loss: expected one of {list(EFFICIENCY_SETTINGS)} or null, got {self.loss!r}")
+        if self.loss == "depo_weighted" and self.study == "ablation":
+            raise ValueError("loss: the ablation varies DEPO's bonus terms (α1, α2, the penalty); depo_weighted has none")
         if self.search in SEARCHERS and self.study == "ablation":
             raise ValueError(f"search: the ablation's four variants run as a grid or at random, not with {self.search!r}")
         if self.metric not in OPTIMISABLE:

@@ -10,8 +10,8 @@ from pathlib import Path
 from depo_ray.evaluate.metrics import relative_change
 from depo_ray.tune.pareto import pareto_front
 
-COLUMNS = ("trial", "loss", "alpha1", "alpha2", "beta", "fraction", "succ", "reward", "t_all", "s_all", "t_succ",
-           "s_succ", "tokens_per_turn", "invalid_action_rate")
+COLUMNS = ("trial", "loss", "alpha1", "alpha2", "gamma_token", "gamma_step", "beta", "fraction", "succ", "reward",
+           "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
 CHANGED = ("succ", "t_all", "s_all")
 
 

@@ -22,8 +22,8 @@ from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.envs import paths_under
 from depo_ray.evaluate.runner import EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
-from depo_ray.losses import LossConfig
-from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.losses import EFFICIENCY_SETTINGS, LossConfig
+from depo_ray.pipeline.config import PipelineConfig, field_defaults
 from depo_ray.pipeline.plan import stage_needs
 from depo_ray.pipeline.stages import RunFolder, first_difference, plain
 from depo_ray.train.config import TrainConfig
@@ -32,6 +32,8 @@ from depo_ray.tune.config import SweepConfig
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2
 REPORTED = ("succ", "reward", "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
+LOSS_SETTINGS = {"alpha1": "a1", "alpha2": "a2", "gamma_token": "gt", "gamma_step": "gs", "beta": "b"}
+"""The loss settings a trial can set, with their short names in trial folders."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class SweepJob:
     trial_gpus: float
     manifest: dict = field(default_factory=dict)
     """What the trials' results depend on (see ``sweep_manifest``), kept in the folder."""
+    manifest_defaults: dict = field(default_factory=dict)
+    """The manifest's settings at the code's defaults (see ``check_manifest``)."""
 
     @property
     def manifest_file(self) -> Path:
@@ -68,24 +72,25 @@ def ablation_loss(variant: str, template: LossConfig, alpha1: float, alpha2: flo
 
 def trial_train_config(params: dict, template: TrainConfig) -> TrainConfig:
     """A trial's training settings from its Tune parameters (the rest from the template)."""
-    loss = replace(template.loss, name=params.get("loss", template.loss.name), alpha1=params["alpha1"],
-                   alpha2=params["alpha2"], beta=params["beta"])
+    settings = {k: params[k] for k in LOSS_SETTINGS if k in params}
+    loss = replace(template.loss, name=params.get("loss", template.loss.name), **settings)
     return replace(template, loss=loss, data_fraction=params.get("fraction", 1.0))
 
 
 def trial_key(params: dict) -> str:
     """A folder name that is the trial's settings (stable across restores)."""
-    return (f"{params.get('loss', 'depo')}-a1_{params['alpha1']:g}-a2_{params['alpha2']:g}-b_{params['beta']:g}"
-            f"-f_{params.get('fraction', 1.0):g}")
+    settings = "".join(f"-{short}_{params[k]:g}" for k, short in LOSS_SETTINGS.items() if k in params)
+    return f"{params.get('loss', 'depo')}{settings}-f_{params.get('fraction', 1.0):g}"
 
 
 def study_points(config: SweepConfig, loss: LossConfig) -> dict[str, list]:
     """The values each Tune parameter takes in the study (one value: a constant)."""
+    knobs = EFFICIENCY_SETTINGS[loss.name]
     if config.study == "alpha_grid":
-        return {"alpha1": list(config.grid.alpha1), "alpha2": list(config.grid.alpha2), "beta": list(config.grid.beta),
+        return {**{k: list(getattr(config.grid, k)) for k in knobs}, "beta": list(config.grid.beta),
                 "loss": [loss.name], "fraction": [1.0]}
     if config.study == "sample_efficiency":
-        return {"alpha1": [loss.alpha1], "alpha2": [loss.alpha2], "beta": [loss.beta], "loss": [loss.name],
+        return {**{k: [getattr(loss, k)] for k in knobs}, "beta": [loss.beta], "loss": [loss.name],
                 "fraction": list(config.fractions)}
     a1, a2 = max(config.grid.alpha1), max(config.grid.alpha2)
     variants = [ablation_loss(v, loss, a1, a2) for v in ABLATIONS]
@@ -129,7 +134,8 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
             raise ConfigError(f"pipeline: {path} is missing; run the pipeline through its {stage} stage first "
                               f"(python jobs/pipeline.py --config {config.pipeline})")
     folder = run / "sweeps" / config.folder_name
-    depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"))
+    loss = replace(pipeline.depo.loss, name=config.loss or pipeline.depo.loss.name)
+    depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"), loss=loss)
     evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
     needs = {n.stage: n for n in stage_needs(pipeline)}
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
@@ -143,25 +149,34 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
         if summary.exists():
             baselines[method] = json.loads(summary.read_text())
     job = SweepJob(config, folder, depo, (str(labeled),), evaluate, baselines, trial_cpus, trial_gpus,
-                   sweep_manifest(config, pipeline, bc_model, labeled))
+                   sweep_manifest(config, pipeline, bc_model, labeled),
+                   plain(sweep_settings(config, pipeline, as_data=field_defaults)))
     check_manifest(job)
     return job
 
 
+def sweep_settings(config: SweepConfig, pipeline: PipelineConfig, as_data=asdict) -> dict:
+    """The settings a finished trial's folder depends on: the study and the pipeline's depo and
+    evaluate sections (scheduling left out). ``as_data=field_defaults``: the same shape at the
+    code's defaults."""
+    study = {k: v for k, v in as_data(config).items() if k not in ("name", "max_concurrent_trials")}
+    return {"sweep": study, "depo": pipeline.section("depo", as_data)["depo"],
+            "evaluate": pipeline.section("evaluate", as_data)["evaluate"], "env": as_data(pipeline.env)}
+
+
 def sweep_manifest(config: SweepConfig, pipeline: PipelineConfig, bc_model: Path, labeled: Path) -> dict:
-    """Everything a finished trial's folder depends on: the study, the pipeline's depo and
-    evaluate sections (scheduling left out) and the π_BC and labeled files themselves."""
-    study = {k: v for k, v in asdict(config).items() if k not in ("name", "max_concurrent_trials")}
-    return plain({"sweep": study, "depo": pipeline.section("depo")["depo"], "evaluate": pipeline.section("evaluate")["evaluate"],
-                  "env": asdict(pipeline.env), "pi_bc": fingerprint(bc_model), "labeled": fingerprint(labeled)})
+    """Everything a finished trial's folder depends on: its settings and the π_BC and labeled
+    files themselves."""
+    return plain({**sweep_settings(config, pipeline), "pi_bc": fingerprint(bc_model), "labeled": fingerprint(labeled)})
 
 
 def check_manifest(job: SweepJob) -> None:
     """A sweep folder is only resumed with what it was made from: a changed grid, template or
-    a retrained π_BC would mix stale trials (kept by Tuner.restore) into the results."""
+    a retrained π_BC would mix stale trials (kept by Tuner.restore) into the results. A setting
+    added to the code after the folder was made counts as a change only off its default."""
     if not job.manifest_file.exists():
         return
-    change = first_difference(json.loads(job.manifest_file.read_text()), job.manifest)
+    change = first_difference(json.loads(job.manifest_file.read_text()), job.manifest, defaults=job.manifest_defaults)
     if change:
         raise ConfigError(f"{job.folder} holds a sweep made from other settings or files ({change}); give this one "
                           f"another name (--name), or delete that folder to start it over")
@@ -245,5 +260,6 @@ def run_sweep(job: SweepJob, cpus: float, gpus: float) -> list[dict]:
         if result.error is not None:
             print(f"[sweep] a trial failed: {result.error}")
         elif result.metrics and "trial" in result.metrics:
-            rows.append({k: result.metrics[k] for k in ("trial", "loss", "alpha1", "alpha2", "beta", "fraction", *REPORTED)})
+            # a setting the trial's loss does not have (γ for depo, α for depo_weighted) is None
+            rows.append({k: result.metrics.get(k) for k in ("trial", "loss", *LOSS_SETTINGS, "fraction", *REPORTED)})
     return sorted(rows, key=lambda r: r["trial"])
