@@ -145,7 +145,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     if not (policy / "config.json").exists():
         build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
-        tasks = select_tasks(config.tasks, config.task_ids, task_env.test_tasks)
+        tasks = select_tasks(config.tasks, config.task_ids, task_env.held_out)
         labeled = label_records(expert_records(tasks, load_tokenizer(str(policy)), config.env, config.expert, progress=progress),
                                 LabelConfig())
         write_shard(labeled, run / "demos" / "expert.parquet")

@@ -142,3 +142,32 @@ def test_bad_config_is_refused():
         BabyAIConfig(action_mode="teleport")
     with pytest.raises(ValueError, match="max_turns"):
         BabyAIConfig(max_turns=0)
+
+
+def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness_task():
+    from collections import Counter
+
+    import yaml
+
+    from depo_ray.envs import EnvConfig, select_tasks
+    from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
+    from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS
+
+    levels = lambda tasks: Counter(LEVELS[t % len(LEVELS)] for t in tasks)  # noqa: E731
+    assert len(LARGE_TEST_TASKS) == len(set(LARGE_TEST_TASKS)) == 450
+    assert set(levels(LARGE_TEST_TASKS)) == set(levels(HARNESS_TEST_TASKS))
+    assert set(levels(LARGE_TEST_TASKS).values()) == {25}
+    assert not set(LARGE_TEST_TASKS) & set(HARNESS_TEST_TASKS)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "configs").glob("*pipeline.yaml")):
+        config = yaml.safe_load(path.read_text())
+        for stage in ("bootstrap", "generate"):
+            section = config.get(stage) or {}
+            trained = select_tasks(tuple(section.get("tasks", (0, 480))), section.get("task_ids"), ())
+            assert not set(trained) & set(LARGE_TEST_TASKS), (path.name, stage)
+    assert evaluation_tasks(EvalConfig(task_set="large")) == list(LARGE_TEST_TASKS)
+    assert evaluation_tasks(EvalConfig()) == sorted(HARNESS_TEST_TASKS)
+    with pytest.raises(ValueError, match="no 'large' task set"):
+        evaluation_tasks(EvalConfig(task_set="large", env=EnvConfig(name="webshop")))

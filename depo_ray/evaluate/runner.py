@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 
@@ -36,7 +37,11 @@ class EvalConfig:
     output_dir: str = ""
     """Where tasks.parquet, trajectories.parquet and summary.json go (the pipeline fills it in)."""
     task_ids: tuple[int, ...] | None = None
-    """Held-out task ids; None: the environment's test tasks (BabyAI: the paper harness's 90)."""
+    """Held-out task ids; None: the environment's ``task_set``."""
+    task_set: Literal["test", "large"] = "test"
+    """With ``task_ids`` null: "test", the environment's test tasks (BabyAI: the paper harness's
+    90, comparable with the paper), or "large", its larger held-out set (BabyAI: 450 tasks, the
+    harness's levels at unseen seeds), for paired comparisons with statistical power."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Which environment, with its options (use the generation stage's)."""
     serving: ServingConfig = field(default_factory=ServingConfig)
@@ -50,10 +55,23 @@ class EvalConfig:
 
     def __post_init__(self):
         check_task_ids(self.task_ids)
+        if self.task_set not in ("test", "large"):
+            raise ValueError(f"task_set: expected 'test' or 'large', got {self.task_set!r}")
         if self.workers < 1 or self.max_new_tokens < 1:
             raise ValueError("workers and max_new_tokens must be at least 1")
         if self.cpus_per_worker < 0:
             raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
+
+
+def evaluation_tasks(config: EvalConfig) -> list[int]:
+    """The task ids an evaluation plays: ``task_ids`` when given, else the env's ``task_set``."""
+    if config.task_ids is not None:
+        return list(config.task_ids)
+    task_env = make_env(config.env)
+    tasks = task_env.large_test_tasks if config.task_set == "large" else task_env.test_tasks
+    if not tasks:
+        raise ValueError(f"evaluate.task_set: {task_env.name} has no {config.task_set!r} task set")
+    return list(tasks)
 
 
 class Evaluator:
@@ -113,7 +131,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     output.mkdir(parents=True, exist_ok=True)
-    task_ids = list(config.task_ids or make_env(config.env).test_tasks)
+    task_ids = evaluation_tasks(config)
     launched = time.perf_counter()
     router = start_router(config.policy, config.serving, name=f"eval-router-{uuid.uuid4().hex[:8]}")
     try:

@@ -81,7 +81,7 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     from depo_ray.search.worker import MCTSWorker
     from depo_ray.serving.router import start_router, stop_router
 
-    requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).test_tasks)
+    requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).held_out)
     todo = [t for t in requested if not shard_for(config.output_dir, t).exists()]
     totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0, "startup_seconds": 0.0,
               "skipped": len(requested) - len(todo), "worker_restarts": 0, "failed": []}

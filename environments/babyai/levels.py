@@ -57,3 +57,13 @@ def tasks_for_levels(levels: list[str], seeds: range) -> list[int]:
         raise ValueError(f"unknown BabyAI levels {unknown}; choose from {list(LEVELS)}")
     positions = sorted(LEVELS.index(name) for name in levels)
     return [seed * len(LEVELS) + pos for seed in seeds for pos in positions]
+
+
+LARGE_SET_SEEDS = range(1000, 1025)
+"""Seeds of the larger held-out set: above every seed the harness (at most 321) or a training
+range of the shipped configs (at most 11) uses."""
+
+LARGE_TEST_TASKS: tuple[int, ...] = tuple(
+    tasks_for_levels(sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS}), LARGE_SET_SEEDS))
+"""The harness's 18 levels, each at 25 unseen seeds (450 tasks): the harness's level mix with
+five times its size, so a paired comparison can resolve smaller differences."""
