@@ -17,7 +17,8 @@ from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
 from depo_ray.pipeline.config import STAGES
-from depo_ray.pipeline.stages import RunFolder, first_difference, plain, run_problems, stale_stages, to_run
+from depo_ray.pipeline.stages import RunFolder, run_problems, stale_stages, to_run
+from depo_ray.settings import first_difference, plain
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,8 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.models.tiny import UNK, build_tokenizer
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.stages import plain, to_run
+from depo_ray.pipeline.stages import to_run
+from depo_ray.settings import plain
 from environments.registry import EnvConfig, expert_kit, make_env, paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]

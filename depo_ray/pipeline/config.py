@@ -18,13 +18,9 @@ from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
+from depo_ray.settings import without_scheduling
 from depo_ray.train.config import TrainConfig
 from environments.registry import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
-
-SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
-                        "micro_batch_size"})
-"""Settings that change how a stage is scheduled, not what it produces: changing them (to fit
-another cluster) does not make a completed stage stale."""
 
 STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "math", "report")
 METHODS = ("bc", "kto", "depo")
@@ -151,28 +147,4 @@ class PipelineConfig:
         if stage not in sections:
             value = getattr(self, stage)
             sections[stage] = {stage: None if value is None else as_data(value), "seeds": self.seeds}
-        return _without_scheduling(sections[stage])
-
-
-def field_defaults(config) -> dict:
-    """``dataclasses.asdict``'s shape with each field at its declared default (nested configs
-    followed as they are set), to tell a setting added to the code later from a changed one."""
-    out = {}
-    for f in dataclasses.fields(config):
-        current = getattr(config, f.name)
-        if dataclasses.is_dataclass(current):
-            out[f.name] = field_defaults(current)
-        elif f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-            out[f.name] = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
-        else:
-            out[f.name] = current
-    return out
-
-
-def _without_scheduling(value):
-    if isinstance(value, dict):
-        return {k: _without_scheduling(v) for k, v in value.items() if k not in SCHEDULING}
-    return value
+        return without_scheduling(sections[stage])

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, model_under_root, under_root
 from depo_ray.files import write_text_atomically
-from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
+from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
+from depo_ray.settings import field_defaults, first_difference, plain
 from environments.registry import paths_under
+
 
 class RunFolder:
     """Paths of a run's artifacts and the per-stage completion markers."""
@@ -87,29 +89,6 @@ class RunFolder:
 
     def math(self, method: str, seed: int) -> Path:
         return self.root / "math" / method / f"seed-{seed}"
-
-
-def plain(value):
-    """Settings as they read back from JSON (tuples become lists), so stored and current
-    settings compare equal when they are."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def first_difference(old, new, where: str = "", defaults=None) -> str | None:
-    """The first dotted key where two plain-data settings differ, with both values. With
-    ``defaults`` (the same settings at their default values), a key missing from ``old`` is
-    a setting added to the code after ``old`` was stored: a change only if it is not at its
-    default."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        defaults = defaults if isinstance(defaults, dict) else {}
-        for key in sorted(set(old) | set(new)):
-            if key not in old and key in defaults and new.get(key) == defaults[key]:
-                continue
-            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key), defaults.get(key))
-            if found:
-                return found
-        return None
-    return None if old == new else f"{where or 'settings'}: {old!r} -> {new!r}"
 
 
 def settings_change(stored: dict, config: PipelineConfig, stage: str) -> str | None:

@@ -24,7 +24,8 @@ from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import LossConfig
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import stage_needs
-from depo_ray.pipeline.stages import RunFolder, first_difference, plain
+from depo_ray.pipeline.stages import RunFolder
+from depo_ray.settings import first_difference, plain
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
 from environments.registry import paths_under
