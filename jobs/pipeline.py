@@ -15,9 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, under_root
-from depo_ray.pipeline.config import STAGES, PipelineConfig
-from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
-from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs, stage_status
+from depo_ray.pipeline.runner import run_pipeline, run_problems
+from depo_ray.pipeline.stage import RunFolder
+from depo_ray.pipeline.stages import STAGES
 from environments.registry import paths_under, paths_within
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/cpu_pipeline.yaml", help="YAML PipelineConfig (relative to the project root)")
-    parser.add_argument("--from", dest="from_stage", choices=STAGES, help="re-run this stage and every later one")
+    parser.add_argument("--from", dest="from_stage", choices=[s.name for s in STAGES], help="re-run this stage and every later one")
     parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan, load nothing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
@@ -34,19 +36,17 @@ def main() -> None:
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
     try:
         config = replace(config, env=paths_within(config.env, ROOT))  # one spelling per folder in the markers
-        stages = to_run(config, args.from_stage)
         run = RunFolder(under_root(ROOT, config.run_dir))
+        status = stage_status(config, run, args.from_stage)
         paths_under(config.env, ROOT)  # the env's folders (WebShop data) exist, taken from the project root
         problems = run_problems(config, run, args.from_stage)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"config error: {error}") from None
-    status = {s: "done" if run.completed(s) else "todo" for s in to_run(config, None)}
-    status.update({s: "redo" for s in stages if args.from_stage})
     needs = stage_needs(config)
     print(f"run folder: {run.root}\n{format_plan(needs, status)}")
     if problems:
         raise SystemExit("config error: " + "\n".join(problems))
-    pending = [n for n in needs if status.get(n.stage) != "done"]  # a finished stage needs nothing
+    pending = {stage: n for stage, n in needs.items() if status[stage] != "done"}  # a finished stage needs nothing
     if args.dry_run:
         import torch
 

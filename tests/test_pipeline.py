@@ -16,23 +16,30 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
-from depo_ray.pipeline.config import STAGES
-from depo_ray.pipeline.stages import RunFolder, run_problems, stale_stages, to_run
-from depo_ray.settings import first_difference, plain
+from depo_ray.pipeline.runner import run_problems, stage_settings, stale_stages, to_run
+from depo_ray.pipeline.stage import RunFolder
+from depo_ray.pipeline.stages import STAGES
+from depo_ray.settings import first_difference
+
+STAGE = {s.name: s for s in STAGES}
+
+
+def names(stages) -> list[str]:
+    return [s.name for s in stages]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_cpu_default_config_loads_and_fits_two_cores():
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
-    assert config.policy is None and to_run(config, None)[0] == "bootstrap"
+    assert config.policy is None and names(to_run(config, None))[0] == "bootstrap"
     assert resource_problems(stage_needs(config), cpus=2, gpus=0) == []
 
 
 @pytest.mark.parametrize("name", ["qwen2.5_7b_pipeline.yaml", "llama3.1_8b_pipeline.yaml"])
 def test_the_real_model_configs_load_and_skip_the_bootstrap(name):
     config = load_yaml(PipelineConfig, ROOT / "configs" / name)
-    assert config.policy and "bootstrap" not in to_run(config, None)
+    assert config.policy and "bootstrap" not in names(to_run(config, None))
     assert config.bc.lora is not None and config.depo.loss.beta == 0.2
     problems = resource_problems(stage_needs(config), cpus=2, gpus=0)
     assert any("GPUs" in p for p in problems)  # they want GPUs this machine does not have
@@ -78,7 +85,7 @@ def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path
     """bootstrap.train is None by default: its defaults come from the config as set."""
     data = {"run_dir": str(tmp_path), "bootstrap": {"train": {"loss": {"name": "sft"}, "epochs": 4}}}
     config, run = from_dict(PipelineConfig, data), RunFolder(tmp_path)
-    stored = plain(config.section("bootstrap"))
+    stored = stage_settings(STAGE["bootstrap"], config)
     del stored["bootstrap"]["train"]["data_fraction"]  # as written before the field existed
     run.finish("bootstrap", stored, 1.0)
     assert stale_stages(config, run, set()) == []
@@ -90,13 +97,13 @@ def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path
 def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)
-    run.finish("bc", config.section("bc"), 1.0)
+    run.finish("bc", stage_settings(STAGE["bc"], config), 1.0)
     assert stale_stages(config, run, set()) == []
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bc": {"loss": {"name": "sft"}, "epochs": 5}})
     (problem,) = stale_stages(changed, run, set())
     assert problem.startswith("bc: settings changed") and "epochs: 3 -> 5" in problem and "--from bc" in problem
-    assert stale_stages(changed, run, set(to_run(changed, "bc"))) == []
-    assert to_run(changed, "depo") == ["depo", "evaluate", "report"]
+    assert stale_stages(changed, run, set(names(to_run(changed, "bc")))) == []
+    assert names(to_run(changed, "depo")) == ["depo", "evaluate", "report"]
     with pytest.raises(ConfigError, match="--from"):
         to_run(from_dict(PipelineConfig, {"policy": "Qwen/Qwen2.5-7B-Instruct"}), "bootstrap")
 
@@ -104,8 +111,8 @@ def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
 def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_not_a_change(tmp_path):
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
     run = RunFolder(tmp_path)
-    for stage in STAGES:
-        run.finish(stage, config.section(stage), 1.0)
+    for stage in to_run(config, None):
+        run.finish(stage.name, stage_settings(stage, config), 1.0)
     assert stale_stages(config, run, set()) == []
     data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
     data["generate"]["workers"], data["bc"]["checkpoint_every"] = 1, 7  # another cluster, same results
@@ -120,7 +127,7 @@ def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)
     for stage in ("bootstrap", "generate", "label"):
-        run.finish(stage, config.section(stage), 1.0)
+        run.finish(stage, stage_settings(STAGE[stage], config), 1.0)
     assert run_problems(config, run, "bc") == []
     assert run_problems(config, run, "depo") == [f"--from depo: stage {s} has not completed; run without --from first"
                                                  for s in ("bc", "kto")]
@@ -190,7 +197,7 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
     import ray
 
     from depo_ray.cluster import connect
-    from depo_ray.pipeline.stages import run_pipeline
+    from depo_ray.pipeline.runner import run_pipeline
 
     config_file, report = finished_run
     markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
@@ -245,7 +252,7 @@ def test_ray_job_submit_of_the_pipeline_succeeds(finished_run):
 @pytest.mark.parametrize("name", ["cpu_pipeline.yaml", "cpu_webshop_pipeline.yaml", "qwen2.5_7b_pipeline.yaml"])
 def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_path):
     from depo_ray.config import parse_overrides
-    from depo_ray.pipeline.stages import RunFolder, save_config
+    from depo_ray.pipeline.runner import save_config
 
     config = load_yaml(PipelineConfig, ROOT / "configs" / name, parse_overrides(["seeds=[3,4]", "depo.loss.beta=0.3"]))
     saved = save_config(config, RunFolder(tmp_path / "run"))
@@ -254,10 +261,10 @@ def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_pa
 
 
 def test_the_math_stage_runs_only_when_configured():
-    assert "math" not in to_run(from_dict(PipelineConfig, {}), None)
+    assert "math" not in names(to_run(from_dict(PipelineConfig, {}), None))
     with_math = from_dict(PipelineConfig, {"math": {"benchmark": "gsm8k", "limit": 200}})
-    assert to_run(with_math, "evaluate") == ["evaluate", "math", "report"]
-    assert any(n.stage == "math" and "gsm8k (first 200)" in n.work for n in stage_needs(with_math))
+    assert names(to_run(with_math, "evaluate")) == ["evaluate", "math", "report"]
+    assert "gsm8k (first 200)" in stage_needs(with_math)["math"].work
     with pytest.raises(ConfigError, match="math.policy"):
         from_dict(PipelineConfig, {"math": {"policy": "some/model"}})
 
@@ -278,7 +285,7 @@ def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     generate_catalog(tmp_path / "webshop", num_products=20)
     data["env"]["options"]["shop"]["data_dir"] = str(tmp_path / "webshop")
     config = from_dict(PipelineConfig, data)
-    assert config.env.name == "webshop" and "bootstrap" not in to_run(config, None)
+    assert config.env.name == "webshop" and "bootstrap" not in names(to_run(config, None))
     assert config.label.thresholds.kappa0 == 1.0 and config.label.thresholds.step_cutoff == 7
     assert make_env(config.env).test_tasks == tuple(range(500))  # built without loading the catalog
     assert any("GPUs" in p for p in resource_problems(stage_needs(config), cpus=2, gpus=0))

@@ -7,7 +7,6 @@ naming the key, so a run never mixes two environments or writes outside its fold
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,13 +17,28 @@ from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
-from depo_ray.settings import without_scheduling
 from depo_ray.train.config import TrainConfig
 from environments.registry import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 
-STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "math", "report")
-METHODS = ("bc", "kto", "depo")
-"""The trained policies the evaluate stage compares, in report order."""
+
+@dataclass(frozen=True)
+class Method:
+    """A trained policy: its own train stage, reading the ``PipelineConfig`` section of the
+    same name (a ``TrainConfig``), evaluated against the others."""
+    name: str
+    title: str
+    """Its name in the report."""
+    losses: tuple[str, ...]
+    """The losses its section may use."""
+    preference: bool = True
+    """Trained from the same seed's π_BC on D and U (KTO, DEPO); False: behaviour cloning,
+    from the starting policy on D_BC (which gives π_BC)."""
+
+
+METHODS = (Method("bc", "BC", ("sft",), preference=False), Method("kto", "KTO", ("kto",)),
+           Method("depo", "DEPO", ("depo", "depo_penalty")))
+"""The trained policies the evaluate stage compares, in stage and report order; a new one
+(a new loss) is an entry here and a ``TrainConfig`` section of the same name below."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +91,13 @@ class PipelineConfig:
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: expected a non-empty list of distinct seeds, got {list(self.seeds)}")
-        for section in ("bc", "kto", "depo"):
-            if getattr(self, section).seed != 0:
-                raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
-        for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
-                               ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
+        for method in METHODS:
+            if getattr(self, method.name).seed != 0:
+                raise ValueError(f"{method.name}.seed: the pipeline sets it from seeds; leave it out")
+        set_by_the_pipeline = (("generate", ("policy", "output_dir")), *((m.name, ("model", "output_dir")) for m in METHODS),
                                ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens")),
-                               ("math", ("policy", "output_dir"))):
+                               ("math", ("policy", "output_dir")))
+        for section, names in set_by_the_pipeline:
             for name in names:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
                     raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the "
@@ -91,10 +105,10 @@ class PipelineConfig:
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
-        expected = {"bc": ("sft",), "kto": ("kto",), "depo": ("depo", "depo_penalty")}
-        for section, names in expected.items():
-            if getattr(self, section).loss.name not in names:
-                raise ValueError(f"{section}.loss.name: must be one of {list(names)}, got {getattr(self, section).loss.name!r}")
+        for method in METHODS:
+            loss = getattr(self, method.name).loss.name
+            if loss not in method.losses:
+                raise ValueError(f"{method.name}.loss.name: must be one of {list(method.losses)}, got {loss!r}")
         if self.policy is None:
             if self.env.name not in EXPERTS:
                 raise ValueError(f"policy: required for env {self.env.name!r}, which has no expert to bootstrap a tiny model")
@@ -114,11 +128,6 @@ class PipelineConfig:
             raise ValueError("label.expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
-    def _expert_settings(self, as_data) -> dict:
-        if self.policy is not None or self.env.name not in EXPERTS:
-            return dict(self.bootstrap.expert)
-        return as_data(expert_config(self.env.name, self.bootstrap.expert))
-
     def _check_bootstrap_tasks(self) -> None:
         """The demonstrated and the checked tasks are training tasks of this env (the
         defaults are BabyAI's; WebShop's test goals 0-499 would all be held out)."""
@@ -130,21 +139,3 @@ class PipelineConfig:
         if checked:
             raise ValueError(f"bootstrap.check_tasks: {checked[:10]} are {self.env.name} test tasks; "
                              "the check decides when BC stops, so it must use training tasks")
-
-    def section(self, stage: str, as_data=dataclasses.asdict):
-        """What a stage's artifact depends on, as plain data (scheduling settings left out):
-        a completed stage whose section changed must be re-run (``--from``), never silently
-        reused. ``as_data=field_defaults`` gives the same shape at the code's defaults."""
-        sections = {
-            # the expert's full settings, so a changed default in its code counts as a change
-            "bootstrap": {"bootstrap": {**as_data(self.bootstrap), "expert": self._expert_settings(as_data)},
-                          "env": as_data(self.env)},
-            "generate": {"generate": as_data(self.generate), "env": as_data(self.env), "policy": self.policy},
-            "label": as_data(self.label),
-            "evaluate": {"evaluate": as_data(self.evaluate), "env": as_data(self.env), "seeds": self.seeds},
-            "report": {},
-        }
-        if stage not in sections:
-            value = getattr(self, stage)
-            sections[stage] = {stage: None if value is None else as_data(value), "seeds": self.seeds}
-        return without_scheduling(sections[stage])

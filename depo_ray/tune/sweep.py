@@ -24,8 +24,8 @@ from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import LossConfig
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import stage_needs
-from depo_ray.pipeline.stages import RunFolder
-from depo_ray.settings import first_difference, plain
+from depo_ray.pipeline.stage import RunFolder
+from depo_ray.settings import first_difference, plain, without_scheduling
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
 from environments.registry import paths_under
@@ -132,7 +132,7 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     folder = run / "sweeps" / config.folder_name
     depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"))
     evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
-    needs = {n.stage: n for n in stage_needs(pipeline)}
+    needs = stage_needs(pipeline)
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
     trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
     if trial_cpus > cpus or trial_gpus > gpus:
@@ -153,8 +153,9 @@ def sweep_manifest(config: SweepConfig, pipeline: PipelineConfig, bc_model: Path
     """Everything a finished trial's folder depends on: the study, the pipeline's depo and
     evaluate sections (scheduling left out) and the π_BC and labeled files themselves."""
     study = {k: v for k, v in asdict(config).items() if k not in ("name", "max_concurrent_trials")}
-    return plain({"sweep": study, "depo": pipeline.section("depo")["depo"], "evaluate": pipeline.section("evaluate")["evaluate"],
-                  "env": asdict(pipeline.env), "pi_bc": fingerprint(bc_model), "labeled": fingerprint(labeled)})
+    return plain({"sweep": study, "depo": without_scheduling(asdict(pipeline.depo)),
+                  "evaluate": without_scheduling(asdict(pipeline.evaluate)), "env": asdict(pipeline.env),
+                  "pi_bc": fingerprint(bc_model), "labeled": fingerprint(labeled)})
 
 
 def check_manifest(job: SweepJob) -> None:
