@@ -133,6 +133,52 @@ def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
                                                  for s in ("bc", "kto")]
 
 
+def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
+    """A pure-Python stage added to a stage list runs, gets its marker, is skipped on re-run,
+    stops a run when its settings change, re-runs with --from and shows in the plan."""
+    from depo_ray.pipeline.plan import format_plan, stage_status
+    from depo_ray.pipeline.runner import run_pipeline
+    from depo_ray.pipeline.stage import Stage, StageNeeds
+
+    counted = []
+
+    def count_tasks(config, run, root, progress):
+        counted.append(config.generate.tasks)
+        (run / "tasks.txt").write_text(f"{config.generate.tasks}\n")
+        return {"tasks": config.generate.tasks[1] - config.generate.tasks[0]}
+
+    def summarize(config, run, root, progress):
+        (run / "summary.txt").write_text((run / "tasks.txt").read_text())
+        return {}
+
+    toy = Stage("tasks", ("tasks.txt",), lambda config, as_data: {"tasks": config.generate.tasks},
+                lambda config: StageNeeds("count the searched tasks", "none (driver)", 0, 0), count_tasks)
+    always = Stage("summary", ("summary.txt",), lambda config, as_data: {},
+                   lambda config: StageNeeds("summary.txt", "none (driver)", 0, 0), summarize, always_runs=True)
+    stages = (toy, always)
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 40]}})
+    assert run_pipeline(config, ROOT, progress=False, stages=stages) == tmp_path / "run" / "summary.txt"
+    run = RunFolder(tmp_path / "run")
+    marker = run.read_marker("tasks")
+    assert counted == [(0, 40)] and marker["tasks"] == 40 and marker["settings"] == {"tasks": [0, 40]}
+    assert not run.started("tasks").exists() and run.read_marker("summary") is not None
+
+    run_pipeline(config, ROOT, progress=False, stages=stages)
+    assert counted == [(0, 40)] and "[tasks] done earlier" in capsys.readouterr().out
+
+    changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 20]}})
+    with pytest.raises(ConfigError, match=r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\); re-run it with --from tasks$"):
+        run_pipeline(changed, ROOT, progress=False, stages=stages)
+    run_pipeline(changed, ROOT, from_stage="tasks", progress=False, stages=stages)
+    assert counted == [(0, 40), (0, 20)] and (run / "summary.txt").read_text() == "(0, 20)\n"
+
+    with_toy = (*STAGES[:-1], toy, STAGES[-1])
+    plan = format_plan(stage_needs(config, with_toy), stage_status(config, run, None, with_toy)).splitlines()
+    assert [row.split()[0] for row in plan[1:]][-3:] == ["evaluate", "tasks", "report"]
+    assert any(row.split()[:2] == ["tasks", "done"] and "count the searched tasks" in row for row in plan)
+    assert names(to_run(config, "tasks", with_toy)) == ["tasks", "report"]
+
+
 def test_evaluation_tasks_must_not_be_training_tasks():
     with pytest.raises(ConfigError, match=r"evaluate\.task_ids: tasks \[5\] are also searched"):
         from_dict(PipelineConfig, {"generate": {"tasks": [0, 10]}, "bootstrap": {"tasks": [100, 200]},
