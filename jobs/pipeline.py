@@ -14,11 +14,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_job_config, under_root
+from depo_ray.config import ConfigError, load_job_config
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs, stage_status
-from depo_ray.pipeline.runner import run_pipeline, run_problems
-from depo_ray.pipeline.stage import RunFolder
+from depo_ray.pipeline.plan import plan_run, resource_problems
+from depo_ray.pipeline.runner import run_pipeline
 from depo_ray.pipeline.stages import STAGES
 from environments.registry import paths_under, paths_within
 
@@ -36,22 +35,18 @@ def main() -> None:
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
     try:
         config = replace(config, env=paths_within(config.env, ROOT))  # one spelling per folder in the markers
-        run = RunFolder(under_root(ROOT, config.run_dir))
-        status = stage_status(config, run, args.from_stage)
+        plan = plan_run(config, ROOT, args.from_stage)
         paths_under(config.env, ROOT)  # the env's folders (WebShop data) exist, taken from the project root
-        problems = run_problems(config, run, args.from_stage)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"config error: {error}") from None
-    needs = stage_needs(config)
-    print(f"run folder: {run.root}\n{format_plan(needs, status)}")
-    if problems:
-        raise SystemExit("config error: " + "\n".join(problems))
-    pending = {stage: n for stage, n in needs.items() if status[stage] != "done"}  # a finished stage needs nothing
+    print(plan.table())
+    if plan.problems:
+        raise SystemExit("config error: " + "\n".join(plan.problems))
     if args.dry_run:
         import torch
 
         cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-        problems = resource_problems(pending, cpus, gpus)
+        problems = resource_problems(plan.pending(), cpus, gpus)
         print(f"this machine: {cpus} CPUs, {gpus} GPUs: " + ("fits" if not problems else "does not fit"))
         for problem in problems:
             print(f"  {problem}")
@@ -63,7 +58,7 @@ def main() -> None:
 
     connect()
     available = ray.cluster_resources()
-    problems = resource_problems(pending, available.get("CPU", 0), available.get("GPU", 0))
+    problems = resource_problems(plan.pending(), available.get("CPU", 0), available.get("GPU", 0))
     if problems:
         raise SystemExit("impossible resources:\n  " + "\n  ".join(problems))
     report = run_pipeline(config, ROOT, args.from_stage)

@@ -136,7 +136,7 @@ def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
 def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
     """A pure-Python stage added to a stage list runs, gets its marker, is skipped on re-run,
     stops a run when its settings change, re-runs with --from and shows in the plan."""
-    from depo_ray.pipeline.plan import format_plan, stage_status
+    from depo_ray.pipeline.plan import plan_run
     from depo_ray.pipeline.runner import run_pipeline
     from depo_ray.pipeline.stage import Stage, StageNeeds
 
@@ -167,16 +167,19 @@ def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
     assert counted == [(0, 40)] and "[tasks] done earlier" in capsys.readouterr().out
 
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 20]}})
-    with pytest.raises(ConfigError, match=r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\); re-run it with --from tasks$"):
+    stale = r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\); re-run it with --from tasks$"
+    with pytest.raises(ConfigError, match=stale):
         run_pipeline(changed, ROOT, progress=False, stages=stages)
     run_pipeline(changed, ROOT, from_stage="tasks", progress=False, stages=stages)
     assert counted == [(0, 40), (0, 20)] and (run / "summary.txt").read_text() == "(0, 20)\n"
 
     with_toy = (*STAGES[:-1], toy, STAGES[-1])
-    plan = format_plan(stage_needs(config, with_toy), stage_status(config, run, None, with_toy)).splitlines()
-    assert [row.split()[0] for row in plan[1:]][-3:] == ["evaluate", "tasks", "report"]
-    assert any(row.split()[:2] == ["tasks", "done"] and "count the searched tasks" in row for row in plan)
-    assert names(to_run(config, "tasks", with_toy)) == ["tasks", "report"]
+    plan = plan_run(changed, ROOT, None, with_toy)
+    assert plan.problems == [] and plan.status["tasks"] == "done" and "tasks" not in plan.pending() and "report" in plan.pending()
+    table = plan.table().splitlines()
+    assert [row.split()[0] for row in table[2:]][-3:] == ["evaluate", "tasks", "report"]
+    assert any(row.split()[:2] == ["tasks", "done"] and "count the searched tasks" in row for row in table)
+    assert names(to_run(changed, "tasks", with_toy)) == ["tasks", "report"]
 
 
 def test_evaluation_tasks_must_not_be_training_tasks():
