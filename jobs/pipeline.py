@@ -14,11 +14,12 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_job_config, under_root
+from depo_ray.config import ConfigError, load_job_config
 from depo_ray.envs import paths_under, paths_within
-from depo_ray.pipeline.config import STAGES, PipelineConfig
-from depo_ray.pipeline.plan import format_plan, resource_problems, stage_needs
-from depo_ray.pipeline.stages import RunFolder, run_pipeline, run_problems, to_run
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.plan import plan_run, resource_problems
+from depo_ray.pipeline.runner import run_pipeline
+from depo_ray.pipeline.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/cpu_pipeline.yaml", help="YAML PipelineConfig (relative to the project root)")
-    parser.add_argument("--from", dest="from_stage", choices=STAGES, help="re-run this stage and every later one")
+    parser.add_argument("--from", dest="from_stage", choices=[s.name for s in STAGES], help="re-run this stage and every later one")
     parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan, load nothing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
@@ -34,24 +35,18 @@ def main() -> None:
     config = load_job_config(PipelineConfig, ROOT, args.config, overrides=args.overrides)
     try:
         config = replace(config, env=paths_within(config.env, ROOT))  # one spelling per folder in the markers
-        stages = to_run(config, args.from_stage)
-        run = RunFolder(under_root(ROOT, config.run_dir))
+        plan = plan_run(config, ROOT, args.from_stage)
         paths_under(config.env, ROOT)  # the env's folders (WebShop data) exist, taken from the project root
-        problems = run_problems(config, run, args.from_stage)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"config error: {error}") from None
-    status = {s: "done" if run.completed(s) else "todo" for s in to_run(config, None)}
-    status.update({s: "redo" for s in stages if args.from_stage})
-    needs = stage_needs(config)
-    print(f"run folder: {run.root}\n{format_plan(needs, status)}")
-    if problems:
-        raise SystemExit("config error: " + "\n".join(problems))
-    pending = [n for n in needs if status.get(n.stage) != "done"]  # a finished stage needs nothing
+    print(plan.table())
+    if plan.problems:
+        raise SystemExit("config error: " + "\n".join(plan.problems))
     if args.dry_run:
         import torch
 
         cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-        problems = resource_problems(pending, cpus, gpus)
+        problems = resource_problems(plan.pending(), cpus, gpus)
         print(f"this machine: {cpus} CPUs, {gpus} GPUs: " + ("fits" if not problems else "does not fit"))
         for problem in problems:
             print(f"  {problem}")
@@ -63,7 +58,7 @@ def main() -> None:
 
     connect()
     available = ray.cluster_resources()
-    problems = resource_problems(pending, available.get("CPU", 0), available.get("GPU", 0))
+    problems = resource_problems(plan.pending(), available.get("CPU", 0), available.get("GPU", 0))
     if problems:
         raise SystemExit("impossible resources:\n  " + "\n  ".join(problems))
     report = run_pipeline(config, ROOT, args.from_stage)

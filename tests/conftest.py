@@ -130,7 +130,7 @@ def finished_run(tmp_path_factory):
     import ray
 
     from depo_ray.cluster import connect
-    from depo_ray.pipeline.stages import run_pipeline
+    from depo_ray.pipeline.runner import run_pipeline
 
     folder = tmp_path_factory.mktemp("pipeline")
     config_file = folder / "pipeline.yaml"

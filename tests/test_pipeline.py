@@ -14,22 +14,30 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
-from depo_ray.pipeline.config import STAGES
-from depo_ray.pipeline.stages import RunFolder, first_difference, plain, run_problems, stale_stages, to_run
+from depo_ray.pipeline.runner import run_problems, stage_settings, stale_stages, to_run
+from depo_ray.pipeline.stage import RunFolder
+from depo_ray.pipeline.stages import STAGES
+from depo_ray.settings import first_difference
+
+STAGE = {s.name: s for s in STAGES}
+
+
+def names(stages) -> list[str]:
+    return [s.name for s in stages]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_cpu_default_config_loads_and_fits_two_cores():
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
-    assert config.policy is None and to_run(config, None)[0] == "bootstrap"
+    assert config.policy is None and names(to_run(config, None))[0] == "bootstrap"
     assert resource_problems(stage_needs(config), cpus=2, gpus=0) == []
 
 
 @pytest.mark.parametrize("name", ["qwen2.5_7b_pipeline.yaml", "llama3.1_8b_pipeline.yaml"])
 def test_the_real_model_configs_load_and_skip_the_bootstrap(name):
     config = load_yaml(PipelineConfig, ROOT / "configs" / name)
-    assert config.policy and "bootstrap" not in to_run(config, None)
+    assert config.policy and "bootstrap" not in names(to_run(config, None))
     assert config.bc.lora is not None and config.depo.loss.beta == 0.2
     problems = resource_problems(stage_needs(config), cpus=2, gpus=0)
     assert any("GPUs" in p for p in problems)  # they want GPUs this machine does not have
@@ -75,7 +83,7 @@ def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path
     """bootstrap.train is None by default: its defaults come from the config as set."""
     data = {"run_dir": str(tmp_path), "bootstrap": {"train": {"loss": {"name": "sft"}, "epochs": 4}}}
     config, run = from_dict(PipelineConfig, data), RunFolder(tmp_path)
-    stored = plain(config.section("bootstrap"))
+    stored = stage_settings(STAGE["bootstrap"], config)
     del stored["bootstrap"]["train"]["data_fraction"]  # as written before the field existed
     run.finish("bootstrap", stored, 1.0)
     assert stale_stages(config, run, set()) == []
@@ -87,13 +95,13 @@ def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path
 def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)
-    run.finish("bc", config.section("bc"), 1.0)
+    run.finish("bc", stage_settings(STAGE["bc"], config), 1.0)
     assert stale_stages(config, run, set()) == []
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bc": {"loss": {"name": "sft"}, "epochs": 5}})
     (problem,) = stale_stages(changed, run, set())
     assert problem.startswith("bc: settings changed") and "epochs: 3 -> 5" in problem and "--from bc" in problem
-    assert stale_stages(changed, run, set(to_run(changed, "bc"))) == []
-    assert to_run(changed, "depo") == ["depo", "evaluate", "report"]
+    assert stale_stages(changed, run, set(names(to_run(changed, "bc")))) == []
+    assert names(to_run(changed, "depo")) == ["depo", "evaluate", "report"]
     with pytest.raises(ConfigError, match="--from"):
         to_run(from_dict(PipelineConfig, {"policy": "Qwen/Qwen2.5-7B-Instruct"}), "bootstrap")
 
@@ -101,8 +109,8 @@ def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
 def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_not_a_change(tmp_path):
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml")
     run = RunFolder(tmp_path)
-    for stage in STAGES:
-        run.finish(stage, config.section(stage), 1.0)
+    for stage in to_run(config, None):
+        run.finish(stage.name, stage_settings(stage, config), 1.0)
     assert stale_stages(config, run, set()) == []
     data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
     data["generate"]["workers"], data["bc"]["checkpoint_every"] = 1, 7  # another cluster, same results
@@ -113,14 +121,96 @@ def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_n
     assert problem.startswith("label:") and "kappa0: 0.9 -> 0.8" in problem
 
 
+def test_an_optional_method_trains_and_is_evaluated_only_with_its_section(tmp_path):
+    """depo_weighted is one METHODS entry: with its section it gets a train stage after DEPO,
+    and a finished evaluation without it becomes stale; without it nothing changes."""
+    data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
+    config = from_dict(PipelineConfig, data)
+    run = RunFolder(tmp_path)
+    for stage in to_run(config, None):
+        run.finish(stage.name, stage_settings(stage, config), 1.0)
+    assert "depo_weighted" not in [s.name for s in to_run(config, None)]
+    data["depo_weighted"] = {**data["depo"], "loss": {"name": "depo_weighted", "beta": 0.2, "gamma_token": 1.0}}
+    weighted = from_dict(PipelineConfig, data)
+    names = [s.name for s in to_run(weighted, None)]
+    assert names.index("depo_weighted") == names.index("depo") + 1 and [m.name for m in weighted.methods()][-1] == "depo_weighted"
+    assert "depo_weighted" in stage_needs(weighted)["evaluate"].work
+    (problem,) = stale_stages(weighted, run, set())
+    assert problem.startswith("evaluate:") and "optional_methods" in problem
+    data["depo_weighted"]["loss"]["name"] = "depo"
+    with pytest.raises(ConfigError, match="depo_weighted.loss.name"):
+        from_dict(PipelineConfig, data)
+
+
+def test_the_large_test_set_is_never_searched_and_shows_in_the_plan():
+    from depo_ray.envs import make_env, select_tasks
+
+    data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
+    data["evaluate"]["task_set"] = "large"
+    data["generate"]["task_ids"] = [0, 40000, 40040]  # the last two are in the large set
+    config = from_dict(PipelineConfig, data)
+    assert "the large test set" in stage_needs(config)["evaluate"].work
+    held_out = make_env(config.env).held_out
+    assert select_tasks(config.generate.tasks, config.generate.task_ids, held_out) == [0]
+
+
 def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)
     for stage in ("bootstrap", "generate", "label"):
-        run.finish(stage, config.section(stage), 1.0)
+        run.finish(stage, stage_settings(STAGE[stage], config), 1.0)
     assert run_problems(config, run, "bc") == []
     assert run_problems(config, run, "depo") == [f"--from depo: stage {s} has not completed; run without --from first"
                                                  for s in ("bc", "kto")]
+
+
+def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
+    """A pure-Python stage added to a stage list runs, gets its marker, is skipped on re-run,
+    stops a run when its settings change, re-runs with --from and shows in the plan."""
+    from depo_ray.pipeline.plan import plan_run
+    from depo_ray.pipeline.runner import run_pipeline
+    from depo_ray.pipeline.stage import Stage, StageNeeds
+
+    counted = []
+
+    def count_tasks(config, run, root, progress):
+        counted.append(config.generate.tasks)
+        (run / "tasks.txt").write_text(f"{config.generate.tasks}\n")
+        return {"tasks": config.generate.tasks[1] - config.generate.tasks[0]}
+
+    def summarize(config, run, root, progress):
+        (run / "summary.txt").write_text((run / "tasks.txt").read_text())
+        return {}
+
+    toy = Stage("tasks", ("tasks.txt",), lambda config, as_data: {"tasks": config.generate.tasks},
+                lambda config: StageNeeds("count the searched tasks", "none (driver)", 0, 0), count_tasks)
+    always = Stage("summary", ("summary.txt",), lambda config, as_data: {},
+                   lambda config: StageNeeds("summary.txt", "none (driver)", 0, 0), summarize, always_runs=True)
+    stages = (toy, always)
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 40]}})
+    assert run_pipeline(config, ROOT, progress=False, stages=stages) == tmp_path / "run" / "summary.txt"
+    run = RunFolder(tmp_path / "run")
+    marker = run.read_marker("tasks")
+    assert counted == [(0, 40)] and marker["tasks"] == 40 and marker["settings"] == {"tasks": [0, 40]}
+    assert not run.started("tasks").exists() and run.read_marker("summary") is not None
+
+    run_pipeline(config, ROOT, progress=False, stages=stages)
+    assert counted == [(0, 40)] and "[tasks] done earlier" in capsys.readouterr().out
+
+    changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 20]}})
+    stale = r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\); re-run it with --from tasks$"
+    with pytest.raises(ConfigError, match=stale):
+        run_pipeline(changed, ROOT, progress=False, stages=stages)
+    run_pipeline(changed, ROOT, from_stage="tasks", progress=False, stages=stages)
+    assert counted == [(0, 40), (0, 20)] and (run / "summary.txt").read_text() == "(0, 20)\n"
+
+    with_toy = (*STAGES[:-1], toy, STAGES[-1])
+    plan = plan_run(changed, ROOT, None, with_toy)
+    assert plan.problems == [] and plan.status["tasks"] == "done" and "tasks" not in plan.pending() and "report" in plan.pending()
+    table = plan.table().splitlines()
+    assert [row.split()[0] for row in table[2:]][-3:] == ["evaluate", "tasks", "report"]
+    assert any(row.split()[:2] == ["tasks", "done"] and "count the searched tasks" in row for row in table)
+    assert names(to_run(changed, "tasks", with_toy)) == ["tasks", "report"]
 
 
 def test_evaluation_tasks_must_not_be_training_tasks():
@@ -188,7 +278,7 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
     import ray
 
     from depo_ray.cluster import connect
-    from depo_ray.pipeline.stages import run_pipeline
+    from depo_ray.pipeline.runner import run_pipeline
 
     config_file, report = finished_run
     markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
@@ -242,7 +332,7 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
 @pytest.mark.parametrize("name", ["cpu_pipeline.yaml", "cpu_webshop_pipeline.yaml", "qwen2.5_7b_pipeline.yaml"])
 def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_path):
     from depo_ray.config import parse_overrides
-    from depo_ray.pipeline.stages import RunFolder, save_config
+    from depo_ray.pipeline.runner import save_config
 
     config = load_yaml(PipelineConfig, ROOT / "configs" / name, parse_overrides(["seeds=[3,4]", "depo.loss.beta=0.3"]))
     saved = save_config(config, RunFolder(tmp_path / "run"))
@@ -251,10 +341,10 @@ def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_pa
 
 
 def test_the_math_stage_runs_only_when_configured():
-    assert "math" not in to_run(from_dict(PipelineConfig, {}), None)
+    assert "math" not in names(to_run(from_dict(PipelineConfig, {}), None))
     with_math = from_dict(PipelineConfig, {"math": {"benchmark": "gsm8k", "limit": 200}})
-    assert to_run(with_math, "evaluate") == ["evaluate", "math", "report"]
-    assert any(n.stage == "math" and "gsm8k (first 200)" in n.work for n in stage_needs(with_math))
+    assert names(to_run(with_math, "evaluate")) == ["evaluate", "math", "report"]
+    assert "gsm8k (first 200)" in stage_needs(with_math)["math"].work
     with pytest.raises(ConfigError, match="math.policy"):
         from_dict(PipelineConfig, {"math": {"policy": "some/model"}})
 
@@ -273,7 +363,7 @@ def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     generate_catalog(tmp_path / "webshop", num_products=20)
     data["env"]["options"]["shop"]["data_dir"] = str(tmp_path / "webshop")
     config = from_dict(PipelineConfig, data)
-    assert config.env.name == "webshop" and "bootstrap" not in to_run(config, None)
+    assert config.env.name == "webshop" and "bootstrap" not in names(to_run(config, None))
     assert config.label.thresholds.kappa0 == 1.0 and config.label.thresholds.step_cutoff == 7
     assert make_env(config.env).test_tasks == tuple(range(500))  # built without loading the catalog
     assert any("GPUs" in p for p in resource_problems(stage_needs(config), cpus=2, gpus=0))

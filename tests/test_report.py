@@ -9,7 +9,7 @@ import pytest
 from depo_ray.evaluate import TaskResult, summarize
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.report import claim_line, comparisons, depo_claims, paired_table, write_report
-from depo_ray.pipeline.stages import RunFolder
+from depo_ray.pipeline.stage import RunFolder
 
 TASKS = 40
 
@@ -79,8 +79,10 @@ def test_the_report_of_a_finished_run(tmp_path, results):
             (folder / "summary.json").write_text(json.dumps(summarize(outcomes)))
     (tmp_path / "labeled").mkdir()
     (tmp_path / "labeled" / "summary.txt").write_text("D 10 / U 5")
-    text = write_report(PipelineConfig(run_dir=str(tmp_path), seeds=(0, 1)), run).read_text()
-    for row in ("| DEPO − KTO |", "| DEPO − BC |", "| KTO − BC |", "- T@All lower than KTO: **within noise**, not shown"):
+    text = write_report(PipelineConfig(run_dir=str(tmp_path), seeds=(0, 1)), run, {"evaluate": 12.0}).read_text()
+    for row in ("| DEPO − KTO |", "| DEPO − BC |", "| KTO − BC |", "- T@All lower than KTO: **within noise**, not shown",
+                "| evaluate | 12 |"):
         assert row in text
+    assert "DEPO-W" not in text  # an optional method without its section is not reported
     assert (tmp_path / "plots" / "paired_differences.png").stat().st_size > 1000
     assert "plots/paired_differences.png" in text

@@ -70,6 +70,22 @@ def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_
         check_manifest(retrained)
 
 
+def test_a_sweep_starts_from_a_pipeline_seed_with_labeled_data_and_pi_bc(tmp_path):
+    from depo_ray.config import from_dict
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.outputs import seed_outputs
+
+    outputs = seed_outputs(from_dict(PipelineConfig, {"run_dir": "runs/x", "seeds": [0, 4]}), tmp_path, seed=4)
+    assert outputs.missing().endswith("all.parquet is missing; run the pipeline through its label stage first")
+    outputs.labeled.parent.mkdir(parents=True)
+    outputs.labeled.touch()
+    assert "run the pipeline through its bc stage" in outputs.missing() and "seed-4" in outputs.missing()
+    outputs.bc_model.mkdir(parents=True)
+    (outputs.bc_model / "config.json").touch()
+    assert outputs.missing() is None
+    assert list(outputs.evaluations) == ["bc", "kto", "depo"] and outputs.studies == tmp_path / "runs" / "x" / "sweeps"
+
+
 @pytest.mark.parametrize("data, key", [({"grid": {"beta": [0]}}, "grid.beta"), ({"fractions": [1.5]}, "fractions"),
                                        ({"study": "pareto"}, "study"), ({"num_samples": 0}, "num_samples"),
                                        ({"num_samples": 2}, "num_samples"), ({"search": "optunaa"}, "search"),

@@ -12,7 +12,8 @@ from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.envs import EnvConfig, expert_kit, make_env, paths_under, paths_within
 from depo_ray.models.tiny import UNK, build_tokenizer, vocabulary_of
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.stages import plain, to_run
+from depo_ray.pipeline.runner import stage_settings, to_run
+from depo_ray.pipeline.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
@@ -61,7 +62,7 @@ def test_the_tiny_tokenizer_gives_back_every_oracle_turn_exactly_and_knows_every
 
 def test_the_webshop_cpu_config_bootstraps_and_names_a_bad_expert_option(tmp_path):
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_webshop_pipeline.yaml")
-    assert config.env.name == "webshop" and config.policy is None and to_run(config, None)[0] == "bootstrap"
+    assert config.env.name == "webshop" and config.policy is None and to_run(config, None)[0].name == "bootstrap"
     assert min(config.bootstrap.tasks) >= 1500 and max(config.evaluate.task_ids) < 500  # train goals, test goals
     data = yaml.safe_load((ROOT / "configs" / "cpu_webshop_pipeline.yaml").read_text())
     data["bootstrap"]["expert"] = {"verbosity_weights": [1, 1, 1, 1, 1]}  # BabyAI's five levels; WebShop has four
@@ -86,10 +87,11 @@ def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_p
     config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_webshop_pipeline.yaml")
     absolute = {**config.env.options, "shop": {**config.env.options["shop"], "cache_dir": str(tmp_path / "runs" / "webshop_cache")}}
     given = replace(config, env=EnvConfig("webshop", absolute))
-    assert plain(given.section("generate")) != plain(config.section("generate"))  # what the stale check saw
+    generate = next(s for s in STAGES if s.name == "generate")
+    assert stage_settings(generate, given) != stage_settings(generate, config)  # what the stale check saw
     within = replace(given, env=paths_within(given.env, tmp_path))
     assert within.env.options["shop"]["cache_dir"] == "runs/webshop_cache"
-    assert plain(within.section("generate")) == plain(config.section("generate"))
+    assert stage_settings(generate, within) == stage_settings(generate, config)
     outside = paths_within(given.env, tmp_path / "runs" / "elsewhere")  # not under the root: kept as given
     assert outside.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")
 

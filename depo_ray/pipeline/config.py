@@ -7,28 +7,44 @@ naming the key, so a run never mixes two environments or writes outside its fold
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from depo_ray.bootstrap import BootstrapConfig
 from depo_ray.envs import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 from depo_ray.evaluate.math import MathEvalConfig
-from depo_ray.evaluate.runner import EvalConfig
+from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
 
-SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
-                        "micro_batch_size"})
-"""Settings that change how a stage is scheduled, not what it produces: changing them (to fit
-another cluster) does not make a completed stage stale."""
 
-STAGES = ("bootstrap", "generate", "label", "bc", "kto", "depo", "evaluate", "math", "report")
-METHODS = ("bc", "kto", "depo")
-"""The trained policies the evaluate stage compares, in report order."""
+@dataclass(frozen=True)
+class Method:
+    """A trained policy: its own train stage, reading the ``PipelineConfig`` section of the
+    same name (a ``TrainConfig``), evaluated against the others."""
+    name: str
+    title: str
+    """Its name in the report."""
+    losses: tuple[str, ...]
+    """The losses its section may use."""
+    preference: bool = True
+    """Trained from the same seed's π_BC on D and U (KTO, DEPO); False: behaviour cloning,
+    from the starting policy on D_BC (which gives π_BC)."""
+    efficiency: bool = False
+    """An efficiency method: the report checks DEPO's claims for it (fewer tokens and turns
+    than BC and KTO, no lower Succ than BC)."""
+    optional: bool = False
+    """Its section may be null, and the method is then not trained or evaluated."""
+
+
+METHODS = (Method("bc", "BC", ("sft",), preference=False), Method("kto", "KTO", ("kto",)),
+           Method("depo", "DEPO", ("depo", "depo_penalty"), efficiency=True),
+           Method("depo_weighted", "DEPO-W", ("depo_weighted",), efficiency=True, optional=True))
+"""The trained policies the evaluate stage compares, in stage and report order; a new one
+(a new loss) is an entry here and a ``TrainConfig`` section of the same name below."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,9 @@ class PipelineConfig:
     """The KTO baseline from π_BC on D and U (loss kto)."""
     depo: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="depo"), learning_rate=2e-5))
     """DEPO from π_BC on D and U (loss depo or depo_penalty)."""
+    depo_weighted: TrainConfig | None = None
+    """Beyond the paper: efficiency as a weight on KTO's desirable term (loss depo_weighted),
+    from π_BC on D and U; None: not run."""
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     """Greedy evaluation of π_BC, π_KTO and π_DEPO on the held-out tasks."""
     math: MathEvalConfig | None = None
@@ -81,13 +100,17 @@ class PipelineConfig:
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: expected a non-empty list of distinct seeds, got {list(self.seeds)}")
-        for section in ("bc", "kto", "depo"):
-            if getattr(self, section).seed != 0:
-                raise ValueError(f"{section}.seed: the pipeline sets it from seeds; leave it out")
-        for section, names in (("generate", ("policy", "output_dir")), ("bc", ("model", "output_dir")),
-                               ("kto", ("model", "output_dir")), ("depo", ("model", "output_dir")),
+        for method in METHODS:
+            section = getattr(self, method.name)
+            if section is None and not method.optional:
+                raise ValueError(f"{method.name}: required")
+        for method in self.methods():
+            if getattr(self, method.name).seed != 0:
+                raise ValueError(f"{method.name}.seed: the pipeline sets it from seeds; leave it out")
+        set_by_the_pipeline = (("generate", ("policy", "output_dir")), *((m.name, ("model", "output_dir")) for m in self.methods()),
                                ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens")),
-                               ("math", ("policy", "output_dir"))):
+                               ("math", ("policy", "output_dir")))
+        for section, names in set_by_the_pipeline:
             for name in names:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
                     raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the "
@@ -95,10 +118,10 @@ class PipelineConfig:
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
-        expected = {"bc": ("sft",), "kto": ("kto",), "depo": ("depo", "depo_penalty")}
-        for section, names in expected.items():
-            if getattr(self, section).loss.name not in names:
-                raise ValueError(f"{section}.loss.name: must be one of {list(names)}, got {getattr(self, section).loss.name!r}")
+        for method in self.methods():
+            loss = getattr(self, method.name).loss.name
+            if loss not in method.losses:
+                raise ValueError(f"{method.name}.loss.name: must be one of {list(method.losses)}, got {loss!r}")
         if self.policy is None:
             if self.env.name not in EXPERTS:
                 raise ValueError(f"policy: required for env {self.env.name!r}, which has no expert to bootstrap a tiny model")
@@ -107,21 +130,25 @@ class PipelineConfig:
             except ValueError as error:
                 raise ValueError(f"bootstrap.{error}") from None
             self._check_bootstrap_tasks()
-        if self.evaluate.task_ids is not None:
-            trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, ()))
-            if self.policy is None:
-                trained |= set(select_tasks(self.bootstrap.tasks, self.bootstrap.task_ids, ()))
-            leaked = sorted(trained & set(self.evaluate.task_ids))
-            if leaked:
-                raise ValueError(f"evaluate.task_ids: tasks {leaked[:10]} are also searched or demonstrated for training")
+        try:
+            evaluated = evaluation_tasks(replace(self.evaluate, env=self.env))
+        except ValueError as error:
+            raise ValueError(str(error)) from None
+        held_out = make_env(self.env).held_out  # generation and the bootstrap leave these out themselves
+        trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, held_out))
+        if self.policy is None:
+            trained |= set(select_tasks(self.bootstrap.tasks, self.bootstrap.task_ids, held_out))
+        leaked = sorted(trained & set(evaluated))
+        if leaked:
+            key = "evaluate.task_ids" if self.evaluate.task_ids is not None else f"evaluate.task_set {self.evaluate.task_set!r}"
+            raise ValueError(f"{key}: tasks {leaked[:10]} are also searched or demonstrated for training")
         if self.label.expert_demos != "none" and self.policy is not None:
             raise ValueError("label.expert_demos: the expert demonstrations come from the bootstrap, "
                              "which runs only when policy is null")
 
-    def _expert_settings(self, as_data) -> dict:
-        if self.policy is not None or self.env.name not in EXPERTS:
-            return dict(self.bootstrap.expert)
-        return as_data(expert_config(self.env.name, self.bootstrap.expert))
+    def methods(self) -> tuple[Method, ...]:
+        """The methods this config trains and evaluates, in stage and report order."""
+        return tuple(m for m in METHODS if getattr(self, m.name) is not None)
 
     def _check_bootstrap_tasks(self) -> None:
         """The demonstrated and the checked tasks are training tasks of this env (the
@@ -134,45 +161,3 @@ class PipelineConfig:
         if checked:
             raise ValueError(f"bootstrap.check_tasks: {checked[:10]} are {self.env.name} test tasks; "
                              "the check decides when BC stops, so it must use training tasks")
-
-    def section(self, stage: str, as_data=dataclasses.asdict):
-        """What a stage's artifact depends on, as plain data (scheduling settings left out):
-        a completed stage whose section changed must be re-run (``--from``), never silently
-        reused. ``as_data=field_defaults`` gives the same shape at the code's defaults."""
-        sections = {
-            # the expert's full settings, so a changed default in its code counts as a change
-            "bootstrap": {"bootstrap": {**as_data(self.bootstrap), "expert": self._expert_settings(as_data)},
-                          "env": as_data(self.env)},
-            "generate": {"generate": as_data(self.generate), "env": as_data(self.env), "policy": self.policy},
-            "label": as_data(self.label),
-            "evaluate": {"evaluate": as_data(self.evaluate), "env": as_data(self.env), "seeds": self.seeds},
-            "report": {},
-        }
-        if stage not in sections:
-            value = getattr(self, stage)
-            sections[stage] = {stage: None if value is None else as_data(value), "seeds": self.seeds}
-        return _without_scheduling(sections[stage])
-
-
-def field_defaults(config) -> dict:
-    """``dataclasses.asdict``'s shape with each field at its declared default (nested configs
-    followed as they are set), to tell a setting added to the code later from a changed one."""
-    out = {}
-    for f in dataclasses.fields(config):
-        current = getattr(config, f.name)
-        if dataclasses.is_dataclass(current):
-            out[f.name] = field_defaults(current)
-        elif f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-            out[f.name] = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
-        else:
-            out[f.name] = current
-    return out
-
-
-def _without_scheduling(value):
-    if isinstance(value, dict):
-        return {k: _without_scheduling(v) for k, v in value.items() if k not in SCHEDULING}
-    return value

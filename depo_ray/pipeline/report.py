@@ -1,6 +1,6 @@
-"""report.md of a pipeline run: the paper's Table 1 for BC, KTO and DEPO with DEPO's relative
-change, the paired differences between the methods with 95% bootstrap intervals (which decide
-whether the run shows what DEPO claims), the labeling summary, wall time per stage, and PNG
+"""report.md of a pipeline run: the paper's Table 1 for the trained methods (BC, KTO, DEPO and
+any further one) with each efficiency method's relative change, the paired differences between the methods with 95% bootstrap intervals (which decide
+whether the run shows what DEPO claims, for each efficiency method), the labeling summary, wall time per stage, and PNG
 plots (tokens per turn and turns per task per method; success against T@All; the paired
 differences with their intervals)."""
 
@@ -13,9 +13,9 @@ from pathlib import Path
 from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
 from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
 from depo_ray.losses import EFFICIENCY_SETTINGS
-from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig
+from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 
-NAMES = {"bc": "BC", "kto": "KTO", "depo": "DEPO"}
+TITLES = {m.name: m.title for m in METHODS}
 COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all", "T@All", "{:.1f}"),
            ("s_all", "S@All", "{:.2f}"), ("t_succ", "T@Succ", "{:.1f}"), ("s_succ", "S@Succ", "{:.2f}"),
            ("tokens_per_turn", "tokens/turn", "{:.1f}"), ("invalid_action_rate", "invalid", "{:.3f}"),
@@ -26,7 +26,7 @@ PAIRED = ("succ", "t_all", "s_all", "t_succ", "s_succ")
 
 
 def name(method: str) -> str:
-    return NAMES.get(method, method.upper())
+    return TITLES.get(method, method.upper())
 
 
 def _cell(value, fmt: str) -> str:
@@ -37,14 +37,15 @@ def _change(value) -> str:
     return "–" if value is None else f"{value:+.1%}"
 
 
-def results_table(summaries: dict[str, dict]) -> str:
+def results_table(summaries: dict[str, dict], methods: tuple[Method, ...]) -> str:
     head = "| Method | " + " | ".join(c[1] for c in COLUMNS) + " |"
     lines = [head, "|---|" + "---:|" * len(COLUMNS)]
-    for method in METHODS:
-        lines.append(f"| {name(method)} | " + " | ".join(_cell(summaries[method][k], f) for k, _, f in COLUMNS) + " |")
-    for base in ("bc", "kto"):
-        changes = [_change(relative_change(summaries["depo"][k], summaries[base][k])) for k, _, _ in COLUMNS]
-        lines.append(f"| DEPO vs {name(base)} | " + " | ".join(changes) + " |")
+    for method in methods:
+        lines.append(f"| {method.title} | " + " | ".join(_cell(summaries[method.name][k], f) for k, _, f in COLUMNS) + " |")
+    for method in (m for m in methods if m.efficiency):
+        for base in (m for m in methods if not m.efficiency):
+            changes = [_change(relative_change(summaries[method.name][k], summaries[base.name][k])) for k, _, _ in COLUMNS]
+            lines.append(f"| {method.title} vs {base.title} | " + " | ".join(changes) + " |")
     return "\n".join(lines)
 
 
@@ -90,10 +91,12 @@ def paired_table(paired: list[PairedComparison]) -> str:
 class Claim:
     text: str
     """What the paper claims of DEPO, e.g. "T@All lower than KTO"."""
+    method: str
+    """The efficiency method the claim is checked for (DEPO or another)."""
     baseline: str
-    """The method the claim compares DEPO with."""
+    """The method the claim compares it with."""
     difference: PairedDifference
-    """DEPO − baseline in the claim's metric."""
+    """method − baseline in the claim's metric."""
     holds_when: tuple[Verdict, ...]
     """The verdicts that make the claim hold."""
 
@@ -102,26 +105,28 @@ class Claim:
         return self.difference.verdict in self.holds_when
 
 
-def depo_claims(paired: list[PairedComparison]) -> list[Claim]:
-    """What the paper claims of DEPO, decided by the paired intervals, not by the sign of a
-    point difference: "lower" holds when the interval of DEPO − baseline lies below 0
-    (better); "no lower" success holds unless it lies below 0 (better or within noise)."""
-    against = {c.baseline: c for c in paired if c.method == "depo"}
-    claims = [Claim(f"{label} lower than {name(base)}", base, against[base].differences[key], ("better",))
+def depo_claims(paired: list[PairedComparison], method: str = "depo") -> list[Claim]:
+    """What the paper claims of DEPO, for ``method`` (DEPO or another efficiency method),
+    decided by the paired intervals, not by the sign of a point difference: "lower" holds
+    when the interval of method − baseline lies below 0 (better); "no lower" success holds
+    unless it lies below 0 (better or within noise)."""
+    against = {c.baseline: c for c in paired if c.method == method}
+    claims = [Claim(f"{label} lower than {name(base)}", method, base, against[base].differences[key], ("better",))
               for key, label in (("t_all", "T@All"), ("s_all", "S@All")) for base in ("bc", "kto")]
-    return claims + [Claim("Succ no lower than BC", "bc", against["bc"].differences["succ"], ("better", "within noise"))]
+    return claims + [Claim("Succ no lower than BC", method, "bc", against["bc"].differences["succ"],
+                           ("better", "within noise"))]
 
 
 def claim_line(claim: Claim) -> str:
     outcome = "holds" if claim.holds else "not shown" if claim.difference.verdict in ("within noise", "undefined") \
         else "does not hold"
     return (f"- {claim.text}: **{claim.difference.verdict}**, {outcome} "
-            f"(DEPO − {name(claim.baseline)}: {_interval(claim.difference)})")
+            f"({name(claim.method)} − {name(claim.baseline)}: {_interval(claim.difference)})")
 
 
 def seeds_table(per_seed: dict[str, dict[int, dict]]) -> str:
     lines = ["| Method | seed | Succ | T@All | S@All |", "|---|---:|---:|---:|---:|"]
-    for method in METHODS:
+    for method in per_seed:
         for seed, s in per_seed[method].items():
             lines.append(f"| {name(method)} | {seed} | {_cell(s['succ'], '{:.3f}')} | {_cell(s['t_all'], '{:.1f}')} | "
                          f"{_cell(s['s_all'], '{:.2f}')} |")
@@ -136,10 +141,10 @@ def math_section(config: PipelineConfig, run) -> list[str]:
 
     lines = [f"## Math, out of domain: `{config.math.benchmark}` (greedy; median over seeds)", "",
              "| Method | accuracy | tokens / problem | answered | problems |", "|---|---:|---:|---:|---:|"]
-    for method in METHODS:
-        runs = [json.loads((run.math(method, seed) / "summary.json").read_text()) for seed in config.seeds]
+    for method in config.methods():
+        runs = [json.loads((run.math(method.name, seed) / "summary.json").read_text()) for seed in config.seeds]
         median = {k: statistics.median(r[k] for r in runs) for k in ("accuracy", "mean_tokens", "answered", "problems")}
-        lines.append(f"| {name(method)} | {median['accuracy']:.3f} | {median['mean_tokens']:.1f} | "
+        lines.append(f"| {method.title} | {median['accuracy']:.3f} | {median['mean_tokens']:.1f} | "
                      f"{median['answered']:.3f} | {median['problems']:.0f} |")
     return lines + [""]
 
@@ -184,13 +189,13 @@ def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict
     folder = run.root / "plots"
     folder.mkdir(parents=True, exist_ok=True)
     seeds = len(next(iter(results.values())))
-    pooled = {m: [r for outcomes in results[m].values() for r in outcomes] for m in METHODS}
+    pooled = {m: [r for outcomes in results[m].values() for r in outcomes] for m in results}
     paths = []
     for stem, title, value in (("tokens_per_turn", "Generated tokens per turn (per task)",
                                 lambda r: r.generated_tokens / r.turns if r.turns else 0.0),
                                ("turns_per_task", "Agent turns per task", lambda r: r.turns)):
         figure, axes = plt.subplots(figsize=(6, 4))
-        axes.hist([[value(r) for r in pooled[m]] for m in METHODS], bins=12, label=[name(m) for m in METHODS])
+        axes.hist([[value(r) for r in rows] for rows in pooled.values()], bins=12, label=[name(m) for m in pooled])
         axes.set_title(title + (f", {seeds} seeds pooled" if seeds > 1 else ""))
         axes.set_ylabel("tasks")
         axes.legend()
@@ -198,7 +203,7 @@ def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict
         figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(figure)
     figure, axes = plt.subplots(figsize=(5, 4))
-    for method in METHODS:
+    for method in summaries:
         axes.scatter(summaries[method]["t_all"], summaries[method]["succ"], s=60)
         axes.annotate(name(method), (summaries[method]["t_all"], summaries[method]["succ"]),
                       textcoords="offset points", xytext=(6, 4))
@@ -213,42 +218,46 @@ def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict
     return paths
 
 
-def write_report(config: PipelineConfig, run) -> Path:
-    """Write ``report.md`` (and its plots) from the run folder's artifacts."""
+def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path:
+    """Write ``report.md`` (and its plots) from the run folder's artifacts; ``seconds``: the
+    wall time of each completed stage, in stage order."""
     from depo_ray.evaluate.runner import read_results
 
-    root = run.root
-    per_seed = {m: {seed: json.loads((run.evaluation(m, seed) / "summary.json").read_text()) for seed in config.seeds}
-                for m in METHODS}
-    summaries = {m: median_summary(list(per_seed[m].values())) for m in METHODS}
-    results = {m: {seed: read_results(run.evaluation(m, seed)) for seed in config.seeds} for m in METHODS}
+    root, methods = run.root, config.methods()
+    per_seed = {m.name: {seed: json.loads((run.evaluation(m.name, seed) / "summary.json").read_text())
+                         for seed in config.seeds} for m in methods}
+    summaries = {m: median_summary(list(runs.values())) for m, runs in per_seed.items()}
+    results = {m.name: {seed: read_results(run.evaluation(m.name, seed)) for seed in config.seeds} for m in methods}
     paired = comparisons(results)
     plots = _plots(run, results, summaries, paired)
     seeds = ", ".join(str(s) for s in config.seeds)
-    timings = [(s, run.completed(s)) for s in STAGES]
+    efficiency = [m for m in methods if m.efficiency]
     lines = [
         f"# depo-ray run `{config.run_dir}`", "",
         f"Environment `{config.env.name}`"
         + "".join(f", {k} = {v}" for k, v in sorted(config.env.options.items())) + "; starting policy "
         + (f"`{config.policy}`" if config.policy else "the CPU default's tiny model, bootstrapped on expert demos") + ".",
-        f"DEPO: loss `{config.depo.loss.name}`, "
-        + "".join(f"{SYMBOLS[k]} = {getattr(config.depo.loss, k)}, " for k in EFFICIENCY_SETTINGS[config.depo.loss.name])
-        + f"β = {config.depo.loss.beta}; KTO β = {config.kto.loss.beta}.", "",
+        *[f"{m.title}: loss `{getattr(config, m.name).loss.name}`, "
+          + "".join(f"{SYMBOLS[k]} = {getattr(getattr(config, m.name).loss, k)}, "
+                    for k in EFFICIENCY_SETTINGS[getattr(config, m.name).loss.name])
+          + f"β = {getattr(config, m.name).loss.beta}." for m in efficiency],
+        f"KTO β = {config.kto.loss.beta}.", "",
         f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
-        results_table(summaries), "",
+        results_table(summaries, methods), "",
         "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. Each seed "
-        "trains its own π_BC, then KTO and DEPO from it.", "",
+        "trains its own π_BC, then the preference methods from it.", "",
         "Paired differences B − A over the same seeds and tasks (pooled over seeds), with 95% intervals from "
         f"a paired bootstrap ({paired[0].resamples} resamples of seeds, then tasks); the verdict is B's: better or "
         "worse when the interval excludes 0, within noise when it holds 0:", "",
         paired_table(paired), "",
-        "What DEPO claims, on this run (decided by the intervals above):", "",
-        *[claim_line(claim) for claim in depo_claims(paired)], "",
+        *[line for m in efficiency for line in (
+            f"What DEPO claims, for {m.title} on this run (decided by the intervals above):", "",
+            *[claim_line(claim) for claim in depo_claims(paired, m.name)], "")],
         "Per seed:", "", seeds_table(per_seed), "",
         *math_section(config, run),
         "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
         "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
-        *[f"| {s} | {done['seconds']:.0f} |" for s, done in timings if done], "",
+        *[f"| {stage} | {wall:.0f} |" for stage, wall in seconds.items()], "",
         "## Plots", "",
         *[f"![{p.stem}](plots/{p.name})" for p in plots], "",
     ]

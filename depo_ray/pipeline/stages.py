@@ -1,243 +1,130 @@
-"""The pipeline as a recipe: each stage reads the artifacts of the ones before it from the
-run folder and writes its own; ``runs/<run>/stages/<stage>.json`` marks it complete, with
-its settings and wall time.
+"""The pipeline's stages, in order: ``STAGES``. Each entry says what the stage writes, what
+its output depends on, what it holds on the cluster and how it runs; each stage reads the
+artifacts of the ones before it from the run folder and writes its own.
 
-A completed stage is skipped on re-run. A completed stage whose settings have changed stops
-the run before any work (re-run it with ``--from``). ``--from STAGE`` deletes that stage's
-artifacts and those of every later stage, then runs them again. A stage that stopped half
-way resumes from what it wrote (per task, per seed, per method) when its settings are the
-same, and starts over when they changed (``stages/<stage>.started.json`` keeps them).
+Adding a stage is adding an entry to ``STAGES`` (and, when it has settings, a section to
+``PipelineConfig``); adding a trained method is an entry of ``config.METHODS`` (and its
+section).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from depo_ray.config import ConfigError, model_under_root, under_root
-from depo_ray.envs import paths_under
-from depo_ray.files import write_text_atomically
-from depo_ray.pipeline.config import METHODS, STAGES, PipelineConfig, field_defaults
+from depo_ray.config import model_under_root
+from depo_ray.envs import expert_config, paths_under
+from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
+from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
+from depo_ray.serving.router import ServingConfig
+from depo_ray.settings import field_defaults
+from depo_ray.train.config import TrainConfig
 
-class RunFolder:
-    """Paths of a run's artifacts and the per-stage completion markers."""
-
-    ARTIFACTS = {"bootstrap": ("bootstrap",), "generate": ("trajectories",), "label": ("labeled",), "bc": ("bc",),
-                 "kto": ("kto",), "depo": ("depo",), "evaluate": ("eval",), "math": ("math",),
-                 "report": ("report.md", "plots")}
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def __truediv__(self, name: str) -> Path:
-        return self.root / name
-
-    def marker(self, stage: str) -> Path:
-        return self.root / "stages" / f"{stage}.json"
-
-    def completed(self, stage: str) -> dict | None:
-        """The stage's marker, or None while it has to run; the report never counts as
-        complete: it is cheap and rewritten on every run (wall times change)."""
-        path = self.marker(stage)
-        if stage == "report":
-            return None
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def started(self, stage: str) -> Path:
-        return self.root / "stages" / f"{stage}.started.json"
-
-    def start(self, stage: str, settings) -> None:
-        write_text_atomically(self.started(stage), json.dumps(plain(settings), indent=2))
-
-    def finish(self, stage: str, settings, seconds: float, **facts) -> None:
-        write_text_atomically(self.marker(stage), json.dumps(
-            {"settings": plain(settings), "seconds": seconds, **facts}, indent=2, default=str))
-        self.started(stage).unlink(missing_ok=True)
-
-    def clear(self, stage: str) -> None:
-        self.marker(stage).unlink(missing_ok=True)
-        self.started(stage).unlink(missing_ok=True)
-        for name in self.ARTIFACTS[stage]:
-            path = self.root / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-
-    def trained(self, method: str, seed: int) -> Path:
-        """Output folder of a train stage for one seed."""
-        return self.root / method / f"seed-{seed}"
-
-    def model(self, method: str, seed: int) -> Path:
-        """The exported policy of a train stage for one seed."""
-        from depo_ray.train.run import FINAL
-
-        return self.trained(method, seed) / FINAL
-
-    def scored(self, seed: int) -> Path:
-        """The preference data packed and scored by this seed's π_BC (kept with it, so
-        re-training π_BC clears it)."""
-        return self.trained("bc", seed) / "scored"
-
-    def evaluation(self, method: str, seed: int) -> Path:
-        return self.root / "eval" / method / f"seed-{seed}"
-
-    def math(self, method: str, seed: int) -> Path:
-        return self.root / "math" / method / f"seed-{seed}"
+DRIVER = "none (driver)"
 
 
-def plain(value):
-    """Settings as they read back from JSON (tuples become lists), so stored and current
-    settings compare equal when they are."""
-    return json.loads(json.dumps(value, default=str))
+def _task_range(task_ids, task_range) -> str:
+    if task_ids is None:
+        return f"tasks [{task_range[0]}, {task_range[1]})"
+    return f"{len(task_ids)} tasks" if len(task_ids) > 6 else f"tasks {list(task_ids)}"
 
 
-def first_difference(old, new, where: str = "", defaults=None) -> str | None:
-    """The first dotted key where two plain-data settings differ, with both values. With
-    ``defaults`` (the same settings at their default values), a key missing from ``old`` is
-    a setting added to the code after ``old`` was stored: a change only if it is not at its
-    default."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        defaults = defaults if isinstance(defaults, dict) else {}
-        for key in sorted(set(old) | set(new)):
-            if key not in old and key in defaults and new.get(key) == defaults[key]:
-                continue
-            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key), defaults.get(key))
-            if found:
-                return found
-        return None
-    return None if old == new else f"{where or 'settings'}: {old!r} -> {new!r}"
+def _seed_count(config: PipelineConfig) -> str:
+    return f", {len(config.seeds)} seeds" if len(config.seeds) > 1 else ""
 
 
-def settings_change(stored: dict, config: PipelineConfig, stage: str) -> str | None:
-    """How a stage's current settings differ from those stored when it ran (or None)."""
-    return first_difference(stored, plain(config.section(stage)), defaults=plain(config.section(stage, as_data=field_defaults)))
+def _training(config: TrainConfig, what: str) -> StageNeeds:
+    gpus = config.num_workers if config.use_gpu else 0
+    actors = f"{config.num_workers} train worker(s) x {config.cpus_per_worker} CPU" + (" + 1 GPU" if config.use_gpu else "")
+    return StageNeeds(f"{what}: loss {config.loss.name}, {config.epochs} epochs, batch {config.global_batch_size}",
+                      actors, config.num_workers * config.cpus_per_worker, gpus)
 
 
-def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str]) -> list[str]:
-    """Completed stages (not about to be re-run) whose settings changed since they ran."""
-    problems = []
-    for stage in to_run(config, None):
-        done = run.completed(stage)
-        if done is None or stage in forced:
-            continue
-        change = settings_change(done["settings"], config, stage)
-        if change:
-            problems.append(f"{stage}: settings changed since it ran ({change}); re-run it with --from {stage}")
-    return problems
+def _served(work: str, serving: ServingConfig, workers: int, cpus_per_worker: float, kind: str) -> StageNeeds:
+    actors = (f"{serving.replicas} vLLM replica(s) x {serving.cpus_per_replica} CPU"
+              + (f" + {serving.gpus_per_replica} GPU" if serving.gpus_per_replica else "")
+              + f", {workers} {kind} x {cpus_per_worker} CPU")
+    return StageNeeds(work, actors, serving.replicas * serving.cpus_per_replica + workers * cpus_per_worker,
+                      serving.replicas * serving.gpus_per_replica)
 
 
-def to_run(config: PipelineConfig, from_stage: str | None) -> list[str]:
-    """Stages this config runs, from ``from_stage`` on when given."""
-    skipped = {"bootstrap"} if config.policy is not None else set()
-    if config.math is None:
-        skipped.add("math")
-    stages = [s for s in STAGES if s not in skipped]
-    if from_stage is None:
-        return stages
-    if from_stage not in stages:
-        raise ConfigError(f"--from: {from_stage!r} is not a stage of this config; stages: {stages}")
-    return stages[stages.index(from_stage):]
-
-
-def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None) -> list[str]:
-    """Why the run must not start: completed stages whose settings changed, or ``--from``
-    over earlier stages that never completed (it would build on nothing)."""
-    stages = to_run(config, from_stage)
-    problems = stale_stages(config, run, set(stages) if from_stage else set())
-    if from_stage:
-        every = to_run(config, None)
-        problems += [f"--from {from_stage}: stage {s} has not completed; run without --from first"
-                     for s in every[:every.index(from_stage)] if run.completed(s) is None]
-    return problems
+def _section_and_seeds(section: str):
+    """Settings of a stage run once per seed from its own section."""
+    return lambda config, as_data: {section: as_data(getattr(config, section)), "seeds": config.seeds}
 
 
 def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
     if config.policy is not None:
         return model_under_root(root, config.policy)
-    return str(run.root / run.completed("bootstrap")["policy"])
+    return str(run.root / run.read_marker("bootstrap")["policy"])
 
 
-def run_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path, progress: bool = True) -> dict:
-    """Run one stage; returns the facts kept in its marker."""
-    env = paths_under(config.env, root)  # folders from the project root, kept relative in the markers
-    if stage == "bootstrap":
-        from depo_ray.bootstrap import bootstrap_policy
+# --- bootstrap: the CPU default's tiny model, warm-started on expert demos ------------------
 
-        budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
-        bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=env, max_new_tokens=budget)
-        # kept relative to the run folder, so a moved run still resumes
-        return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
-    if stage == "generate":
-        from depo_ray.search.generate import run_generation
-
-        generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
-                           env=env)
-        totals = run_generation(generate, progress=progress)
-        if totals["failed"]:  # no marker: the next run searches just these again
-            raise RuntimeError(f"generate: the search failed on tasks {totals['failed']} (errors above); "
-                               "the other tasks' shards are kept and a re-run retries only these")
-        return {"totals": totals}
-    if stage == "label":
-        return label_stage(config, run, root)
-    if stage in METHODS:
-        return train_stage(stage, config, run, root)
-    if stage == "evaluate":
-        from depo_ray.evaluate.runner import run_evaluation
-
-        summaries = {}
-        for method in METHODS:
-            for seed in config.seeds:
-                evaluate = replace(config.evaluate, policy=str(run.model(method, seed)),
-                                   output_dir=str(run.evaluation(method, seed)), env=env)
-                summaries[f"{method}/seed-{seed}"] = run_evaluation(evaluate, method=method, progress=progress)
-        return {"summaries": summaries}
-    if stage == "math":
-        from depo_ray.evaluate.math import run_math_evaluation
-
-        summaries = {}
-        for method in METHODS:  # each (method, seed) keeps its summary: a resumed stage skips it
-            for seed in config.seeds:
-                solve = replace(config.math, policy=str(run.model(method, seed)), output_dir=str(run.math(method, seed)))
-                summaries[f"{method}/seed-{seed}"] = run_math_evaluation(solve, progress=progress)
-        return {"summaries": summaries}
-    if stage == "report":
-        from depo_ray.pipeline.report import write_report
-
-        return {"report": str(write_report(config, run))}
-    raise ValueError(f"unknown stage {stage!r}")
+def _bootstrap_settings(config: PipelineConfig, as_data) -> dict:
+    # the expert's full settings, so a changed default in its code counts as a change
+    expert = as_data(expert_config(config.env.name, config.bootstrap.expert))
+    return {"bootstrap": {**as_data(config.bootstrap), "expert": expert}, "env": as_data(config.env)}
 
 
-def train_stage(stage: str, config: PipelineConfig, run: RunFolder, root: Path) -> dict:
-    """BC from the starting policy on D_BC, or KTO / DEPO from the same seed's π_BC on D and
-    U, once per seed. A seed whose model is exported is not trained again when the stage
-    resumes after a crash."""
-    from depo_ray.train.run import run_bc, run_preference
-
-    metrics = {}
-    for seed in config.seeds:
-        if (run.model(stage, seed) / "config.json").exists():
-            continue
-        if stage == "bc":
-            train = replace(config.bc, seed=seed, model=starting_policy(config, run, root),
-                            output_dir=str(run.trained("bc", seed)))
-            result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
-        else:
-            train = replace(getattr(config, stage), seed=seed, model=str(run.model("bc", seed)),
-                            output_dir=str(run.trained(stage, seed)))
-            # KTO and DEPO of a seed pack the same batches and score them with the same π_BC: once
-            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")], run.scored(seed))
-        metrics[f"seed-{seed}"] = result.metrics
-    return {"metrics": metrics}
+def _bootstrap_needs(config: PipelineConfig) -> StageNeeds:
+    b = config.bootstrap
+    rounds = _training(b.round_config, "")
+    return replace(rounds, work=f"tiny model, expert demos of {_task_range(b.task_ids, b.tasks)}, BC up to {b.max_rounds} rounds")
 
 
-def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
-    """Label every searched trajectory (and the expert demos, or their desirable ones, when asked), rephrase the
-    desirable ones when a rephraser is set, and write all.parquet (D, U and dropped) and
-    bc.parquet (D_BC)."""
+def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.bootstrap import bootstrap_policy
+
+    budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
+    # the env's folders from the project root, kept relative in the markers
+    bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=paths_under(config.env, root),
+                        max_new_tokens=budget)
+    # kept relative to the run folder, so a moved run still resumes
+    return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
+
+
+# --- generate: MCTS with the starting policy ------------------------------------------------
+
+def _generate_settings(config: PipelineConfig, as_data) -> dict:
+    return {"generate": as_data(config.generate), "env": as_data(config.env), "policy": config.policy}
+
+
+def _generate_needs(config: PipelineConfig) -> StageNeeds:
+    g = config.generate
+    work = f"MCTS on {_task_range(g.task_ids, g.tasks)}: {g.search.simulations} simulations, {g.search.children} children"
+    if g.teacher is not None:  # a remote model: no local replicas
+        return StageNeeds(work, f"{g.workers} MCTS workers x {g.cpus_per_worker} CPU -> {g.teacher.base_url}",
+                          g.workers * g.cpus_per_worker, 0)
+    return _served(work, g.serving, g.workers, g.cpus_per_worker, "MCTS workers")
+
+
+def _generate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.search.generate import run_generation
+
+    generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
+                       env=paths_under(config.env, root))
+    totals = run_generation(generate, progress=progress)
+    if totals["failed"]:  # no marker: the next run searches just these again
+        raise RuntimeError(f"generate: the search failed on tasks {totals['failed']} (errors above); "
+                           "the other tasks' shards are kept and a re-run retries only these")
+    return {"totals": totals}
+
+
+# --- label: D, U and D_BC -------------------------------------------------------------------
+
+def _label_needs(config: PipelineConfig) -> StageNeeds:
+    t = config.label.thresholds
+    return StageNeeds(f"κ0={t.kappa0} κ1={t.kappa1} κ2={t.kappa2}"
+                      + (f", with expert demos ({config.label.expert_demos})" if config.label.expert_demos != "none" else "")
+                      + (", rephrased" if config.label.rephrase else ""), DRIVER, 0, 0)
+
+
+def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    """Label every searched trajectory (and the expert demos, or their desirable ones, when
+    asked), rephrase the desirable ones when a rephraser is set, and write all.parquet (D, U
+    and dropped) and bc.parquet (D_BC)."""
     from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
     from depo_ray.records import read_records, write_shard
 
@@ -270,45 +157,114 @@ def label_stage(config: PipelineConfig, run: RunFolder, root: Path) -> dict:
     return {"records": len(labeled), **counts, "bc": len(bc)}
 
 
-CONFIG_FILE = "config.yaml"
+# --- bc, kto, depo: one train stage per method ----------------------------------------------
 
+def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    """BC from the starting policy on D_BC, or a preference method from the same seed's π_BC
+    on D and U, once per seed. A seed whose model is exported is not trained again when the
+    stage resumes after a crash."""
+    from depo_ray.train.run import run_bc, run_preference
 
-def save_config(config: PipelineConfig, run: RunFolder) -> Path:
-    """The run's config as it was run (command-line overrides applied) at ``<run>/config.yaml``:
-    a sweep or a later run can load it like any config file."""
-    import yaml
-
-    run.root.mkdir(parents=True, exist_ok=True)
-    path = run / CONFIG_FILE
-    write_text_atomically(path, yaml.safe_dump(plain(asdict(config)), sort_keys=False))
-    return path
-
-
-def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = None, progress: bool = True) -> Path:
-    """Run every stage not yet complete; returns the report's path. Validation (stale
-    stages, --from) happens before anything is deleted or started."""
-    run = RunFolder(under_root(root, config.run_dir))
-    stages = to_run(config, from_stage)
-    problems = run_problems(config, run, from_stage)
-    if problems:
-        raise ConfigError("\n".join(problems))
-    for stage in stages if from_stage else ():
-        run.clear(stage)
-    save_config(config, run)
-    for stage in stages:
-        done, settings = run.completed(stage), plain(config.section(stage))
-        if done is not None:
-            print(f"[{stage}] done earlier ({done['seconds']:.0f} s), skipped")
+    metrics = {}
+    for seed in config.seeds:
+        if (run.model(method.name, seed) / "config.json").exists():
             continue
-        started = run.started(stage)
-        if started.exists() and settings_change(json.loads(started.read_text()), config, stage):
-            print(f"[{stage}] stopped half way earlier with other settings: starting it over")
-            run.clear(stage)
-        run.start(stage, settings)
-        print(f"[{stage}] running")
-        began = time.perf_counter()
-        facts = run_stage(stage, config, run, root, progress=progress)
-        seconds = time.perf_counter() - began
-        run.finish(stage, settings, seconds, **facts)
-        print(f"[{stage}] finished in {seconds:.0f} s")
-    return run / "report.md"
+        output = {"seed": seed, "output_dir": str(run.trained(method.name, seed))}
+        if method.preference:
+            train = replace(getattr(config, method.name), model=str(run.model("bc", seed)), **output)
+            # every preference method of a seed packs the same batches, scored by the same π_BC: once
+            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")], run.scored(seed))
+        else:
+            train = replace(getattr(config, method.name), model=starting_policy(config, run, root), **output)
+            result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
+        metrics[f"seed-{seed}"] = result.metrics
+    return {"metrics": metrics}
+
+
+def train_stage(method: Method) -> Stage:
+    what = "D and U from π_BC" if method.preference else "D_BC from the starting policy"
+    return Stage(method.name, (method.name,), _section_and_seeds(method.name),
+                 needs=lambda config: _training(getattr(config, method.name), what), run=partial(_train, method),
+                 applies=lambda config: getattr(config, method.name) is not None)
+
+
+# --- evaluate and math: every method's policy of every seed ---------------------------------
+
+def _evaluated(config: PipelineConfig, as_data) -> dict:
+    """The optional methods evaluated, when any is set: adding one makes a finished evaluation
+    stale, while the settings of a run made before optional methods existed still match. At
+    the code's defaults (``field_defaults``) no optional method is set."""
+    optional = [] if as_data is field_defaults else [m.name for m in config.methods() if m.optional]
+    return {"optional_methods": optional} if optional else {}
+
+
+def _evaluate_settings(config: PipelineConfig, as_data) -> dict:
+    return {"evaluate": as_data(config.evaluate), "env": as_data(config.env), "seeds": config.seeds,
+            **_evaluated(config, as_data)}
+
+
+def _math_settings(config: PipelineConfig, as_data) -> dict:
+    return {**_section_and_seeds("math")(config, as_data), **_evaluated(config, as_data)}
+
+
+def _methods(config: PipelineConfig) -> str:
+    return ", ".join(m.name for m in config.methods())
+
+
+def _evaluate_needs(config: PipelineConfig) -> StageNeeds:
+    e = config.evaluate
+    tasks = f"{len(e.task_ids)} tasks" if e.task_ids else f"the {e.task_set} test set"
+    return _served(f"{_methods(config)} on {tasks}, greedy{_seed_count(config)}", e.serving, e.workers, e.cpus_per_worker, "evaluators")
+
+
+def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.evaluate.runner import run_evaluation
+
+    env, summaries = paths_under(config.env, root), {}
+    for method in config.methods():
+        for seed in config.seeds:
+            evaluate = replace(config.evaluate, policy=str(run.model(method.name, seed)),
+                               output_dir=str(run.evaluation(method.name, seed)), env=env)
+            summaries[f"{method.name}/seed-{seed}"] = run_evaluation(evaluate, method=method.name, progress=progress)
+    return {"summaries": summaries}
+
+
+def _math_needs(config: PipelineConfig) -> StageNeeds:
+    m = config.math
+    work = f"{_methods(config)} on {m.benchmark}" + (f" (first {m.limit})" if m.limit else "") + _seed_count(config)
+    return _served(work, m.serving, m.workers, m.cpus_per_worker, "solvers")
+
+
+def _math(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.evaluate.math import run_math_evaluation
+
+    summaries = {}
+    for method in config.methods():  # each (method, seed) keeps its summary: a resumed stage skips it
+        for seed in config.seeds:
+            solve = replace(config.math, policy=str(run.model(method.name, seed)),
+                            output_dir=str(run.math(method.name, seed)))
+            summaries[f"{method.name}/seed-{seed}"] = run_math_evaluation(solve, progress=progress)
+    return {"summaries": summaries}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def _report(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.pipeline.report import write_report
+
+    seconds = {s.name: done["seconds"] for s in STAGES if (done := s.completed(run))}
+    return {"report": str(write_report(config, run, seconds))}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("bootstrap", ("bootstrap",), _bootstrap_settings, _bootstrap_needs, _bootstrap,
+          applies=lambda config: config.policy is None),
+    Stage("generate", ("trajectories",), _generate_settings, _generate_needs, _generate),
+    Stage("label", ("labeled",), lambda config, as_data: as_data(config.label), _label_needs, _label),
+    *(train_stage(method) for method in METHODS),
+    Stage("evaluate", ("eval",), _evaluate_settings, _evaluate_needs, _evaluate),
+    Stage("math", ("math",), _math_settings, _math_needs, _math, applies=lambda config: config.math is not None),
+    Stage("report", ("report.md", "plots"), lambda config, as_data: {},
+          lambda config: StageNeeds("report.md and plots", DRIVER, 0, 0), _report, always_runs=True),
+)
+"""Every stage, in the order they run."""

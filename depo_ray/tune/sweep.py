@@ -23,9 +23,10 @@ from depo_ray.envs import paths_under
 from depo_ray.evaluate.runner import EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import EFFICIENCY_SETTINGS, LossConfig
-from depo_ray.pipeline.config import PipelineConfig, field_defaults
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs
-from depo_ray.pipeline.stages import RunFolder, first_difference, plain
+from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
 
@@ -127,29 +128,25 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
         raise ConfigError(f"seed: {config.seed} is not one of the pipeline's seeds {list(pipeline.seeds)}")
     if config.study == "ablation" and (max(config.grid.alpha1) == 0 or max(config.grid.alpha2) == 0):
         raise ConfigError("grid: the ablation uses the largest α1 and α2 of the grid; both must be above 0")
-    run = RunFolder(under_root(root, pipeline.run_dir))
-    bc_model, labeled = run.model("bc", config.seed), run / "labeled" / "all.parquet"
-    for path, stage in ((labeled, "label"), (bc_model / "config.json", "bc")):
-        if not path.exists():
-            raise ConfigError(f"pipeline: {path} is missing; run the pipeline through its {stage} stage first "
-                              f"(python jobs/pipeline.py --config {config.pipeline})")
-    folder = run / "sweeps" / config.folder_name
+    outputs = seed_outputs(pipeline, root, config.seed)
+    missing = outputs.missing()
+    if missing:
+        raise ConfigError(f"pipeline: {missing} (python jobs/pipeline.py --config {config.pipeline})")
+    folder = outputs.studies / config.folder_name
     loss = replace(pipeline.depo.loss, name=config.loss or pipeline.depo.loss.name)
-    depo = replace(pipeline.depo, seed=config.seed, model=str(bc_model), output_dir=str(folder / "reference"), loss=loss)
+    depo = replace(pipeline.depo, seed=config.seed, model=str(outputs.bc_model), output_dir=str(folder / "reference"),
+                   loss=loss)
     evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
-    needs = {n.stage: n for n in stage_needs(pipeline)}
+    needs = stage_needs(pipeline)
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
     trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
     if trial_cpus > cpus or trial_gpus > gpus:
         raise ConfigError(f"a trial needs {trial_cpus:g} CPUs and {trial_gpus:g} GPUs at once (the pipeline's depo "
                           f"and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
-    baselines = {}
-    for method in ("bc", "kto"):
-        summary = run.evaluation(method, config.seed) / "summary.json"
-        if summary.exists():
-            baselines[method] = json.loads(summary.read_text())
-    job = SweepJob(config, folder, depo, (str(labeled),), evaluate, baselines, trial_cpus, trial_gpus,
-                   sweep_manifest(config, pipeline, bc_model, labeled),
+    baselines = {method: json.loads(summary.read_text()) for method, summary in outputs.evaluations.items()
+                 if method in ("bc", "kto") and summary.exists()}
+    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate, baselines, trial_cpus, trial_gpus,
+                   sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
                    plain(sweep_settings(config, pipeline, as_data=field_defaults)))
     check_manifest(job)
     return job
@@ -160,8 +157,8 @@ def sweep_settings(config: SweepConfig, pipeline: PipelineConfig, as_data=asdict
     evaluate sections (scheduling left out). ``as_data=field_defaults``: the same shape at the
     code's defaults."""
     study = {k: v for k, v in as_data(config).items() if k not in ("name", "max_concurrent_trials")}
-    return {"sweep": study, "depo": pipeline.section("depo", as_data)["depo"],
-            "evaluate": pipeline.section("evaluate", as_data)["evaluate"], "env": as_data(pipeline.env)}
+    return {"sweep": study, "depo": without_scheduling(as_data(pipeline.depo)),
+            "evaluate": without_scheduling(as_data(pipeline.evaluate)), "env": as_data(pipeline.env)}
 
 
 def sweep_manifest(config: SweepConfig, pipeline: PipelineConfig, bc_model: Path, labeled: Path) -> dict:

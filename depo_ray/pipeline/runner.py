@@ -1,0 +1,123 @@
+"""Running the stages of ``STAGES`` (or any such list), each resumable under ``runs/<run>/``.
+
+``runs/<run>/stages/<stage>.json`` marks a stage complete, with its settings and wall time.
+A completed stage is skipped on re-run. A completed stage whose settings have changed stops
+the run before any work (re-run it with ``--from``). ``--from STAGE`` deletes that stage's
+artifacts and those of every later stage, then runs them again. A stage that stopped half
+way resumes from what it wrote (per task, per seed, per method) when its settings are the
+same, and starts over when they changed (``stages/<stage>.started.json`` keeps them).
+
+Nothing here names a stage: what differs between stages is in their ``Stage`` entries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from depo_ray.config import ConfigError, under_root
+from depo_ray.files import write_text_atomically
+from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.pipeline.stage import RunFolder, Stage
+from depo_ray.pipeline.stages import STAGES
+from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
+
+
+def stage_settings(stage: Stage, config: PipelineConfig, as_data=asdict):
+    """What the stage's artifacts depend on, as stored in its markers: a completed stage
+    whose settings changed must be re-run (``--from``), never silently reused."""
+    return plain(without_scheduling(stage.settings(config, as_data)))
+
+
+def settings_change(stored: dict, stage: Stage, config: PipelineConfig) -> str | None:
+    """How a stage's current settings differ from those stored when it ran (or None)."""
+    return first_difference(stored, stage_settings(stage, config),
+                            defaults=stage_settings(stage, config, as_data=field_defaults))
+
+
+def to_run(config: PipelineConfig, from_stage: str | None, stages: tuple[Stage, ...] = STAGES) -> list[Stage]:
+    """Stages this config runs, from ``from_stage`` on when given."""
+    applied = [s for s in stages if s.applies(config)]
+    names = [s.name for s in applied]
+    if from_stage is None:
+        return applied
+    if from_stage not in names:
+        raise ConfigError(f"--from: {from_stage!r} is not a stage of this config; stages: {names}")
+    return applied[names.index(from_stage):]
+
+
+def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str], stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Completed stages (not about to be re-run) whose settings changed since they ran."""
+    problems = []
+    for stage in to_run(config, None, stages):
+        done = stage.completed(run)
+        if done is None or stage.name in forced:
+            continue
+        change = settings_change(done["settings"], stage, config)
+        if change:
+            problems.append(f"{stage.name}: settings changed since it ran ({change}); re-run it with --from {stage.name}")
+    return problems
+
+
+def forced_stages(config: PipelineConfig, from_stage: str | None, stages: tuple[Stage, ...] = STAGES) -> set[str]:
+    """The stages ``--from`` re-runs even when complete."""
+    return {s.name for s in to_run(config, from_stage, stages)} if from_stage else set()
+
+
+def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None,
+                 stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Why the run must not start: completed stages whose settings changed, or ``--from``
+    over earlier stages that never completed (it would build on nothing)."""
+    problems = stale_stages(config, run, forced_stages(config, from_stage, stages), stages)
+    if from_stage:
+        every = to_run(config, None, stages)
+        earlier = every[:[s.name for s in every].index(from_stage)]
+        problems += [f"--from {from_stage}: stage {s.name} has not completed; run without --from first"
+                     for s in earlier if s.completed(run) is None]
+    return problems
+
+
+CONFIG_FILE = "config.yaml"
+
+
+def save_config(config: PipelineConfig, run: RunFolder) -> Path:
+    """The run's config as it was run (command-line overrides applied) at ``<run>/config.yaml``:
+    a sweep or a later run can load it like any config file."""
+    import yaml
+
+    run.root.mkdir(parents=True, exist_ok=True)
+    path = run / CONFIG_FILE
+    write_text_atomically(path, yaml.safe_dump(plain(asdict(config)), sort_keys=False))
+    return path
+
+
+def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = None, progress: bool = True,
+                 stages: tuple[Stage, ...] = STAGES) -> Path:
+    """Run every stage not yet complete; returns the last stage's first artifact (the
+    report). Validation (stale stages, --from) happens before anything is deleted or started."""
+    run = RunFolder(under_root(root, config.run_dir))
+    pending = to_run(config, from_stage, stages)
+    problems = run_problems(config, run, from_stage, stages)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    for stage in pending if from_stage else ():
+        stage.clear(run)
+    save_config(config, run)
+    for stage in pending:
+        done, settings = stage.completed(run), stage_settings(stage, config)
+        if done is not None:
+            print(f"[{stage.name}] done earlier ({done['seconds']:.0f} s), skipped")
+            continue
+        started = run.read_started(stage.name)
+        if started is not None and settings_change(started, stage, config):
+            print(f"[{stage.name}] stopped half way earlier with other settings: starting it over")
+            stage.clear(run)
+        run.start(stage.name, settings)
+        print(f"[{stage.name}] running")
+        began = time.perf_counter()
+        facts = stage.run(config, run, root, progress)
+        seconds = time.perf_counter() - began
+        run.finish(stage.name, settings, seconds, **facts)
+        print(f"[{stage.name}] finished in {seconds:.0f} s")
+    return run / stages[-1].artifacts[0]
