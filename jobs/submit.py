@@ -1,7 +1,7 @@
 """Submit the pipeline to a Ray cluster as `make pipeline` does, on a machine that may never
 have run Ray: check the config, create Ray's authentication token when there is none, start a
 local head unless one answers at ``--address``, say where the dashboard is and how to log in,
-then ``ray job submit`` the pipeline under a job name and stream its log.
+then ``ray job submit`` the pipeline under a job name and follow its log to the end.
 
     python jobs/submit.py --config configs/cpu_pipeline.yaml
     python jobs/submit.py --config configs/cpu_pipeline.yaml --set 'seeds=[0,1,2]'
@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -52,12 +54,21 @@ def head_answers(address: str) -> bool:
     return subprocess.run([RAY, "job", "list", f"--address={address}"], capture_output=True, env=ray_env()).returncode == 0
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def start_head(address: str, gcs_port: int, temp_dir: str | None, wait_s: float = 120) -> None:
     dashboard = urlparse(address)
     if dashboard.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit(f"no Ray cluster answers at {address}, and a head is started here only for a local address")
+    # The job agent's fixed default port (52365) may be held by another Ray instance on this
+    # machine; the head would start but never accept a job ("No available agent").
     command = [RAY, "start", "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard.port or 8265}",
-               "--include-dashboard=true", "--disable-usage-stats"] + ([f"--temp-dir={temp_dir}"] if temp_dir else [])
+               f"--dashboard-agent-listen-port={free_port()}", "--include-dashboard=true", "--disable-usage-stats"]
+    command += [f"--temp-dir={temp_dir}"] if temp_dir else []
     print(f"starting a local Ray head: {' '.join(command[1:])}", flush=True)
     started = subprocess.run(command, capture_output=True, text=True, env=ray_env())
     if started.returncode != 0:
@@ -71,6 +82,32 @@ def start_head(address: str, gcs_port: int, temp_dir: str | None, wait_s: float 
 
 def job_name(config: str) -> str:
     return f"depo-ray pipeline ({config})"
+
+
+def submit(address: str, name: str, entrypoint: list[str], wait_s: float = 120) -> str:
+    """Submit without waiting and return the submission id. A head that has just started (or
+    a loaded machine) can answer "No available agent to submit job" for a while: retried."""
+    submission = f"depo-ray-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    command = [RAY, "job", "submit", f"--address={address}", f"--submission-id={submission}", "--no-wait",
+               f"--metadata-json={json.dumps({'job_name': name})}", "--", *entrypoint]
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, env=ray_env())
+        if done.returncode == 0:
+            return submission
+        if "No available agent" not in done.stdout + done.stderr or time.monotonic() > deadline:
+            raise SystemExit(f"ray job submit failed (exit {done.returncode}): {(done.stdout + done.stderr).strip()[-2000:]}")
+        time.sleep(2)
+
+
+def follow(address: str, submission: str) -> bool:
+    """Stream the job's log until it ends; True when it succeeded."""
+    print(f"job {submission} submitted; its log follows (Ctrl-C stops following, not the job: "
+          f"`{RAY} job stop {submission}` stops it)", flush=True)
+    subprocess.run([RAY, "job", "logs", "--follow", f"--address={address}", submission], env=ray_env())
+    status = subprocess.run([RAY, "job", "status", f"--address={address}", submission],
+                            capture_output=True, text=True, env=ray_env())
+    return f"Job '{submission}' succeeded" in status.stdout + status.stderr
 
 
 def main() -> None:
@@ -93,11 +130,8 @@ def main() -> None:
     print(f"Ray dashboard: {args.address}  (log in with the token that `{RAY} get-auth-token` prints)", flush=True)
     pipeline = [sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", args.config]
     pipeline += [f"--set={override}" for override in args.overrides]
-    submitted = subprocess.run([RAY, "job", "submit", f"--address={args.address}",
-                                f"--metadata-json={json.dumps({'job_name': job_name(args.config)})}", "--", *pipeline],
-                               env=ray_env())
-    raise SystemExit(submitted.returncode)
-
+    submission = submit(args.address, job_name(args.config), pipeline)
+    raise SystemExit(0 if follow(args.address, submission) else 1)
 
 if __name__ == "__main__":
     main()
