@@ -99,3 +99,26 @@ def test_a_failed_request_or_search_fails_only_its_own_generator():
     assert isinstance(finished["search fails"].error, ValueError)
     assert isinstance(finished["request fails"].error, TimeoutError)
     assert len(interleaver) == 0
+
+
+def test_episodes_interleaved_on_one_environment_play_as_alone():
+    from environments.episode import episode_steps, play_episode
+
+    def act(messages):  # greedy-like: a function of the chat
+        return "Action: " + ("right" if len(messages) % 3 else "left")
+
+    goals = [1, 2, 3, 4]
+    alone = [play_episode(LineWorld(), {"goal": goal}, act, "walk") for goal in goals]
+    env = LineWorld()
+    episodes = {goal: episode_steps(env, {"goal": goal}, "walk", shared=True) for goal in goals}
+    requests = {goal: next(steps) for goal, steps in episodes.items()}
+    played = {}
+    while requests:
+        for goal in list(requests)[::-1]:  # each round in another order than the resets
+            try:
+                requests[goal] = episodes[goal].send(act(requests[goal]))
+            except StopIteration as end:
+                played[goal] = end.value
+                del requests[goal]
+    assert [played[goal] for goal in goals] == alone
+    assert len({e.turns for e in alone}) > 1

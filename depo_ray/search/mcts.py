@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Generator, Protocol
 
-from environments.episode import Episode, Message
+from environments.episode import Episode, Message, answer_all
 
 
 @dataclass(frozen=True)
@@ -203,16 +203,6 @@ class Search:
         key = tuple(step.response for step in node.path()[1:])
         if key and key not in self.found:
             self.found[key] = episode_of(self.instruction, node)
-
-
-def answer_all(steps: Generator[Request, list[str], Any], answer) -> Any:
-    """Drive ``steps`` to its end, answering every request at once with ``answer(request)``."""
-    try:
-        request = next(steps)
-        while True:
-            request = steps.send(answer(request))
-    except StopIteration as finished:
-        return finished.value
 
 
 class ReplayBranching:
