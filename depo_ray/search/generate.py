@@ -162,6 +162,8 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
         totals["seconds"] = time.perf_counter() - started
         if router:
             totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
+            cache = ray.get(router.prefix_cache.remote())
+            totals["prefix_cache_hit_rate"] = cache["hits"] / max(1, cache["queries"])
     finally:  # a failed run must not leave its workers and vLLM replicas holding the cluster
         for actor, _ in running.values():
             ray.kill(actor)

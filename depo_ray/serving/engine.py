@@ -44,7 +44,8 @@ def make_llm(model: str, config: EngineConfig | None = None):
     actor: vLLM starts worker processes."""
     from vllm import LLM
 
-    return LLM(**engine_arguments(model, config or EngineConfig()))
+    # Stats on, so the prefix-cache counters exist (the offline LLM turns them off by default).
+    return LLM(**engine_arguments(model, config or EngineConfig()), disable_log_stats=False)
 
 
 def engine_arguments(model: str, config: EngineConfig) -> dict:
