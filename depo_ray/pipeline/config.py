@@ -22,7 +22,7 @@ from depo_ray.search.generate import GenerateConfig
 from depo_ray.train.config import TrainConfig
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
-                        "micro_batch_size"})
+                        "micro_batch_size", "trees_per_worker", "episodes_per_worker", "max_in_flight", "backoff_s"})
 """Settings that change how a stage is scheduled, not what it produces: changing them (to fit
 another cluster) does not make a completed stage stale."""
 
