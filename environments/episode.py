@@ -8,7 +8,7 @@ turn (the episode's end notice) is not part of the chat: nothing is ever learned
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Generator
 
 Message = dict[str, str]
 
@@ -29,21 +29,43 @@ class Episode:
 
 
 def play_episode(env, reset_options: dict, act: Callable[[list[Message]], str], instruction: str) -> Episode:
+    return answer_all(episode_steps(env, reset_options, instruction), act)
+
+
+def episode_steps(env, reset_options: dict, instruction: str, shared: bool = False) -> Generator[list[Message], str, Episode]:
+    """``play_episode`` as a generator: yields the chat so far, is sent the next response, and
+    returns the Episode. ``shared``: other episodes step ``env`` between this one's turns, so
+    each turn restores this episode's snapshot first (the env needs snapshot/restore)."""
     observation, info = env.reset(options=reset_options)
+    state = env.snapshot() if shared else None
     messages: list[Message] = [
         {"role": "system", "content": instruction},
         {"role": "user", "content": observation},
     ]
     reward, terminated, truncated = 0.0, False, False
     while not (terminated or truncated):
-        response = act(messages)
+        response = yield messages
         messages.append({"role": "assistant", "content": response})
+        if shared:
+            env.restore(state)
         observation, step_reward, terminated, truncated, info = env.step(response)
+        state = env.snapshot() if shared else None
         reward += step_reward
         if not (terminated or truncated):
             messages.append({"role": "user", "content": observation})
     turns = sum(1 for m in messages if m["role"] == "assistant")
     return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info)
+
+
+def answer_all(steps: Generator, answer: Callable) -> Any:
+    """Drive a request generator (an episode, a search) to its end, answering each request
+    at once with ``answer(request)``; returns what the generator returns."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(answer(request))
+    except StopIteration as finished:
+        return finished.value
 
 
 def replay(env, reset_options: dict, responses: list[str]) -> list[tuple]:

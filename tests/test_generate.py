@@ -87,13 +87,20 @@ def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, 
     assert again["tasks"] == 0 and again["skipped"] == len(tasks)
 
 
-def policy_server_pid() -> int | None:
+def policy_router():
     import ray
 
     routers = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("policy-router-")]
-    if not routers:
+    return ray.get_actor(routers[0]) if routers else None
+
+
+def policy_server_pid() -> int | None:
+    import ray
+
+    router = policy_router()
+    if router is None:
         return None
-    (replica,) = ray.get(ray.get_actor(routers[0]).replica_handles.remote())
+    (replica,) = ray.get(router.replica_handles.remote())
     return ray.get(replica.pid.remote(), timeout=120)
 
 
@@ -117,6 +124,37 @@ def test_a_killed_policy_server_is_replaced_and_no_task_is_lost(policy, tmp_path
     assert totals["replica_replacements"] >= 1
     records = read_records(tmp_path)
     assert all(shard_for(tmp_path, t).exists() for t in tasks) and {r.task_id for r in records} <= {str(t) for t in tasks}
+    assert len({(r.task_id, responses(r)) for r in records}) == len(records)
+
+
+def test_a_policy_server_killed_with_many_requests_in_flight_loses_no_task(policy, tmp_path):
+    """Trees interleaved in each worker keep many requests at the replica; killing it then
+    fails them all at once, and every one must be retried on the replacement."""
+    import ray
+
+    tasks = easy_tasks(range(34, 44), SEARCH_LEVELS)
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(totals=run_generation(generate_config(policy, tmp_path, tasks), progress=False)))
+    runner.start()
+    killed, in_flight = None, 0
+    deadline = time.time() + 300
+    while killed is None and time.time() < deadline and runner.is_alive():
+        time.sleep(0.1)
+        router = policy_router()
+        if router is None:
+            continue
+        stats = ray.get(router.stats.remote())
+        if all(stats["ready"]) and sum(stats["outstanding"]) >= 6:
+            in_flight = sum(stats["outstanding"])
+            (replica,) = ray.get(router.replica_handles.remote())
+            os.kill(ray.get(replica.pid.remote(), timeout=60), signal.SIGKILL)
+            killed = replica
+    runner.join(timeout=600)
+    assert killed is not None, "the run ended before many requests were in flight"
+    totals = outcome["totals"]
+    assert in_flight >= 6 and totals["replica_replacements"] >= 1 and not totals["failed"]
+    records = read_records(tmp_path)
+    assert all(shard_for(tmp_path, t).exists() for t in tasks) and {r.task_id for r in records} == {str(t) for t in tasks}
     assert len({(r.task_id, responses(r)) for r in records}) == len(records)
 
 

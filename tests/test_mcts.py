@@ -17,7 +17,7 @@ class LineWorld:
         self.goal, self.max_turns = goal, max_turns
 
     def reset(self, *, seed=None, options=None):
-        self.position, self.turns = 0, 0
+        self.position, self.turns, self.goal = 0, 0, (options or {}).get("goal", self.goal)
         return "at 0", {}
 
     def step(self, response):
@@ -29,10 +29,10 @@ class LineWorld:
         return ("out of time" if truncated else f"at {self.position}"), 0.0, False, truncated, {"success": False}
 
     def snapshot(self):
-        return self.position, self.turns
+        return self.position, self.turns, self.goal
 
     def restore(self, snapshot):
-        self.position, self.turns = snapshot
+        self.position, self.turns, self.goal = snapshot
 
 
 class LineWorldWithoutSnapshots(LineWorld):
@@ -83,9 +83,8 @@ def test_backpropagation_updates_every_node_on_the_path():
 
 @pytest.mark.parametrize("env", [LineWorld(), ReplayBranching(LineWorldWithoutSnapshots())], ids=["snapshot", "replay"])
 def test_search_finds_the_optimal_path(env):
-    search = Search(env, scripted_policy(), SearchConfig(simulations=80, children=3, exploration=0.5, max_depth=6),
-                    "walk to 3", reset_options={})
-    episodes = search.run()
+    search = Search(env, SearchConfig(simulations=80, children=3, exploration=0.5, max_depth=6), "walk to 3", reset_options={})
+    episodes = search.run(scripted_policy())
     assert most_visited_path(search.root) == ["right", "right", "right"]
     best = max(episodes, key=lambda e: e.reward)
     assert best.reward == pytest.approx(0.7) and best.success and best.turns == 3
@@ -112,9 +111,8 @@ def test_replay_branching_restores_with_the_reset_seed():
 
 
 def test_identical_samples_make_one_child_and_the_chat_follows_the_path():
-    search = Search(LineWorld(), lambda messages, n: ["Action: right"] * n, SearchConfig(simulations=1, children=3),
-                    "walk to 3", reset_options={})
-    search.run()
+    search = Search(LineWorld(), SearchConfig(simulations=1, children=3), "walk to 3", reset_options={})
+    search.run(lambda messages, n: ["Action: right"] * n)
     assert len(search.root.children) == 1
     node = search.root.children[0]
     assert chat("walk to 3", node) == [

@@ -22,10 +22,11 @@ from depo_ray.envs import EnvConfig, check_task_ids, make_env
 from depo_ray.evaluate.metrics import TaskResult, summarize
 from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
-from depo_ray.serving.client import MeteredPolicy
+from depo_ray.search.interleave import Interleaver
+from depo_ray.serving.client import Meter, RouterClient
 from depo_ray.serving.router import ServingConfig
 from depo_ray.serving.server import Sampling
-from environments.episode import ObservedEnv, play_episode
+from environments.episode import Episode, ObservedEnv, episode_steps
 
 SUMMARY = "summary.json"
 
@@ -47,7 +48,10 @@ class EvalConfig:
     serving: ServingConfig = field(default_factory=ServingConfig)
     """vLLM replicas that serve the checkpoint."""
     workers: int = 2
-    """Evaluator actors playing tasks at once (they mostly wait on the replicas)."""
+    """Evaluator actors (they mostly wait on the replicas)."""
+    episodes_per_worker: int = 8
+    """Episodes each evaluator plays at once, interleaved on one environment: the replicas
+    batch up to workers × episodes_per_worker greedy requests."""
     cpus_per_worker: float = 0.25
     """CPU Ray reserves per evaluator actor."""
     max_new_tokens: int = 96
@@ -57,8 +61,8 @@ class EvalConfig:
         check_task_ids(self.task_ids)
         if self.task_set not in ("test", "large"):
             raise ValueError(f"task_set: expected 'test' or 'large', got {self.task_set!r}")
-        if self.workers < 1 or self.max_new_tokens < 1:
-            raise ValueError("workers and max_new_tokens must be at least 1")
+        if min(self.workers, self.episodes_per_worker, self.max_new_tokens) < 1:
+            raise ValueError("workers, episodes_per_worker and max_new_tokens must be at least 1")
         if self.cpus_per_worker < 0:
             raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
 
@@ -74,31 +78,65 @@ def evaluation_tasks(config: EvalConfig) -> list[int]:
     return list(tasks)
 
 
+@dataclass
+class _Playing:
+    """One episode's bookkeeping while it is played."""
+
+    started: float = field(default_factory=time.perf_counter)
+    asked: float = 0.0
+    invalid: list[bool] = field(default_factory=list)
+    """Per turn: whether the environment refused the action."""
+    meter: Meter = field(default_factory=Meter)
+
+    def note_step(self, result: tuple) -> None:
+        self.invalid.append(not result[4].get("valid", True))
+
+
 class Evaluator:
-    """Plays tasks greedily against the router. Wrap with ``ray.remote``."""
+    """Plays tasks greedily against the router, several at once. Wrap with ``ray.remote``."""
 
     def __init__(self, env: EnvConfig, router, tokenizer_path: str, policy_name: str, max_new_tokens: int):
         from depo_ray.models import load_tokenizer
 
-        self.task_env, self.router = make_env(env), router
+        self.task_env, self.client = make_env(env), RouterClient(router)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.policy_name, self.sampling = policy_name, Sampling(temperature=0.0, max_tokens=max_new_tokens)
+        self._playing: dict[int, _Playing] = {}
 
-    def play(self, task_id: int) -> tuple[TaskResult, TrajectoryRecord]:
-        started, invalid = time.perf_counter(), []
-        policy = MeteredPolicy(self.router, self.sampling, key=f"eval-{task_id}")
-        env = ObservedEnv(self.task_env.env, lambda result: invalid.append(not result[4].get("valid", True)))
-        episode = play_episode(env, self.task_env.reset_options(task_id), lambda messages: policy(messages)[0],
-                               self.task_env.instruction)
-        seconds = time.perf_counter() - started
-        self.router.forget.remote(f"eval-{task_id}")
+    def play(self, task_ids: list[int]) -> list[tuple[TaskResult, TrajectoryRecord]]:
+        """Every task's result and played chat; an error in any episode is raised."""
+        interleaver, played = Interleaver(self._submit, self._receive), []
+        for task_id in task_ids:
+            self._playing[task_id] = _Playing()
+            env = ObservedEnv(self.task_env.env, self._playing[task_id].note_step)
+            interleaver.start(task_id, episode_steps(env, self.task_env.reset_options(task_id), self.task_env.instruction,
+                                                     shared=len(task_ids) > 1))
+        while len(played) < len(task_ids):
+            for finished in interleaver.wait():
+                if finished.error is not None:
+                    raise finished.error
+                played.append(self._result(finished.key, finished.result))
+        return played
+
+    def _submit(self, task_id: int, messages: list[dict]):
+        self._playing[task_id].asked = time.perf_counter()
+        return self.client.submit(messages, 1, self.sampling, key=f"eval-{task_id}")
+
+    def _receive(self, task_id: int, generations) -> str:
+        playing = self._playing[task_id]
+        return playing.meter.add(generations, playing.asked)[0]
+
+    def _result(self, task_id: int, episode: Episode) -> tuple[TaskResult, TrajectoryRecord]:
+        playing = self._playing.pop(task_id)
+        seconds = time.perf_counter() - playing.started
+        self.client.forget(f"eval-{task_id}")
         described = self.task_env.describe(task_id)
         record = record_from_episode(episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split="test",
                                      seed=described["seed"], source="eval", policy=self.policy_name,
                                      provenance={**described["provenance"], "decoding": "greedy"})
         result = TaskResult(task_id=task_id, success=episode.success, reward=episode.reward, turns=episode.turns,
-                            generated_tokens=record.total_tokens, invalid_actions=sum(invalid),
-                            model_seconds=policy.model_seconds, seconds=seconds)
+                            generated_tokens=record.total_tokens, invalid_actions=sum(playing.invalid),
+                            model_seconds=playing.meter.model_seconds, seconds=seconds)
         return result, record
 
 
@@ -140,11 +178,14 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
         actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)
         pool = ActorPool([actor.remote(config.env, router, config.policy, config.policy, config.max_new_tokens)
                           for _ in range(min(config.workers, len(task_ids)))])
+        # One batch is played interleaved by one worker; many batches spread the tasks over the workers.
+        batches = [task_ids[i:i + config.episodes_per_worker] for i in range(0, len(task_ids), config.episodes_per_worker)]
         done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
         success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
         results, records = [], []
         bar = tqdm(total=len(task_ids), desc=f"evaluate {method}", disable=not progress)
-        for result, record in pool.map_unordered(lambda a, task_id: a.play.remote(task_id), task_ids):
+        for result, record in (pair for batch in pool.map_unordered(lambda a, batch: a.play.remote(batch), batches)
+                               for pair in batch):
             results.append(result)
             records.append(record)
             done.inc(tags={"method": method})

@@ -3,7 +3,7 @@ shard per task to ``<output_dir>/task-<id>.parquet``.
 
 Resumable by construction: a task whose shard exists is done and is skipped on re-run; shards
 are written atomically, so a crash leaves either a whole shard or none. A worker that dies
-has the task it was holding put back on the queue and is replaced.
+has the tasks it was holding put back on the queue and is replaced.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class GenerateConfig:
     sampled with DeepSeek-V3); ``policy`` then only supplies the tokenizer that counts tokens."""
     workers: int = 2
     """MCTS worker actors."""
+    trees_per_worker: int = 8
+    """Tasks each worker searches at once, each tree with one request in flight: the engine
+    batches up to workers × trees_per_worker requests instead of waiting on one tree's turns."""
     cpus_per_worker: float = 0.5
     """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
     split: str = "train"
@@ -52,8 +55,8 @@ class GenerateConfig:
         check_task_ids(self.task_ids)
         if len(self.tasks) != 2 or self.tasks[0] < 0 or self.tasks[1] <= self.tasks[0]:
             raise ValueError(f"tasks: expected [start, stop) with 0 <= start < stop, got {list(self.tasks)}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.workers < 1 or self.trees_per_worker < 1:
+            raise ValueError(f"workers and trees_per_worker must be at least 1, got {self.workers}, {self.trees_per_worker}")
         if self.cpus_per_worker < 0:
             raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
 
@@ -78,7 +81,7 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     import ray
     from ray.util.queue import Empty, Queue
 
-    from depo_ray.search.worker import MCTSWorker
+    from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
     from depo_ray.serving.router import start_router, stop_router
 
     requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).held_out)
@@ -103,11 +106,12 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
 
         def launch(name: str):
             actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
-                                        config.teacher.model if config.teacher else config.policy, config.split)
+                                        config.teacher.model if config.teacher else config.policy, config.split,
+                                        config.trees_per_worker)
             return actor, actor.run.remote(tasks, results)
 
         running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
-        holding: dict[str, int] = {}
+        holding: dict[str, set[int]] = {name: set() for name in running}
         remaining, metrics = set(todo), _Metrics()
         bar = tqdm(total=len(todo), desc="MCTS tasks", disable=not progress)
         while remaining:
@@ -115,25 +119,23 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
                 message = results.get(timeout=1.0)
             except Empty:
                 message = None
-            if message and message[0] == "started":
-                holding[message[1]] = message[2]
-            elif message and message[0] == "failed":
-                _, name, task_id, error = message
-                holding.pop(name, None)
-                remaining.discard(task_id)  # no shard: a re-run tries it again
-                totals["failed"].append(task_id)
-                tqdm.write(f"task {task_id} failed: {error}")
+            if isinstance(message, TaskStarted):
+                holding[message.worker].add(message.task_id)
+            elif isinstance(message, TaskFailed):
+                holding[message.worker].discard(message.task_id)
+                remaining.discard(message.task_id)  # no shard: a re-run tries it again
+                totals["failed"].append(message.task_id)
+                tqdm.write(f"task {message.task_id} failed: {message.error}")
                 bar.update()
-            elif message and message[2] in remaining:
-                _, name, task_id, records, stats = message
-                holding.pop(name, None)
-                write_shard(records, shard_for(config.output_dir, task_id))
-                remaining.discard(task_id)
+            elif isinstance(message, TaskDone) and message.task_id in remaining:
+                holding[message.worker].discard(message.task_id)
+                write_shard(message.records, shard_for(config.output_dir, message.task_id))
+                remaining.discard(message.task_id)
                 for key in ("trajectories", "successes", "turns", "generated_tokens"):
-                    totals[key] += getattr(stats, key)
+                    totals[key] += getattr(message.stats, key)
                 totals["tasks"] += 1
                 metrics.tasks.inc()
-                metrics.trajectories.inc(stats.trajectories)
+                metrics.trajectories.inc(message.stats.trajectories)
                 metrics.success.set(totals["successes"] / max(1, totals["trajectories"]))
                 bar.update()
                 bar.set_postfix(trajectories=totals["trajectories"], success=f"{totals['successes'] / max(1, totals['trajectories']):.2f}")
@@ -144,21 +146,24 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
                 try:
                     ray.get(run)
                     del running[name]
-                except Exception as error:  # the worker died: give its task back and replace it
-                    lost = holding.pop(name, None)
-                    if lost is not None and lost in remaining:
-                        tasks.put(lost)
-                    tqdm.write(f"{name} failed ({type(error).__name__}); task {lost} goes back on the queue")
+                except Exception as error:  # the worker died: give its tasks back and replace it
+                    lost = sorted(holding[name] & remaining)
+                    for task_id in lost:
+                        tasks.put(task_id)
+                    holding[name] = set()
+                    tqdm.write(f"{name} failed ({type(error).__name__}); tasks {lost} go back on the queue")
                     totals["worker_restarts"] += 1
                     running[name] = launch(name)
             if not running and remaining and results.empty():  # the queue drained but results are missing
-                for task_id in remaining - set(holding.values()):
+                for task_id in remaining - set().union(*holding.values()):
                     tasks.put(task_id)
                 running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}
         bar.close()
         totals["seconds"] = time.perf_counter() - started
         if router:
             totals["replica_replacements"] = ray.get(router.stats.remote())["replacements"]
+            cache = ray.get(router.prefix_cache.remote())
+            totals["prefix_cache_hit_rate"] = cache["hits"] / max(1, cache["queries"])
     finally:  # a failed run must not leave its workers and vLLM replicas holding the cluster
         for actor, _ in running.values():
             ray.kill(actor)

@@ -15,15 +15,21 @@ A node is the state after one agent turn; its children are different sampled res
 Every complete trajectory met (rollouts and terminal leaves) is kept once, keyed by its
 sequence of responses. The environment branches with ``snapshot()`` / ``restore()``; wrap an
 environment without them in ``ReplayBranching``.
+
+The search never calls the model itself: ``Search.steps()`` is a generator that yields each
+``Request`` it needs answered and receives the responses, so a caller can keep requests of
+many trees in flight at once (``depo_ray.search.interleave``). A tree has one request out at a
+time, so its shape depends only on its own responses, never on how requests are scheduled.
+Trees may share one environment object: every step restores its parent's snapshot first.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generator, Protocol
 
-from environments.episode import Episode, Message
+from environments.episode import Episode, Message, answer_all
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,16 @@ class SearchConfig:
                 raise ValueError(f"search.{name} must be at least 1, got {getattr(self, name)}")
         if self.exploration < 0 or self.temperature < 0:
             raise ValueError("search.exploration and search.temperature must be non-negative")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a search needs generated next."""
+
+    messages: list[Message]
+    """The chat so far."""
+    n: int
+    """How many sampled responses."""
 
 
 class Policy(Protocol):
@@ -134,42 +150,45 @@ def episode_of(instruction: str, node: Node) -> Episode:
 
 
 class Search:
-    """One tree for one task: ``run()`` returns every distinct complete trajectory found."""
+    """One tree for one task: ``steps()`` (driven by a caller) or ``run(policy)`` returns every
+    distinct complete trajectory found."""
 
-    def __init__(self, env: BranchingEnv, policy: Policy, config: SearchConfig, instruction: str, reset_options: dict):
-        self.env, self.policy, self.config, self.instruction = env, policy, config, instruction
+    def __init__(self, env: BranchingEnv, config: SearchConfig, instruction: str, reset_options: dict):
+        self.env, self.config, self.instruction = env, config, instruction
         observation, info = env.reset(options=reset_options)
         self.root = Node(response=None, observation=observation, snapshot=env.snapshot(), info=info)
         self.found: dict[tuple[str, ...], Episode] = {}
 
-    def run(self) -> list[Episode]:
+    def run(self, policy: Policy) -> list[Episode]:
+        """The whole search, answering each request with ``policy`` as it comes."""
+        return answer_all(self.steps(), lambda request: policy(request.messages, request.n))
+
+    def steps(self) -> Generator[Request, list[str], list[Episode]]:
         for _ in range(self.config.simulations):
-            self.simulate()
+            yield from self.simulate()
         return list(self.found.values())
 
-    def simulate(self) -> None:
+    def simulate(self) -> Generator[Request, list[str], None]:
         leaf = select(self.root, self.config.exploration)
         if leaf.terminal or leaf.depth >= self.config.max_depth:
             self._keep(leaf)
             backpropagate(leaf, leaf.returns)
             return
-        self.expand(leaf)
-        end = self.rollout(leaf.children[0])
+        self.expand(leaf, (yield Request(chat(self.instruction, leaf), self.config.children)))
+        end = yield from self.rollout(leaf.children[0])
         self._keep(end)
         backpropagate(leaf.children[0], end.returns)
 
-    def expand(self, node: Node) -> None:
-        seen = set()
-        for response in self.policy(chat(self.instruction, node), self.config.children):
-            if response not in seen:
-                seen.add(response)
-                node.children.append(self._step(node, response))
+    def expand(self, node: Node, responses: list[str]) -> None:
+        """Children of ``node`` for the distinct ``responses``, in order."""
+        for response in dict.fromkeys(responses):
+            node.children.append(self._step(node, response))
 
-    def rollout(self, node: Node) -> Node:
+    def rollout(self, node: Node) -> Generator[Request, list[str], Node]:
         """Play on from ``node`` with one sample per turn; the nodes made here stay out of the
         tree (only the first step of a rollout is a tree node)."""
         while not node.terminal and node.depth < self.config.max_depth:
-            (response,) = self.policy(chat(self.instruction, node), 1)
+            (response,) = yield Request(chat(self.instruction, node), 1)
             node = self._step(node, response)
         return node
 

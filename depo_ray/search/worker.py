@@ -1,23 +1,24 @@
-"""MCTSWorker: a Ray actor that takes task ids from a queue, searches each with MCTS against
-the policy router, and puts every distinct complete trajectory back as records.
+"""MCTSWorker: a Ray actor that takes task ids from a queue and searches up to
+``trees_in_flight`` of them at once with MCTS, each tree with one request in flight to the
+policy router (or a remote endpoint), and puts every distinct complete trajectory back as
+records.
 
-Messages on the results queue: ("started", worker, task) before a search, then ("done", worker,
-task, records, stats) or ("failed", worker, task, error), so the driver knows which task a
-dead worker was holding.
+Messages on the results queue: ``TaskStarted`` before a search, then ``TaskDone`` or
+``TaskFailed``, so the driver knows which tasks a dead worker was holding.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from depo_ray.envs import EnvConfig, make_env
 from depo_ray.records import TrajectoryRecord, record_from_episode
-from depo_ray.search.mcts import Search, SearchConfig
-from depo_ray.serving.client import MeteredPolicy, policy_backend
-from depo_ray.serving.openai_client import OpenAIEndpoint
+from depo_ray.search.interleave import Interleaver
+from depo_ray.search.mcts import Request, Search, SearchConfig
+from depo_ray.serving.client import Meter, policy_client
 from depo_ray.serving.server import Sampling
-from environments.episode import ObservedEnv
+from environments.episode import Episode, ObservedEnv
 
 
 @dataclass(frozen=True)
@@ -31,58 +32,119 @@ class SearchStats:
     seconds: float
 
 
+@dataclass(frozen=True)
+class TaskStarted:
+    worker: str
+    task_id: int
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    worker: str
+    task_id: int
+    records: list[TrajectoryRecord]
+    stats: SearchStats
+
+
+@dataclass(frozen=True)
+class TaskFailed:
+    worker: str
+    task_id: int
+    error: str
+
+
+@dataclass
+class _Tree:
+    """Bookkeeping of one task's search while it runs."""
+
+    key: str
+    """Routing key of its requests (one tree, one replica's prefix cache)."""
+    started: float = field(default_factory=time.perf_counter)
+    asked: float = 0.0
+    """When its request in flight was sent."""
+    turns: int = 0
+    """Environment steps so far."""
+    meter: Meter = field(default_factory=Meter)
+
+    def count_turn(self, _step_result) -> None:
+        self.turns += 1
+
+
 class MCTSWorker:
     """Wrap with ``ray.remote``."""
 
     def __init__(self, name: str, env: EnvConfig, search: SearchConfig, backend, tokenizer_path: str,
-                 policy_name: str, split: str = "train"):
+                 policy_name: str, split: str = "train", trees_in_flight: int = 1):
         """``backend``: the PolicyRouter actor, or an EndpointConfig for a remote model."""
         from depo_ray.models import load_tokenizer
 
-        self.name, self.search_config = name, search
-        self.backend = policy_backend(backend)
+        self.name, self.search_config, self.trees_in_flight = name, search, trees_in_flight
+        self.client = policy_client(backend)
         self.task_env = make_env(env)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.policy_name, self.split = policy_name, split
-
-    def search_task(self, task_id: int) -> tuple[list[TrajectoryRecord], SearchStats]:
-        started, turns = time.perf_counter(), []
-        tree = f"{self.task_env.name}-{task_id}"
-        policy = MeteredPolicy(self.backend, Sampling(temperature=self.search_config.temperature,
-                                                      max_tokens=self.search_config.max_new_tokens), key=tree)
-        env = ObservedEnv(self.task_env.env, turns.append)
-        search = Search(env, policy, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
-        episodes = search.run()
-        if not isinstance(self.backend, OpenAIEndpoint):
-            self.backend.forget.remote(tree)
-        described = self.task_env.describe(task_id)
-        records = []
-        for number, episode in enumerate(episodes):
-            records.append(record_from_episode(
-                episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split=self.split,
-                seed=described["seed"], source="mcts", policy=self.policy_name,
-                provenance={**described["provenance"], "tree": tree, "found": number,
-                            "simulations": self.search_config.simulations, "children": self.search_config.children},
-            ))
-        stats = SearchStats(len(records), sum(r.success for r in records), len(turns), policy.generated_tokens,
-                            policy.model_seconds, time.perf_counter() - started)
-        return records, stats
+        self.sampling = Sampling(temperature=search.temperature, max_tokens=search.max_new_tokens)
+        self._trees: dict[int, _Tree] = {}
 
     def run(self, tasks, results) -> int:
-        """Search tasks from the ``tasks`` queue until it is empty; returns how many."""
+        """Search tasks from the ``tasks`` queue until it is empty; returns how many were done."""
         from ray.util.queue import Empty
 
-        done = 0
+        interleaver, done, drained = Interleaver(self._submit, self._receive), 0, False
         while True:
-            try:
-                task_id = tasks.get(block=False)
-            except Empty:
+            while not drained and len(interleaver) < self.trees_in_flight:
+                try:
+                    task_id = tasks.get(block=False)
+                except Empty:
+                    drained = True
+                    break
+                results.put(TaskStarted(self.name, task_id))
+                self._trees[task_id] = _Tree(key=f"{self.task_env.name}-{task_id}")
+                interleaver.start(task_id, self._search(task_id))
+            for finished in interleaver.wait():
+                message = self._finish(finished.key, finished.result, finished.error)
+                done += isinstance(message, TaskDone)
+                results.put(message)
+            if drained and not len(interleaver):
                 return done
-            results.put(("started", self.name, task_id))
+
+    def _search(self, task_id: int):
+        """The task's search as a request generator; the worker's one environment is shared by
+        its trees (each step restores its own snapshot)."""
+        env = ObservedEnv(self.task_env.env, self._trees[task_id].count_turn)
+        search = Search(env, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
+        return (yield from search.steps())
+
+    def _submit(self, task_id: int, request: Request):
+        tree = self._trees[task_id]
+        tree.asked = time.perf_counter()
+        return self.client.submit(request.messages, request.n, self.sampling, key=tree.key)
+
+    def _receive(self, task_id: int, generations) -> list[str]:
+        tree = self._trees[task_id]
+        return tree.meter.add(generations, tree.asked)
+
+    def _finish(self, task_id: int, episodes: list[Episode] | None, error: Exception | None) -> TaskDone | TaskFailed:
+        """The message for a finished search; a bad task must not kill the worker (it would
+        come back forever), so any error becomes a TaskFailed."""
+        tree = self._trees.pop(task_id)
+        self.client.forget(tree.key)
+        if error is None:
             try:
-                records, stats = self.search_task(task_id)
-            except Exception as error:  # a bad task must not kill the worker (it would come back forever)
-                results.put(("failed", self.name, task_id, f"{type(error).__name__}: {error}"))
-                continue
-            results.put(("done", self.name, task_id, records, stats))
-            done += 1
+                records = self._records(task_id, tree, episodes)
+            except Exception as failure:
+                error = failure
+        if error is not None:
+            return TaskFailed(self.name, task_id, f"{type(error).__name__}: {error}")
+        stats = SearchStats(len(records), sum(r.success for r in records), tree.turns, tree.meter.generated_tokens,
+                            tree.meter.model_seconds, time.perf_counter() - tree.started)
+        return TaskDone(self.name, task_id, records, stats)
+
+    def _records(self, task_id: int, tree: _Tree, episodes: list[Episode]) -> list[TrajectoryRecord]:
+        described = self.task_env.describe(task_id)
+        return [record_from_episode(
+            episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split=self.split,
+            seed=described["seed"], source="mcts", policy=self.policy_name,
+            provenance={**described["provenance"], "tree": tree.key, "found": number,
+                        "simulations": self.search_config.simulations, "children": self.search_config.children},
+        ) for number, episode in enumerate(episodes)]

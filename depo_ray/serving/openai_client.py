@@ -1,14 +1,19 @@
 """A client for OpenAI-compatible chat endpoints: remote teachers (the paper sampled with
 DeepSeek-V3 through an API), a `vllm serve` elsewhere, and the rephraser.
 
-It answers like the router (``generate(messages, n, sampling)`` -> Generations), so search
-and rephrasing take either, chosen by config.
+It answers like the router's client (``submit(messages, n, sampling, key)`` -> a future of
+Generations; ``generate`` waits for one), so search and rephrasing take either, chosen by
+config. Requests run on a thread pool of ``max_in_flight`` threads, which bounds how many an
+endpoint sees at once; each is retried with backoff on connection errors, timeouts, 429 and
+5xx, and then either returns its generations once or raises: none is lost or duplicated.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from depo_ray.serving.server import Generation, Sampling
@@ -26,12 +31,25 @@ class EndpointConfig:
     """Per-request timeout."""
     max_attempts: int = 3
     """Tries per request (connection errors, timeouts, 429 and 5xx) with exponential backoff."""
+    backoff_s: float = 1.0
+    """Wait before the first retry; doubled on each further one, with random jitter."""
+    max_in_flight: int = 16
+    """Requests this client sends at once (a rate-limited API wants few; a local server many)."""
 
     def __post_init__(self):
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint.base_url must start with http:// or https://, got {self.base_url!r}")
         if self.max_attempts < 1 or self.timeout_s <= 0:
             raise ValueError("endpoint.max_attempts must be at least 1 and endpoint.timeout_s positive")
+        if self.max_in_flight < 1 or self.backoff_s < 0:
+            raise ValueError("endpoint.max_in_flight must be at least 1 and endpoint.backoff_s non-negative")
+
+
+def backoff_delay(config: EndpointConfig, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed try ``attempt`` (0-based): exponential, with jitter up to
+    half of it so that many requests throttled together do not retry together."""
+    base = config.backoff_s * 2 ** attempt
+    return base * (1 + 0.5 * (rng or random).random())
 
 
 class OpenAIEndpoint:
@@ -42,6 +60,17 @@ class OpenAIEndpoint:
         # Retries are ours (below), so the SDK's own are off.
         self.client = openai.OpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env, "none"),
                                     timeout=config.timeout_s, max_retries=0)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None, key: str | None = None) -> Future:
+        """Future of ``generate``'s answer; ``key`` is accepted for the router's signature (an
+        endpoint has no replicas to stick to)."""
+        if self._pool is None:  # made on first use, so a client built and never used holds no threads
+            self._pool = ThreadPoolExecutor(self.config.max_in_flight, thread_name_prefix="openai-request")
+        return self._pool.submit(self.generate, messages, n, sampling)
+
+    def forget(self, key: str) -> None:
+        """Nothing to forget: see ``submit``."""
 
     def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
         import openai
@@ -57,7 +86,7 @@ class OpenAIEndpoint:
             except retryable:
                 if attempt == self.config.max_attempts - 1:
                     raise
-                time.sleep(2 ** attempt)
+                time.sleep(backoff_delay(self.config, attempt))
         usage = reply.usage
         # The API reports completion tokens for all n choices together.
         per_choice = usage.completion_tokens // max(1, len(reply.choices)) if usage else 0

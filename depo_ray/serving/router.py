@@ -131,6 +131,16 @@ class PolicyRouter:
         return {"ready": [s.ready for s in self.slots], "outstanding": [s.outstanding for s in self.slots],
                 "replacements": self.replacements, "sticky_keys": len(self.sticky)}
 
+    async def prefix_cache(self) -> dict[str, int]:
+        """Prefix-cache lookups and hits, in prompt tokens, summed over the ready replicas
+        (a replaced replica's counts went with it)."""
+        total = {"queries": 0, "hits": 0}
+        for slot in self.slots:
+            if slot.ready:
+                counts = await asyncio.wait_for(_await(slot.handle.prefix_cache.remote()), self.config.health_timeout_s)
+                total = {name: total[name] + counts[name] for name in total}
+        return total
+
     def replica_handles(self) -> list:
         return [s.handle for s in self.slots]
 

@@ -73,5 +73,22 @@ class PolicyServer:
         await self.engine.check_health()
         return self.model
 
+    def prefix_cache(self) -> dict[str, int]:
+        """Prompt tokens looked up in the prefix cache since the engine started, and how many hit."""
+        return prefix_cache_counts()
+
     def pid(self) -> int:
         return os.getpid()
+
+
+def prefix_cache_counts() -> dict[str, int]:
+    """This process's vLLM prefix-cache counters (engines with stats logging on, as AsyncLLM
+    by default and ``make_llm`` engines)."""
+    from vllm.v1.metrics.reader import Counter, get_metrics_snapshot
+
+    counts = {"queries": 0, "hits": 0}
+    for metric in get_metrics_snapshot():
+        for name in counts:
+            if isinstance(metric, Counter) and metric.name == f"vllm:prefix_cache_{name}":
+                counts[name] += metric.value
+    return counts

@@ -1,0 +1,124 @@
+"""Many search trees with requests in flight at once (no Ray, no model): the same trees and
+trajectories as searching them one at a time, whatever order the answers arrive in."""
+
+import random
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from depo_ray.search.interleave import Interleaver
+from depo_ray.search.mcts import Search, SearchConfig
+from tests.test_mcts import MOVES, LineWorld
+
+CONFIG = SearchConfig(simulations=12, children=3, exploration=0.7, max_depth=6)
+GOALS = {f"tree-{i}": 1 + i % 5 for i in range(10)}
+
+
+class TreePolicies:
+    """Each tree samples from its own seeded generator, in the order it asks: "the same model
+    outputs" for a tree, independent of the other trees and of timing."""
+
+    def __init__(self):
+        self.rngs = {key: random.Random(key) for key in GOALS}
+
+    def answer(self, key, messages, n):
+        rng = self.rngs[key]
+        return [f"Thought: {rng.random():.1f}. Action: {rng.choice(list(MOVES))}" for _ in range(n)]
+
+
+def shape(node) -> tuple:
+    return node.response, node.visits, round(node.value_sum, 9), tuple(shape(child) for child in node.children)
+
+
+def one_at_a_time() -> dict:
+    policies, outcome = TreePolicies(), {}
+    for key, goal in GOALS.items():
+        search = Search(LineWorld(), CONFIG, "walk", reset_options={"goal": goal})
+        episodes = search.run(lambda messages, n, key=key: policies.answer(key, messages, n))
+        outcome[key] = (shape(search.root), [e.messages for e in episodes])
+    return outcome
+
+
+def interleaved(in_flight: int, seed: int) -> dict:
+    """Up to ``in_flight`` trees at once on one shared environment, answers completing in a
+    random order (random delays on a thread pool)."""
+    policies, delays, env = TreePolicies(), random.Random(seed), LineWorld()
+    searches, outcome = {}, {}
+
+    def submit(key, request) -> Future:
+        answer, delay = policies.answer(key, request.messages, request.n), delays.random() * 0.003
+        return pool.submit(lambda: time.sleep(delay) or answer)
+
+    def tree(key):
+        searches[key] = Search(env, CONFIG, "walk", reset_options={"goal": GOALS[key]})
+        return (yield from searches[key].steps())
+
+    with ThreadPoolExecutor(8) as pool:
+        interleaver, waiting = Interleaver(submit), list(GOALS)
+        while waiting or len(interleaver):
+            while waiting and len(interleaver) < in_flight:
+                interleaver.start(waiting[0], tree(waiting.pop(0)))
+            for finished in interleaver.wait():
+                assert finished.error is None
+                outcome[finished.key] = (shape(searches[finished.key].root), [e.messages for e in finished.result])
+    return outcome
+
+
+@pytest.mark.parametrize("in_flight,seed", [(1, 0), (4, 1), (10, 2), (10, 3)])
+def test_interleaved_trees_equal_sequential_ones(in_flight, seed):
+    expected = one_at_a_time()
+    assert len({tree for tree, _ in expected.values()}) > 1  # the trees differ from each other
+    assert interleaved(in_flight, seed) == expected
+
+
+def test_a_failed_request_or_search_fails_only_its_own_generator():
+    def steps(fail_at):
+        for turn in range(3):
+            answer = yield turn
+            if turn == fail_at:
+                raise ValueError(f"search broke at {turn}")
+            assert answer == f"answer {turn}"
+        return "complete"
+
+    def submit(key, turn) -> Future:
+        future = Future()
+        if key == "request fails":
+            future.set_exception(TimeoutError("replica gone"))
+        else:
+            future.set_result(f"answer {turn}")
+        return future
+
+    interleaver = Interleaver(submit)
+    for key, fail_at in [("fine", None), ("search fails", 1), ("request fails", None)]:
+        interleaver.start(key, steps(fail_at))
+    finished = {}
+    while len(interleaver) or not finished:
+        finished.update({f.key: f for f in interleaver.wait()})
+    assert finished["fine"].result == "complete" and finished["fine"].error is None
+    assert isinstance(finished["search fails"].error, ValueError)
+    assert isinstance(finished["request fails"].error, TimeoutError)
+    assert len(interleaver) == 0
+
+
+def test_episodes_interleaved_on_one_environment_play_as_alone():
+    from environments.episode import episode_steps, play_episode
+
+    def act(messages):  # greedy-like: a function of the chat
+        return "Action: " + ("right" if len(messages) % 3 else "left")
+
+    goals = [1, 2, 3, 4]
+    alone = [play_episode(LineWorld(), {"goal": goal}, act, "walk") for goal in goals]
+    env = LineWorld()
+    episodes = {goal: episode_steps(env, {"goal": goal}, "walk", shared=True) for goal in goals}
+    requests = {goal: next(steps) for goal, steps in episodes.items()}
+    played = {}
+    while requests:
+        for goal in list(requests)[::-1]:  # each round in another order than the resets
+            try:
+                requests[goal] = episodes[goal].send(act(requests[goal]))
+            except StopIteration as end:
+                played[goal] = end.value
+                del requests[goal]
+    assert [played[goal] for goal in goals] == alone
+    assert len({e.turns for e in alone}) > 1
