@@ -37,12 +37,24 @@ def describe(process: psutil.Process) -> str:
         return f"pid {process.pid} (gone)"
 
 
+def ends_with_this_process(process: psutil.Process) -> bool:
+    """Python's multiprocessing resource tracker, started by this process: it lives exactly as
+    long as its parent, so it is never an orphan."""
+    try:
+        return process.ppid() == os.getpid() and "multiprocessing.resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+
+
 def survivors(name: str, value: str, grace_s: float) -> list[psutil.Process]:
-    """The marked processes still alive after ``grace_s`` (Ray and vLLM take seconds to exit)."""
+    """The marked processes still alive after ``grace_s`` (Ray and vLLM take seconds to exit),
+    except those that end with this process."""
     deadline = time.monotonic() + grace_s
-    while (left := marked(name, value)) and time.monotonic() < deadline:
+    while True:
+        left = [p for p in marked(name, value) if not ends_with_this_process(p)]
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.5)
-    return left
 
 
 def kill(processes: list[psutil.Process]) -> None:
