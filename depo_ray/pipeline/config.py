@@ -130,10 +130,7 @@ class PipelineConfig:
             except ValueError as error:
                 raise ValueError(f"bootstrap.{error}") from None
             self._check_bootstrap_tasks()
-        try:
-            evaluated = evaluation_tasks(replace(self.evaluate, env=self.env))
-        except ValueError as error:
-            raise ValueError(str(error)) from None
+        evaluated = evaluation_tasks(replace(self.evaluate, env=self.env))
         held_out = make_env(self.env).held_out  # generation and the bootstrap leave these out themselves
         trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, held_out))
         if self.policy is None:
