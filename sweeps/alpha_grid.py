@@ -4,6 +4,8 @@ run's π_BC, and the paper's studies.
     python sweeps/alpha_grid.py                                  # α1, α2 in {0,1,2,3}, β in {0.1,0.2}
     python sweeps/alpha_grid.py --alpha1 0 3 --alpha2 0 3 --beta 0.2
     python sweeps/alpha_grid.py --loss depo_weighted --gamma-token 0 1 --gamma-step 0 1 --name weighted
+    python sweeps/alpha_grid.py --loss depo depo_weighted --alpha1 0 3 --alpha2 0 3 --gamma-token 0 1 \
+        --gamma-step 0 1 --beta 0.2 --name front       # both losses' grids, one Pareto front
     python sweeps/alpha_grid.py --search random --num-samples 6
     python sweeps/alpha_grid.py --study sample_efficiency         # 25/50/75/100% of the data
     python sweeps/alpha_grid.py --study ablation                  # α1 only, α2 only, joint, penalty
@@ -39,8 +41,8 @@ def parse_args():
     parser.add_argument("--study", choices=STUDIES)
     parser.add_argument("--name", help="folder under <run_dir>/sweeps/ (default: the study's name)")
     parser.add_argument("--seed", type=int, help="which pipeline seed's π_BC")
-    parser.add_argument("--loss", choices=list(EFFICIENCY_SETTINGS),
-                        help="the trials' loss (default: the pipeline's depo section's)")
+    parser.add_argument("--loss", choices=list(EFFICIENCY_SETTINGS), nargs="+",
+                        help="the trials' loss, or several on one front (default: the pipeline's depo section's)")
     for name in GRID:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, nargs="+", help=f"{name} values of the grid")
     parser.add_argument("--fractions", type=float, nargs="+", help="data shares of the sample_efficiency study")
@@ -54,7 +56,8 @@ def parse_args():
 def sweep_config(args) -> SweepConfig:
     config = load_job_config(SweepConfig, ROOT, args.config) if args.config else SweepConfig()
     grid = {k: tuple(getattr(args, k)) for k in GRID if getattr(args, k)}
-    flags = {"pipeline": args.pipeline, "study": args.study, "name": args.name, "seed": args.seed, "loss": args.loss,
+    flags = {"pipeline": args.pipeline, "study": args.study, "name": args.name, "seed": args.seed,
+             "losses": tuple(args.loss) if args.loss else None,
              "search": args.search, "num_samples": args.num_samples, "max_concurrent_trials": args.max_concurrent_trials,
              "fractions": tuple(args.fractions) if args.fractions else None}
     try:

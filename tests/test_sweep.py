@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPO = LossConfig(name="depo", alpha1=2.0, alpha2=1.0, beta=0.2)
 
 
+def alpha_grid_cli():
+    """sweeps/alpha_grid.py as a module (it is a script, not a package member)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alpha_grid", ROOT / "sweeps" / "alpha_grid.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli
+
+
 def test_the_default_grid_is_alpha1_alpha2_by_beta():
     points = study_points(SweepConfig(), DEPO)
     assert points["alpha1"] == points["alpha2"] == [0.0, 1.0, 2.0, 3.0] and points["beta"] == [0.1, 0.2]
@@ -112,20 +122,22 @@ def test_dry_run_refuses_a_pipeline_run_without_pi_bc(tmp_path):
 def sweep(config_file: Path, beta: str = "0.2") -> subprocess.CompletedProcess:
     # RAY_ADDRESS=local: a private Ray instance, never a cluster the developer has running
     return subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), "--pipeline", str(config_file),
-                           "--alpha1", "0", "3", "--alpha2", "3", "--beta", beta],
+                           "--loss", "depo", "depo_weighted", "--alpha1", "3", "--alpha2", "3", "--gamma-token", "1",
+                           "--gamma-step", "1", "--beta", beta],
                           capture_output=True, text=True, timeout=1200, env={**os.environ, "RAY_ADDRESS": "local"})
 
 
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_a_two_trial_sweep_writes_the_front_and_restores_without_rerunning(finished_run):
+def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finished_run):
     config_file, report = finished_run
     folder = report.parent / "sweeps" / "alpha_grid"
     first = sweep(config_file)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     with open(folder / "results.csv") as rows:
         results = list(csv.DictReader(rows))
-    assert sorted(r["trial"] for r in results) == ["depo-a1_0-a2_3-b_0.2-f_1", "depo-a1_3-a2_3-b_0.2-f_1"]
+    assert sorted(r["trial"] for r in results) == ["depo-a1_3-a2_3-b_0.2-f_1", "depo_weighted-gt_1-gs_1-b_0.2-f_1"]
+    assert {r["loss"]: (r["alpha1"], r["gamma_token"]) for r in results} == {"depo": ("3.0", ""), "depo_weighted": ("", "1.0")}
     assert all(0 <= float(r["succ"]) <= 1 and float(r["t_all"]) > 0 and float(r["s_all"]) >= 1 for r in results)
     with open(folder / "pareto.csv") as rows:
         front = [r["trial"] for r in csv.DictReader(rows)]
@@ -167,7 +179,10 @@ def test_a_depo_weighted_trial_sets_its_gammas_and_names_its_folder_by_them():
     assert trial_key(params) == "depo_weighted-gt_0.5-gs_1-b_0.1-f_1"
 
 
-@pytest.mark.parametrize("data, key", [({"loss": "kto"}, "loss"), ({"loss": "depo_weighted", "study": "ablation"}, "loss"),
+@pytest.mark.parametrize("data, key", [({"losses": ["kto"]}, "losses"), ({"losses": ["depo_weighted"], "study": "ablation"}, "losses"),
+                                       ({"losses": ["depo", "depo"]}, "losses"),
+                                       ({"losses": ["depo", "depo_weighted"], "study": "sample_efficiency"}, "losses"),
+                                       ({"losses": ["depo", "depo_weighted"], "search": "optuna"}, "losses"),
                                        ({"grid": {"gamma_step": [-1]}}, "grid.gamma_step")])
 def test_a_bad_depo_weighted_sweep_config_names_the_key(data, key):
     from depo_ray.config import ConfigError, from_dict
@@ -177,17 +192,35 @@ def test_a_bad_depo_weighted_sweep_config_names_the_key(data, key):
 
 
 def test_the_command_line_sets_the_loss_and_the_gamma_grid(monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("alpha_grid", ROOT / "sweeps" / "alpha_grid.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = alpha_grid_cli()
     monkeypatch.setattr(sys, "argv", ["alpha_grid.py", "--loss", "depo_weighted", "--gamma-token", "0", "1",
                                       "--gamma-step", "2", "--beta", "0.2"])
     config = cli.sweep_config(cli.parse_args())
-    assert config.loss == "depo_weighted" and config.grid.gamma_token == (0.0, 1.0) and config.grid.gamma_step == (2.0,)
+    assert config.losses == ("depo_weighted",) and config.grid.gamma_token == (0.0, 1.0) and config.grid.gamma_step == (2.0,)
     assert cli.listed_trials(study_points(config, WEIGHTED)) == ["depo_weighted-gt_0-gs_2-b_0.2-f_1",
                                                                  "depo_weighted-gt_1-gs_2-b_0.2-f_1"]
+
+
+def test_an_alpha_grid_of_two_losses_runs_each_over_its_own_settings_on_one_front():
+    config = SweepConfig(losses=("depo", "depo_weighted"), grid=Grid(alpha1=(0, 3), alpha2=(3,), gamma_token=(0, 1),
+                                                                      gamma_step=(1,), beta=(0.2,)))
+    points = study_points(config, DEPO)
+    assert points["variant"] == [{"loss": "depo", "alpha1": 0.0, "alpha2": 3.0}, {"loss": "depo", "alpha1": 3.0, "alpha2": 3.0},
+                                 {"loss": "depo_weighted", "gamma_token": 0.0, "gamma_step": 1.0},
+                                 {"loss": "depo_weighted", "gamma_token": 1.0, "gamma_step": 1.0}]
+    cli = alpha_grid_cli()
+    assert cli.listed_trials(points) == ["depo-a1_0-a2_3-b_0.2-f_1", "depo-a1_3-a2_3-b_0.2-f_1",
+                                         "depo_weighted-gt_0-gs_1-b_0.2-f_1", "depo_weighted-gt_1-gs_1-b_0.2-f_1"]
+    weighted = trial_train_config(trial_params({"variant": points["variant"][3], "beta": 0.2, "fraction": 1.0}),
+                                  TrainConfig(model="bc", loss=DEPO)).loss
+    assert (weighted.name, weighted.gamma_token, weighted.gamma_step, weighted.alpha1) == ("depo_weighted", 1.0, 1.0, 2.0)
+
+
+def test_a_point_on_the_plot_is_labelled_by_its_own_loss_settings():
+    from depo_ray.tune.report import point_label
+
+    assert point_label({"loss": "depo", "alpha1": 3.0, "alpha2": 0.0, "gamma_token": None, "beta": 0.2}) == "a1 3 a2 0 b 0.2"
+    assert point_label({"loss": "depo_weighted", "alpha1": None, "gamma_token": 1.0, "gamma_step": 0.5, "beta": 0.1}) == "gt 1 gs 0.5 b 0.1"
 
 
 def finished_bc(tmp_path) -> Path:
@@ -208,8 +241,8 @@ def test_the_sweep_loss_replaces_the_pipeline_depo_section_s(tmp_path):
     from depo_ray.tune.sweep import prepare_sweep
 
     pipeline = str(finished_bc(tmp_path))
-    job = prepare_sweep(SweepConfig(pipeline=pipeline, loss="depo_weighted"), ROOT, cpus=64, gpus=0)
-    assert job.depo.loss.name == "depo_weighted" and job.manifest["sweep"]["loss"] == "depo_weighted"
+    job = prepare_sweep(SweepConfig(pipeline=pipeline, losses=("depo_weighted",)), ROOT, cpus=64, gpus=0)
+    assert job.depo.loss.name == "depo_weighted" and job.manifest["sweep"]["losses"] == ["depo_weighted"]
     assert prepare_sweep(SweepConfig(pipeline=pipeline), ROOT, 64, 0).depo.loss.name == "depo"
 
 
@@ -220,7 +253,7 @@ def test_a_sweep_folder_made_before_the_gamma_settings_existed_still_resumes(tmp
     config = SweepConfig(pipeline=str(finished_bc(tmp_path)))
     job = prepare_sweep(config, ROOT, 64, 0)
     older = json.loads(json.dumps(job.manifest))
-    del older["sweep"]["loss"], older["sweep"]["grid"]["gamma_token"], older["sweep"]["grid"]["gamma_step"]
+    del older["sweep"]["losses"], older["sweep"]["grid"]["gamma_token"], older["sweep"]["grid"]["gamma_step"]
     del older["depo"]["loss"]["gamma_token"], older["depo"]["loss"]["gamma_step"]
     job.folder.mkdir(parents=True)
     job.manifest_file.write_text(json.dumps(older))

@@ -52,14 +52,16 @@ class SweepConfig:
     name: str = ""
     """Folder under <run_dir>/sweeps/ and the Tune experiment's name; empty: the study's name."""
     study: Literal["alpha_grid", "sample_efficiency", "ablation"] = "alpha_grid"
-    """alpha_grid: every combination in ``grid`` of β and the loss's efficiency settings (α1, α2
-    for depo and depo_penalty; γ_token, γ_step for depo_weighted). sample_efficiency: the depo
+    """alpha_grid: every combination in ``grid`` of β and each loss's efficiency settings (α1,
+    α2 for depo and depo_penalty; γ_token, γ_step for depo_weighted). sample_efficiency: the depo
     section's settings on each of ``fractions`` of the data. ablation: α1 only, α2 only, both,
     and both with the undesirable penalty, at the largest α values of ``grid`` and the depo
     section's β."""
-    loss: str | None = None
-    """The loss every trial trains: depo, depo_penalty or depo_weighted (the losses of
-    EFFICIENCY_SETTINGS); None: the pipeline's depo section's."""
+    losses: tuple[str, ...] = ()
+    """The losses the trials train: depo, depo_penalty or depo_weighted (the losses of
+    EFFICIENCY_SETTINGS); empty: the pipeline's depo section's. In the alpha_grid study each
+    loss runs over its own settings of ``grid`` (α1, α2 for depo and depo_penalty; γ_token,
+    γ_step for depo_weighted) and all trials share one front; the other studies take one loss."""
     grid: Grid = field(default_factory=Grid)
     """Values swept by the alpha_grid study."""
     fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
@@ -89,10 +91,15 @@ class SweepConfig:
         if self.search == "grid" and self.num_samples != 1:
             raise ValueError(f"num_samples: a grid runs each setting once (from one π_BC a repeat trains the same "
                              f"model); use random search, or one sweep per pipeline seed (seed), got {self.num_samples}")
-        if self.loss is not None and self.loss not in EFFICIENCY_SETTINGS:
-            raise ValueError(f"loss: expected one of {list(EFFICIENCY_SETTINGS)} or null, got {self.loss!r}")
-        if self.loss == "depo_weighted" and self.study == "ablation":
-            raise ValueError("loss: the ablation varies DEPO's bonus terms (α1, α2, the penalty); depo_weighted has none")
+        unknown = [name for name in self.losses if name not in EFFICIENCY_SETTINGS]
+        if unknown or len(set(self.losses)) != len(self.losses):
+            raise ValueError(f"losses: expected distinct names from {list(EFFICIENCY_SETTINGS)}, got {list(self.losses)}")
+        if len(self.losses) > 1 and self.study != "alpha_grid":
+            raise ValueError(f"losses: the {self.study} study takes one loss, got {list(self.losses)}")
+        if len(self.losses) > 1 and self.search in SEARCHERS:
+            raise ValueError(f"losses: a searcher ({self.search}) tunes one loss's settings; give one loss or use grid or random")
+        if "depo_weighted" in self.losses and self.study == "ablation":
+            raise ValueError("losses: the ablation varies DEPO's bonus terms (α1, α2, the penalty); depo_weighted has none")
         if self.search in SEARCHERS and self.study == "ablation":
             raise ValueError(f"search: the ablation's four variants run as a grid or at random, not with {self.search!r}")
         if self.metric not in OPTIMISABLE:

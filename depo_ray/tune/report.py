@@ -39,15 +39,28 @@ def changes_against(rows: list[dict], baseline: dict) -> list[dict]:
     return [{**r, **{f"{k}_change": relative_change(r[k], baseline.get(k)) for k in CHANGED}} for r in rows]
 
 
+def point_label(row: dict) -> str:
+    """A trial's swept settings in short: 'a1 3 a2 0 b 0.2' or 'gt 1 gs 0 b 0.2'."""
+    shorts = (("alpha1", "a1"), ("alpha2", "a2"), ("gamma_token", "gt"), ("gamma_step", "gs"), ("beta", "b"))
+    return " ".join(f"{short} {row[key]:g}" for key, short in shorts if row.get(key) is not None)
+
+
 def plot_front(rows: list[dict], front: list[int], baselines: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    losses = sorted({r["loss"] for r in rows})
+    colours = dict(zip(losses, ("tab:blue", "tab:orange", "tab:green")))
     for axis, key, label in ((axes[0], "t_all", "T@All (tokens per task)"), (axes[1], "s_all", "S@All (turns per task)")):
-        axis.scatter([r[key] for r in rows], [r["succ"] for r in rows], c="lightgrey", edgecolors="grey", label="trials")
+        for loss in losses:
+            trials = [r for r in rows if r["loss"] == loss]
+            axis.scatter([r[key] for r in trials], [r["succ"] for r in trials], color=colours.get(loss, "grey"),
+                         alpha=0.7, label=f"{loss} trials")
+        for r in rows:  # the trial's settings, without its loss and data share
+            axis.annotate(point_label(r), (r[key], r["succ"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         on_front = sorted((rows[i] for i in front), key=lambda r: r[key])
         axis.plot([r[key] for r in on_front], [r["succ"] for r in on_front], "o-", color="tab:red", label="Pareto front")
         for name, marker in (("bc", "s"), ("kto", "^")):
@@ -58,7 +71,7 @@ def plot_front(rows: list[dict], front: list[int], baselines: dict, path: Path) 
         axis.set_ylabel("Succ")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle("DEPO trials: success against cost (front: non-dominated on Succ, T@All, S@All)")
+    figure.suptitle("Trials: success against cost (front: non-dominated on Succ, T@All, S@All)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -12,6 +12,7 @@ what it had finished (the exported model, the evaluation).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -85,9 +86,14 @@ def trial_key(params: dict) -> str:
 
 
 def study_points(config: SweepConfig, loss: LossConfig) -> dict[str, list]:
-    """The values each Tune parameter takes in the study (one value: a constant)."""
+    """The values each Tune parameter takes in the study (one value: a constant). ``loss`` is
+    the template; an alpha_grid of several losses makes each loss's settings one variant."""
     knobs = EFFICIENCY_SETTINGS[loss.name]
     if config.study == "alpha_grid":
+        if len(config.losses) > 1:
+            variants = [{"loss": name, **dict(zip(EFFICIENCY_SETTINGS[name], values))} for name in config.losses
+                        for values in itertools.product(*(getattr(config.grid, k) for k in EFFICIENCY_SETTINGS[name]))]
+            return {"variant": variants, "beta": list(config.grid.beta), "fraction": [1.0]}
         return {**{k: list(getattr(config.grid, k)) for k in knobs}, "beta": list(config.grid.beta),
                 "loss": [loss.name], "fraction": [1.0]}
     if config.study == "sample_efficiency":
@@ -133,7 +139,7 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     if missing:
         raise ConfigError(f"pipeline: {missing} (python jobs/pipeline.py --config {config.pipeline})")
     folder = outputs.studies / config.folder_name
-    loss = replace(pipeline.depo.loss, name=config.loss or pipeline.depo.loss.name)
+    loss = replace(pipeline.depo.loss, name=config.losses[0] if config.losses else pipeline.depo.loss.name)
     depo = replace(pipeline.depo, seed=config.seed, model=str(outputs.bc_model), output_dir=str(folder / "reference"),
                    loss=loss)
     evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
