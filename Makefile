@@ -39,9 +39,9 @@ ray-stop: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# No vLLM engine and no Ray cluster: the developer's loop.
+# No vLLM engine, no Ray cluster, no model download: the developer's loop.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not vllm and not ray" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not vllm and not ray and not model" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs

@@ -5,7 +5,8 @@ demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.envs.EXPERTS``),
 by behaviour cloning with the same training code as everything else. Until
 search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
 train on. ``bootstrap_policy`` is that warm start as a resumable stage; with a pretrained
-policy (a Hugging Face id) the stage is not run.
+policy (a Hugging Face id) the stage is not run, and ``write_expert_demos`` alone gives the
+demonstrations, tokenized for that policy, when the labeled data should include them.
 """
 
 from __future__ import annotations
@@ -125,6 +126,17 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     return {"valid_rate": sum(valid) / max(1, len(valid)), "success_rate": successes / len(task_ids), "turns": len(valid)}
 
 
+def write_expert_demos(config: BootstrapConfig, tokenizer, folder: Path, progress: bool = True) -> list[TrajectoryRecord]:
+    """The expert's demonstrations of the config's tasks, tokenized for the policy that will
+    learn from them, labeled with the default thresholds, in ``folder/expert.parquet``."""
+    from depo_ray.labeling import LabelConfig, label_records
+
+    tasks = select_tasks(config.tasks, config.task_ids, make_env(config.env).held_out)
+    labeled = label_records(expert_records(tasks, tokenizer, config.env, config.expert, progress=progress), LabelConfig())
+    write_shard(labeled, folder / "expert.parquet")
+    return labeled
+
+
 def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     """Tiny policy -> expert demonstrations -> BC rounds with ``run_bc`` until greedy play
     is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
@@ -133,7 +145,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     import json
     from dataclasses import replace
 
-    from depo_ray.labeling import LabelConfig, label_records, select_bc
+    from depo_ray.labeling import LabelConfig, select_bc
     from depo_ray.models import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.run import FINAL, run_bc
@@ -145,10 +157,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     if not (policy / "config.json").exists():
         build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
-        tasks = select_tasks(config.tasks, config.task_ids, task_env.held_out)
-        labeled = label_records(expert_records(tasks, load_tokenizer(str(policy)), config.env, config.expert, progress=progress),
-                                LabelConfig())
-        write_shard(labeled, run / "demos" / "expert.parquet")
+        labeled = write_expert_demos(config, load_tokenizer(str(policy)), run / "demos", progress)
         write_shard(select_bc(labeled, LabelConfig()), bc_shard)
     budget = config.max_new_tokens or 96
     demo_turns = turns_over_budget(read_records(run / "demos"), load_tokenizer(str(policy)), budget)

@@ -11,7 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import load_job_config, model_under_root, under_root
+from depo_ray.config import load_job_config, model_problem, model_under_root, under_root
 from depo_ray.envs import paths_under
 from depo_ray.search.generate import GenerateConfig, run_generation
 
@@ -25,8 +25,8 @@ def main() -> None:
     config = load_job_config(GenerateConfig, ROOT, args.config, required=("policy", "output_dir"))
     policy = model_under_root(ROOT, config.policy)
     config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir), env=paths_under(config.env, ROOT))
-    if not Path(policy).exists() and "/" not in policy:
-        raise SystemExit(f"{args.config}: policy: {config.policy!r} is neither a folder nor a Hugging Face id")
+    if model_problem(policy):
+        raise SystemExit(f"{args.config}: policy: {model_problem(policy)}")
 
     from depo_ray.cluster import connect
 

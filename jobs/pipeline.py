@@ -16,6 +16,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config
 from depo_ray.envs import paths_under, paths_within
+from depo_ray.models.sources import SOURCES, ModelSourceError, prepare
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import plan_run, resource_problems
 from depo_ray.pipeline.runner import run_pipeline
@@ -51,6 +52,12 @@ def main() -> None:
         for problem in problems:
             print(f"  {problem}")
         return
+
+    if config.policy in SOURCES:  # once, before any cluster work: a failed download ends the job here
+        try:
+            prepare(config.policy)
+        except ModelSourceError as error:
+            raise SystemExit(f"policy: {config.policy}: {error}") from None
 
     import ray
 

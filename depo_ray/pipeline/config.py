@@ -52,7 +52,8 @@ class LabelStage:
     thresholds: LabelConfig = field(default_factory=LabelConfig)
     """κ0, κ1, κ2, the step cutoff and how D_BC is drawn from D."""
     expert_demos: Literal["none", "desirable", "all"] = "none"
-    """Which of the bootstrap's expert demonstrations join the labeled data: none; those
+    """Which expert demonstrations (the bootstrap's, or with a pretrained policy the demos
+    stage's, of ``bootstrap.tasks``) join the labeled data: none; those
     labeled desirable (CPU default: a tiny searched policy rarely succeeds, and the demos'
     varied Thoughts give D its spread; a demo the turn limit cut off is the expert's right
     moves on a hard task, so it is not put in U); or all of them, labeled like the rest."""
@@ -72,9 +73,12 @@ class PipelineConfig:
     """The environment of every stage."""
     policy: str | None = None
     """Hugging Face id or folder of the starting policy (the paper: Qwen2.5-7B-Instruct or
-    Llama-3.1-8B-Instruct); None: the CPU default, a tiny model bootstrapped on expert demos."""
+    Llama-3.1-8B-Instruct), or a named model of ``depo_ray.models.sources`` (prepared once from
+    the package registry, e.g. smollm2-135m-instruct); None: the CPU default, a tiny model
+    bootstrapped on expert demos."""
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-    """Warm start of the tiny model (run only when ``policy`` is None)."""
+    """Warm start of the tiny model (run only when ``policy`` is None). With a policy and
+    ``label.expert_demos``, its tasks and expert give the demos stage's demonstrations."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """MCTS search with the starting policy."""
     label: LabelStage = field(default_factory=LabelStage)
@@ -133,15 +137,14 @@ class PipelineConfig:
         evaluated = evaluation_tasks(replace(self.evaluate, env=self.env))
         held_out = make_env(self.env).held_out  # generation and the bootstrap leave these out themselves
         trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, held_out))
-        if self.policy is None:
+        if self.policy is None or self.label.expert_demos != "none":
             trained |= set(select_tasks(self.bootstrap.tasks, self.bootstrap.task_ids, held_out))
         leaked = sorted(trained & set(evaluated))
         if leaked:
             key = "evaluate.task_ids" if self.evaluate.task_ids is not None else f"evaluate.task_set {self.evaluate.task_set!r}"
             raise ValueError(f"{key}: tasks {leaked[:10]} are also searched or demonstrated for training")
-        if self.label.expert_demos != "none" and self.policy is not None:
-            raise ValueError("label.expert_demos: the expert demonstrations come from the bootstrap, "
-                             "which runs only when policy is null")
+        if self.label.expert_demos != "none" and self.env.name not in EXPERTS:
+            raise ValueError(f"label.expert_demos: env {self.env.name!r} has no expert to demonstrate")
 
     def methods(self) -> tuple[Method, ...]:
         """The methods this config trains and evaluates, in stage and report order."""

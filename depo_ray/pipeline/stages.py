@@ -85,6 +85,33 @@ def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: boo
     return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
 
 
+# --- demos: the expert's demonstrations for a pretrained policy (labeled with its data) -----
+
+def _demos_applies(config: PipelineConfig) -> bool:
+    return config.policy is not None and config.label.expert_demos != "none"
+
+
+def demos_folder(config: PipelineConfig, run: RunFolder) -> Path:
+    """Where the expert demonstrations the label stage reads are: the bootstrap's, or the
+    demos stage's for a pretrained policy."""
+    return run / ("demos" if config.policy is not None else "bootstrap/demos")
+
+
+def _demos_settings(config: PipelineConfig, as_data) -> dict:
+    b = config.bootstrap
+    return {"tasks": b.tasks, "task_ids": b.task_ids, "policy": config.policy, "env": as_data(config.env),
+            "expert": as_data(expert_config(config.env.name, b.expert))}
+
+
+def _demos(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
+    from depo_ray.bootstrap import write_expert_demos
+    from depo_ray.models import load_tokenizer
+
+    demos = replace(config.bootstrap, env=paths_under(config.env, root))
+    labeled = write_expert_demos(demos, load_tokenizer(starting_policy(config, run, root)), run / "demos", progress)
+    return {"demos": len(labeled), "desirable": sum(r.label == "desirable" for r in labeled)}
+
+
 # --- generate: MCTS with the starting policy ------------------------------------------------
 
 def _generate_settings(config: PipelineConfig, as_data) -> dict:
@@ -130,7 +157,7 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
 
     labeled = label_records(read_records(run / "trajectories"), config.label.thresholds)
     if config.label.expert_demos != "none":
-        labeled += label_expert_demos(read_records(run / "bootstrap" / "demos"), config.label.thresholds,
+        labeled += label_expert_demos(read_records(demos_folder(config, run)), config.label.thresholds,
                                       config.label.expert_demos)
     if config.label.rephrase is not None:
         from depo_ray.models import load_tokenizer
@@ -259,6 +286,9 @@ def _report(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) 
 STAGES: tuple[Stage, ...] = (
     Stage("bootstrap", ("bootstrap",), _bootstrap_settings, _bootstrap_needs, _bootstrap,
           applies=lambda config: config.policy is None),
+    Stage("demos", ("demos",), _demos_settings,
+          lambda config: StageNeeds(f"expert demos of {_task_range(config.bootstrap.task_ids, config.bootstrap.tasks)}, "
+                                    "tokenized for the policy", DRIVER, 0, 0), _demos, applies=_demos_applies),
     Stage("generate", ("trajectories",), _generate_settings, _generate_needs, _generate),
     Stage("label", ("labeled",), lambda config, as_data: as_data(config.label), _label_needs, _label),
     *(train_stage(method) for method in METHODS),

