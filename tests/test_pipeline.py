@@ -240,7 +240,7 @@ def test_more_seeds_run_only_the_new_seeds_of_a_finished_stage(tmp_path, capsys)
     assert marker["settings"]["seeds"] == [0, 1, 2] and marker["metrics"] == {"seed-0": 0, "seed-1": 10, "seed-2": 20}
     run_pipeline(more, ROOT, progress=False, stages=(per_seed,))
     assert trained == [0, 1, 2] and "[train] done earlier" in capsys.readouterr().out
-    for changed in ({"seeds": [0, 1]}, {"seeds": [0, 1, 2, 3], "bc": {"learning_rate": 0.5}}):  # fewer, or more and another change
+    for changed in ({"seeds": [0, 1]}, {"seeds": [0, 1, 2, 3], "bc": {"learning_rate": 0.5, "loss": {"name": "sft"}}}):  # fewer, or more and another change
         with pytest.raises(ConfigError, match="train: settings changed since it ran"):
             run_pipeline(from_dict(PipelineConfig, {**config, **changed}), ROOT, progress=False, stages=(per_seed,))
 
