@@ -150,7 +150,7 @@ def test_the_large_test_set_is_never_searched_and_shows_in_the_plan():
     data["evaluate"]["task_set"] = "large"
     data["generate"]["task_ids"] = [0, 40000, 40040]  # the last two are in the large set
     config = from_dict(PipelineConfig, data)
-    assert "the large test set" in stage_needs(config)["evaluate"].work
+    assert "task set 'large'" in stage_needs(config)["evaluate"].work
     held_out = make_env(config.env).held_out
     assert select_tasks(config.generate.tasks, config.generate.task_ids, held_out) == [0]
 
@@ -212,6 +212,37 @@ def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
     assert [row.split()[0] for row in table[2:]][-3:] == ["evaluate", "tasks", "report"]
     assert any(row.split()[:2] == ["tasks", "done"] and "count the searched tasks" in row for row in table)
     assert names(to_run(changed, "tasks", with_toy)) == ["tasks", "report"]
+
+
+def test_more_seeds_run_only_the_new_seeds_of_a_finished_stage(tmp_path, capsys):
+    from depo_ray.pipeline.plan import plan_run
+    from depo_ray.pipeline.runner import run_pipeline
+    from depo_ray.pipeline.stage import Stage, StageNeeds
+
+    trained = []
+
+    def train(config, run, root, progress):
+        new = [seed for seed in config.seeds if not (run / f"seed-{seed}").exists()]
+        for seed in new:
+            (run / f"seed-{seed}").mkdir(parents=True)
+            trained.append(seed)
+        return {"metrics": {f"seed-{seed}": seed * 10 for seed in new}}
+
+    per_seed = Stage("train", ("seed-*",), lambda config, as_data: {"lr": config.bc.learning_rate, "seeds": config.seeds},
+                     lambda config: StageNeeds("train once per seed", "none (driver)", 0, 0), train)
+    config = {"run_dir": str(tmp_path / "run")}
+    run_pipeline(from_dict(PipelineConfig, {**config, "seeds": [0]}), ROOT, progress=False, stages=(per_seed,))
+    more = from_dict(PipelineConfig, {**config, "seeds": [0, 1, 2]})
+    assert plan_run(more, ROOT, None, (per_seed,)).status == {"train": "todo"}
+    run_pipeline(more, ROOT, progress=False, stages=(per_seed,))
+    marker = RunFolder(tmp_path / "run").read_marker("train")
+    assert trained == [0, 1, 2] and "for the added seeds" in capsys.readouterr().out
+    assert marker["settings"]["seeds"] == [0, 1, 2] and marker["metrics"] == {"seed-0": 0, "seed-1": 10, "seed-2": 20}
+    run_pipeline(more, ROOT, progress=False, stages=(per_seed,))
+    assert trained == [0, 1, 2] and "[train] done earlier" in capsys.readouterr().out
+    for changed in ({"seeds": [0, 1]}, {"seeds": [0, 1, 2, 3], "bc": {"learning_rate": 0.5, "loss": {"name": "sft"}}}):  # fewer, or more and another change
+        with pytest.raises(ConfigError, match="train: settings changed since it ran"):
+            run_pipeline(from_dict(PipelineConfig, {**config, **changed}), ROOT, progress=False, stages=(per_seed,))
 
 
 def test_evaluation_tasks_must_not_be_training_tasks():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from depo_ray.config import under_root
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.runner import forced_stages, run_problems, to_run
+from depo_ray.pipeline.runner import completed, forced_stages, run_problems, to_run
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
 from depo_ray.pipeline.stages import STAGES
 
@@ -26,7 +26,7 @@ def stage_status(config: PipelineConfig, run: RunFolder, from_stage: str | None,
                  stages: tuple[Stage, ...] = STAGES) -> dict[str, str]:
     """Each stage this config runs: ``done`` (skipped), ``todo`` or ``redo`` (``--from``)."""
     forced = forced_stages(config, from_stage, stages)
-    return {s.name: "redo" if s.name in forced else "done" if s.completed(run) else "todo"
+    return {s.name: "redo" if s.name in forced else "done" if completed(s, run, config) else "todo"
             for s in to_run(config, None, stages)}
 
 

@@ -36,6 +36,31 @@ def settings_change(stored: dict, stage: Stage, config: PipelineConfig) -> str |
                             defaults=stage_settings(stage, config, as_data=field_defaults))
 
 
+def seeds_added(stored: dict, stage: Stage, config: PipelineConfig) -> bool:
+    """Whether a stage run once per seed ran for some of the config's seeds and nothing
+    else changed: it then runs the new seeds only (its finished seeds are skipped)."""
+    current = stage_settings(stage, config)
+    if not isinstance(stored.get("seeds"), list) or "seeds" not in current:
+        return False
+    return set(stored["seeds"]) < set(current["seeds"]) and \
+        settings_change({**stored, "seeds": current["seeds"]}, stage, config) is None
+
+
+def completed(stage: Stage, run: RunFolder, config: PipelineConfig) -> dict | None:
+    """The stage's marker when this config has nothing left for it to do, else None."""
+    done = stage.completed(run)
+    return None if done is None or seeds_added(done["settings"], stage, config) else done
+
+
+def merged_facts(earlier: dict, later: dict) -> dict:
+    """A stage's marker facts after it ran for more seeds: per-seed tables joined, times added."""
+    merged = {**earlier, **later}
+    for key, value in later.items():
+        if isinstance(value, dict) and isinstance(earlier.get(key), dict):
+            merged[key] = {**earlier[key], **value}
+    return merged
+
+
 def to_run(config: PipelineConfig, from_stage: str | None, stages: tuple[Stage, ...] = STAGES) -> list[Stage]:
     """Stages this config runs, from ``from_stage`` on when given."""
     applied = [s for s in stages if s.applies(config)]
@@ -52,7 +77,7 @@ def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str], stage
     problems = []
     for stage in to_run(config, None, stages):
         done = stage.completed(run)
-        if done is None or stage.name in forced:
+        if done is None or stage.name in forced or seeds_added(done["settings"], stage, config):
             continue
         change = settings_change(done["settings"], stage, config)
         if change:
@@ -74,7 +99,7 @@ def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None,
         every = to_run(config, None, stages)
         earlier = every[:[s.name for s in every].index(from_stage)]
         problems += [f"--from {from_stage}: stage {s.name} has not completed; run without --from first"
-                     for s in earlier if s.completed(run) is None]
+                     for s in earlier if completed(s, run, config) is None]
     return problems
 
 
@@ -105,19 +130,24 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
         stage.clear(run)
     save_config(config, run)
     for stage in pending:
-        done, settings = stage.completed(run), stage_settings(stage, config)
+        done, settings = completed(stage, run, config), stage_settings(stage, config)
         if done is not None:
             print(f"[{stage.name}] done earlier ({done['seconds']:.0f} s), skipped")
             continue
+        earlier = stage.completed(run)  # finished for fewer seeds: kept, and the new seeds added
         started = run.read_started(stage.name)
-        if started is not None and settings_change(started, stage, config):
+        if started is not None and settings_change(started, stage, config) and not seeds_added(started, stage, config):
             print(f"[{stage.name}] stopped half way earlier with other settings: starting it over")
             stage.clear(run)
+            earlier = None
         run.start(stage.name, settings)
-        print(f"[{stage.name}] running")
+        print(f"[{stage.name}] running" + (" for the added seeds" if earlier else ""))
         began = time.perf_counter()
         facts = stage.run(config, run, root, progress)
         seconds = time.perf_counter() - began
+        if earlier:
+            facts = merged_facts({k: v for k, v in earlier.items() if k not in ("settings", "seconds")}, facts)
+            seconds += earlier["seconds"]
         run.finish(stage.name, settings, seconds, **facts)
         print(f"[{stage.name}] finished in {seconds:.0f} s")
     return run / stages[-1].artifacts[0]

@@ -240,7 +240,7 @@ def _methods(config: PipelineConfig) -> str:
 
 def _evaluate_needs(config: PipelineConfig) -> StageNeeds:
     e = config.evaluate
-    tasks = f"{len(e.task_ids)} tasks" if e.task_ids else f"the {e.task_set} test set"
+    tasks = f"{len(e.task_ids)} tasks" if e.task_ids else f"task set {e.task_set!r}"
     return _served(f"{_methods(config)} on {tasks}, greedy{_seed_count(config)}", e.serving, e.workers, e.cpus_per_worker, "evaluators")
 
 
