@@ -1,11 +1,13 @@
 """DEPO training throughput and peak memory: depo-ray's step against TRL's KTOTrainer.
 
-Same tiny policy (the CPU default architecture), same labeled expert trajectories, same
+Same policy (the CPU default's tiny architecture, or ``--policy``: a folder, a Hugging Face id
+or a named model such as smollm2-135m-instruct; full fine-tuning either way), same labeled expert trajectories, same
 batch size and number of optimizer steps; both precompute reference log-probs before
 training and are timed from the second step (warm-up and precompute excluded). Each side
 runs in its own process so peak RSS is its own. Run:
 
     .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12 --micro-batch 2
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --policy smollm2-135m-instruct --batch 4 --steps 6
 
 Note: TRL's KTO treats everything after the prompt as the completion, so it also trains on
 the observation turns inside a multi-turn trajectory; depo-ray masks them. The token count
@@ -28,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def prepare(work: Path, samples: int) -> None:
+def prepare(work: Path, samples: int, policy: str | None) -> str:
+    """The labeled trajectories, tokenized for the policy; returns the policy's folder."""
     from depo_ray.bootstrap import expert_records
     from depo_ray.envs import EnvConfig
     from depo_ray.labeling import LabelConfig, label_records
@@ -38,17 +41,19 @@ def prepare(work: Path, samples: int) -> None:
     from environments.babyai.levels import tasks_for_levels
     from environments.babyai.vocabulary import vocabulary_texts
 
-    policy = build_tiny_policy(vocabulary_of(vocabulary_texts()), work / "policy")
+    if policy is None:
+        policy = str(build_tiny_policy(vocabulary_of(vocabulary_texts()), work / "policy"))
     levels = ["BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0", "BabyAI-UnlockLocalDist-v0",
               "BabyAI-PickupAbove-v0", "BabyAI-GoToSeqS5R2-v0"]
-    records = expert_records(tasks_for_levels(levels, range(samples)), load_tokenizer(str(policy)),
+    records = expert_records(tasks_for_levels(levels, range(samples)), load_tokenizer(policy),
                              EnvConfig(options={"max_turns": 12}), {"detour_share": 0.5}, progress=False)
     labeled = [r for r in label_records(records, LabelConfig()) if r.label]
     random.Random(0).shuffle(labeled)
     write_shard(labeled[:samples], work / "data.parquet")
+    return policy
 
 
-def run_ours(work: Path, batch: int, steps: int, micro_batch: int | None) -> dict:
+def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int | None) -> dict:
     import pyarrow as pa
     import torch
 
@@ -61,7 +66,6 @@ def run_ours(work: Path, batch: int, steps: int, micro_batch: int | None) -> dic
     from depo_ray.train.loop import preference_step, build_model
     from depo_ray.train.reference import ScoreWithReference
 
-    policy = str(work / "policy")
     tokenizer = load_tokenizer(policy)
     rows = []
     for r in read_records(work / "data.parquet"):
@@ -86,7 +90,7 @@ def run_ours(work: Path, batch: int, steps: int, micro_batch: int | None) -> dic
     return {"seconds": time.perf_counter() - started, "timed_steps": steps - 1}
 
 
-def run_trl(work: Path, batch: int, steps: int) -> dict:
+def run_trl(work: Path, policy: str, batch: int, steps: int) -> dict:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import KTOConfig, KTOTrainer
@@ -95,7 +99,6 @@ def run_trl(work: Path, batch: int, steps: int) -> dict:
     from depo_ray.records import read_records
     from depo_ray.train.data import prompt_length
 
-    policy = str(work / "policy")
     rows = []
     for r in read_records(work / "data.parquet"):
         k = prompt_length(r.messages)
@@ -129,27 +132,32 @@ def main() -> None:
     parser.add_argument("--child", choices=("ours", "trl"))
     parser.add_argument("--child-micro-batch", type=int)
     parser.add_argument("--work")
+    parser.add_argument("--policy", help="folder, Hugging Face id or named model (default: the tiny CPU policy)")
     args = parser.parse_args()
     if args.child:
-        result = (run_ours(Path(args.work), args.batch, args.steps, args.child_micro_batch) if args.child == "ours"
-                  else run_trl(Path(args.work), args.batch, args.steps))
+        result = (run_ours(Path(args.work), args.policy, args.batch, args.steps, args.child_micro_batch)
+                  if args.child == "ours" else run_trl(Path(args.work), args.policy, args.batch, args.steps))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        prepare(work, args.samples)
+        from depo_ray.config import model_under_root
+
+        policy = prepare(work, args.samples, model_under_root(ROOT, args.policy) if args.policy else None)
         runs = {"TRL KTO": ["trl"], "depo-ray, whole batch": ["ours"],
                 f"depo-ray, micro-batch {args.micro_batch}": ["ours", "--child-micro-batch", str(args.micro_batch)]}
         results = {}
         for name, child in runs.items():
-            out = subprocess.run([sys.executable, __file__, "--child", *child, "--work", str(work), "--batch", str(args.batch),
-                                  "--steps", str(args.steps)], capture_output=True, text=True, check=True).stdout
+            out = subprocess.run([sys.executable, __file__, "--child", *child, "--work", str(work), "--policy", policy,
+                                  "--batch", str(args.batch), "--steps", str(args.steps)],
+                                 capture_output=True, text=True, check=True).stdout
             results[name] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
     trl = results["TRL KTO"]
     for side in results.values():
         side["samples_per_s"] = side["timed_steps"] * args.batch / side["seconds"]
-    print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), tiny policy, {args.samples} trajectories")
+    print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), {args.policy or 'tiny policy'}, "
+          f"{args.samples} trajectories")
     print(f"{'':28}{'samples/s':>10}{'vs TRL':>8}{'peak RSS MB':>13}{'vs TRL':>8}")
     for name, side in results.items():
         print(f"{name:28}{side['samples_per_s']:>10.2f}{side['samples_per_s'] / trl['samples_per_s']:>7.2f}x"
