@@ -152,8 +152,9 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
 
 
 def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
-    if config.loss.name == "sft":
-        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), got 'sft'")
+    if config.loss.name in ("sft", "token_kd", "sad"):
+        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), "
+                         f"got {config.loss.name!r}")
     _prepare_output(config)
     data = scored_preference_data(config, shards, scored_folder)
     result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
