@@ -1,6 +1,8 @@
 """Structured Agent Distillation's pure parts: the coarsened KL against the exact one, the
 segment losses, the teacher's top-k in chunks, and the curriculum's orders."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -115,4 +117,114 @@ def test_a_preference_stage_refuses_a_distillation_loss():
     from depo_ray.train.run import run_preference
 
     with pytest.raises(ValueError, match="needs a preference loss.*'sad'"):
-        run_preference(TrainConfig(model="m", output_dir="o", loss=LossConfig(name="sad")), [])
+        run_preference(TrainConfig(model="m", output_dir="o", loss=LossConfig(name="sad"), teacher="t"), [])
+
+
+# --- the training step (no Ray) ------------------------------------------------------------
+
+def scored_part(teacher_dir, size: int, vocab: int, top_k: int, seed: int = 2) -> dict:
+    """A local batch shaped like a packed distillation row, scored by the teacher."""
+    from depo_ray.train.distill import ScoreWithTeacher
+
+    generator = torch.Generator().manual_seed(seed)
+    part = {"input_ids": [], "assistant_mask": [], "action_mask": [], "teacher_ids": [], "teacher_logps": []}
+    scorer = ScoreWithTeacher(str(teacher_dir), top_k)
+    for i in range(size):
+        length = 10 + 6 * i
+        ids = torch.randint(3, vocab, (length,), generator=generator).tolist()
+        mask = [0] * (length // 3) + [1] * (length - length // 3)
+        action = [0] * (length - 3) + [1] * 3  # the last three assistant tokens: "Action: ..."
+        teacher_ids, teacher_logps, _ = scorer.score(ids, mask)
+        for key, value in zip(part, (ids, mask, action, teacher_ids, teacher_logps)):
+            part[key].append(value)
+    return part
+
+
+def other_tiny_model(tiny_model_dir, tmp_path):
+    """The tiny policy with perturbed weights: a teacher with the same tokenizer."""
+    from depo_ray.models import load_model, load_tokenizer
+
+    model = load_model(str(tiny_model_dir))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    model.save_pretrained(tmp_path / "teacher")
+    load_tokenizer(str(tiny_model_dir)).save_pretrained(tmp_path / "teacher")
+    return tmp_path / "teacher"
+
+
+@pytest.mark.parametrize("loss", ["sad", "token_kd"])
+def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_batches(tiny_model_dir, tiny_tokenizer,
+                                                                                       tmp_path, loss):
+    from depo_ray.models import load_model
+    from depo_ray.train.config import TrainConfig
+    from depo_ray.train.distill import distill_step
+
+    teacher = other_tiny_model(tiny_model_dir, tmp_path)
+    part = scored_part(teacher, 4, len(tiny_tokenizer), top_k=8)
+    config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=4,
+                         loss=LossConfig(name=loss, reasoning_weight=0.5), teacher=str(teacher), teacher_top_k=8)
+
+    def run(micro):
+        torch.manual_seed(0)
+        model = load_model(str(tiny_model_dir))
+        metrics, _ = distill_step(model, part, 0, get_loss(loss), replace(config, micro_batch_size=micro))
+        return {n: p.grad.clone() for n, p in model.named_parameters()}, metrics
+
+    whole_grads, whole = run(None)
+    micro_grads, micro = run(1)
+    assert micro == pytest.approx(whole, rel=1e-5, abs=1e-6)
+    for name, grad in whole_grads.items():
+        assert torch.allclose(micro_grads[name], grad, rtol=1e-4, atol=1e-7), name
+    # the loss is the KL the step's pieces give, computed here sample by sample
+    student = load_model(str(tiny_model_dir))
+    kls = {"reasoning": [], "action": []}
+    with torch.no_grad():
+        for ids, mask, action, t_ids, t_logps in zip(*part.values()):
+            logits = student(input_ids=torch.tensor([ids])).logits[0, :-1]
+            where = [t for t in range(len(ids) - 1) if mask[t + 1]]
+            kl = coarse_kl(torch.tensor(t_logps).view(-1, 8),
+                           torch.log_softmax(logits[where], -1).gather(-1, torch.tensor(t_ids).view(-1, 8)))
+            for position, value in zip(where, kl):
+                kls["action" if action[position + 1] else "reasoning"].append(float(value))
+    reasoning, action = (sum(v) / len(v) for v in kls.values())
+    expected = 0.5 * reasoning + action if loss == "sad" else (sum(kls["reasoning"]) + sum(kls["action"])) / sum(map(len, kls.values()))
+    assert whole["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_student_that_is_its_teacher_has_zero_distill_loss(tiny_model_dir, tiny_tokenizer):
+    from depo_ray.models import load_model
+    from depo_ray.train.config import TrainConfig
+    from depo_ray.train.distill import distill_step
+
+    part = scored_part(tiny_model_dir, 3, len(tiny_tokenizer), top_k=4)
+    config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=3,
+                         loss=LossConfig(name="sad"), teacher=str(tiny_model_dir), teacher_top_k=4)
+    metrics, _ = distill_step(load_model(str(tiny_model_dir)), part, 0, get_loss("sad"), config)
+    assert abs(metrics["loss"]) < 1e-5 and metrics["reasoning_tokens"] > 0 and metrics["action_tokens"] == 9
+
+
+def test_a_distillation_config_needs_a_teacher_and_only_it_takes_one():
+    from depo_ray.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="teacher"):
+        TrainConfig(loss=LossConfig(name="sad"))
+    with pytest.raises(ValueError, match="teacher"):
+        TrainConfig(loss=LossConfig(name="sft"), teacher="t")
+    with pytest.raises(ValueError, match="curriculum"):
+        TrainConfig(loss=LossConfig(name="sft"), curriculum=CurriculumConfig(schedule="simple_to_complex"))
+
+
+def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_model_dir, tmp_path):
+    from depo_ray.models import load_tokenizer
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
+    from depo_ray.train.config import TrainConfig
+    from depo_ray.train.run import run_distill
+
+    other = build_tiny_policy(vocabulary_of(["a few other words"]), tmp_path / "other")
+    assert load_tokenizer(str(other)).get_vocab() != load_tokenizer(str(tiny_model_dir)).get_vocab()
+    config = TrainConfig(model=str(tiny_model_dir), output_dir=str(tmp_path / "out"), loss=LossConfig(name="sad"),
+                         teacher=str(other), global_batch_size=2)
+    with pytest.raises(ValueError, match="different tokenizers"):
+        run_distill(config, [])
+    assert not (tmp_path / "out").exists()
