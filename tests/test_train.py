@@ -204,6 +204,12 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
     scored = [json.loads(line) for line in (tmp_path / "data" / "curriculum.jsonl").read_text().splitlines()]
     assert sorted(r["rank"] for r in scored) == list(range(len(scored)))
     assert [r["score"] for r in sorted(scored, key=lambda r: r["rank"])] == sorted(r["score"] for r in scored)
+    from depo_ray.train.run import scored_distill_data
+
+    trained_order = [task for batch in scored_distill_data(config, shards["bc"], tmp_path / "data").iter_rows()
+                     for task in batch["task_id"]]  # read back from the kept data, in training order
+    by_rank = [r["task_id"] for r in sorted(scored, key=lambda r: r["rank"])]
+    assert trained_order == by_rank[:len(trained_order)] and len(trained_order) == 4 * (len(scored) // 4)
     steps = metrics(tmp_path)
     assert len(steps) == 2 * (len(scored) // 4) and all(s["kl_reasoning"] > 0 and s["kl_action"] > 0 for s in steps)
 

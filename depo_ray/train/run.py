@@ -151,8 +151,9 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
                                                                            "top_k": config.teacher_top_k},
                                   batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
         scored = scored.repartition(1).materialize()  # one block in the seeded order: the ranks below align
-        parts = scored.select_columns(["reasoning_tokens", "action_tokens", "teacher_entropy"]).take_all()
-        scores = complexity_scores([Complexity(**p) for p in parts], config.curriculum)
+        parts = scored.select_columns(["task_id", "reasoning_tokens", "action_tokens", "teacher_entropy"]).take_all()
+        scores = complexity_scores([Complexity(**{k: v for k, v in p.items() if k != "task_id"}) for p in parts],
+                                   config.curriculum)
         ranks = [0] * len(scores)
         for rank, index in enumerate(epoch_order(scores, config.curriculum.schedule, epoch=0, seed=config.seed)):
             ranks[index] = rank
@@ -164,7 +165,7 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
             pack_global_batch, batch_size=config.global_batch_size, batch_format="pyarrow",
             fn_kwargs=dict(tokenizer_path=config.model, global_size=config.global_batch_size,
                            num_workers=config.num_workers, preference=False, max_length=config.max_length,
-                           columns=("action_mask", "teacher_ids", "teacher_logps")))
+                           columns=("task_id", "action_mask", "teacher_ids", "teacher_logps")))
         packed.repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow").write_parquet(str(output))
         write_text_atomically(marker, json.dumps(key))
     scored = ray.data.read_parquet(str(output), file_extensions=["parquet"])
