@@ -99,10 +99,13 @@ def main() -> None:
     if args.dry_run:
         print("\n".join(f"  {t}" for t in trials))
         return
-    from depo_ray.tune.report import write_outputs
+    from depo_ray.evaluate.runner import read_results
+    from depo_ray.tune.report import paired_against, write_outputs
 
     rows = run_sweep(job, cpus, gpus)
-    for path in write_outputs(rows, config.study, job.baselines, job.folder):
+    trials = {row["trial"]: read_results(job.folder / "trials" / row["trial"] / "eval") for row in rows}
+    paired = paired_against(trials, {m: read_results(folder) for m, folder in job.baseline_folders.items()})
+    for path in write_outputs(rows, config.study, job.baselines, job.folder, paired):
         print(f"wrote {path}")
 
 

@@ -60,7 +60,7 @@ def test_a_trial_changes_only_the_swept_settings_of_the_template():
 
 
 def test_concurrent_trials_follow_the_cluster():
-    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=0)
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, {}, trial_cpus=2, trial_gpus=0)
     assert [max_concurrent(job, cpus, 0) for cpus in (2, 3, 8)] == [1, 1, 4]
     gpu_job = replace(job, trial_gpus=1)
     assert max_concurrent(gpu_job, 64, 8) == 8 and max_concurrent(gpu_job, 4, 8) == 2
@@ -71,7 +71,7 @@ def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_
     from depo_ray.config import ConfigError
     from depo_ray.tune.sweep import check_manifest
 
-    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
+    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
     check_manifest(made)  # a new folder: nothing to compare
     made.manifest_file.write_text(json.dumps(made.manifest))
     check_manifest(made)
@@ -143,6 +143,11 @@ def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finish
         front = [r["trial"] for r in csv.DictReader(rows)]
     assert 1 <= len(front) <= 2 and set(front) <= {r["trial"] for r in results}
     assert (folder / "pareto.png").stat().st_size > 1000 and "Pareto front" in first.stdout and "BC:" in first.stdout
+    with open(folder / "paired.csv") as rows:
+        paired = list(csv.DictReader(rows))
+    assert sorted((r["trial"], r["against"]) for r in paired) == sorted((t, b) for t in (r["trial"] for r in results)
+                                                                        for b in ("bc", "kto"))
+    assert all(float(r["t_all_low"]) <= float(r["t_all"]) <= float(r["t_all_high"]) for r in paired)
     attempts = {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")}
     assert len(attempts) == 2 and all(text.count("\n") == 1 for text in attempts.values())
 
@@ -221,6 +226,22 @@ def test_a_point_on_the_plot_is_labelled_by_its_own_loss_settings():
 
     assert point_label({"loss": "depo", "alpha1": 3.0, "alpha2": 0.0, "gamma_token": None, "beta": 0.2}) == "a1 3 a2 0 b 0.2"
     assert point_label({"loss": "depo_weighted", "alpha1": None, "gamma_token": 1.0, "gamma_step": 0.5, "beta": 0.1}) == "gt 1 gs 0.5 b 0.1"
+
+
+def test_paired_rows_put_each_trial_against_each_baseline_with_intervals():
+    from depo_ray.evaluate.metrics import TaskResult
+    from depo_ray.tune.report import paired_against
+
+    def results(tokens: int, turns: int) -> list[TaskResult]:
+        return [TaskResult(task, task % 2 == 0, 1.0 if task % 2 == 0 else 0.0, turns + task % 3, tokens + 7 * (task % 5), 0,
+                           1.0, 1.0) for task in range(60)]
+
+    kto = results(300, 7)
+    rows = paired_against({"same": results(300, 7), "shorter": results(240, 7)}, {"kto": kto}, resamples=500)
+    by_trial = {r["trial"]: r for r in rows}
+    assert by_trial["same"]["t_all"] == 0 and by_trial["same"]["t_all_verdict"] == "within noise"
+    assert by_trial["shorter"]["t_all"] == -60 and by_trial["shorter"]["t_all_verdict"] == "better"
+    assert by_trial["shorter"]["s_all_verdict"] == "within noise" and all(r["against"] == "kto" for r in rows)
 
 
 def finished_bc(tmp_path) -> Path:

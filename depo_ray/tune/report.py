@@ -1,5 +1,6 @@
 """A sweep's outputs: every trial (results.csv), the Pareto front of success against T@All
-and S@All (pareto.csv, pareto.png, a printed table), and the study's own table and plot
+and S@All (pareto.csv, pareto.png, a printed table), each trial's paired differences from the
+pipeline's BC and KTO with 95% intervals (paired.csv), and the study's own table and plot
 (sample_efficiency.* like the paper's Figure 3, ablation.csv)."""
 
 from __future__ import annotations
@@ -7,12 +8,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from depo_ray.evaluate.metrics import relative_change
+from depo_ray.evaluate.metrics import TaskResult, relative_change
+from depo_ray.evaluate.stats import paired_bootstrap
 from depo_ray.tune.pareto import pareto_front
 
 COLUMNS = ("trial", "loss", "alpha1", "alpha2", "gamma_token", "gamma_step", "beta", "fraction", "succ", "reward",
            "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
 CHANGED = ("succ", "t_all", "s_all")
+PAIRED = ("succ", "t_all", "s_all")
+"""The metrics of paired.csv: each as B − A, its interval and its verdict."""
 
 
 def _format(value) -> str:
@@ -98,8 +102,30 @@ def plot_sample_efficiency(rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def write_outputs(rows: list[dict], study: str, baselines: dict, folder: Path) -> list[Path]:
-    """Write the sweep's files and print its tables; returns the files written."""
+def paired_against(trials: dict[str, list[TaskResult]], baselines: dict[str, list[TaskResult]],
+                   resamples: int = 2000) -> list[dict]:
+    """Each trial minus each baseline on the same tasks: the difference, its 95% interval
+    (paired bootstrap over tasks) and the verdict, per metric of PAIRED."""
+    rows = []
+    for base, base_results in baselines.items():
+        for trial, results in trials.items():
+            compared = paired_bootstrap({0: base_results}, {0: results}, baseline=base, method=trial, resamples=resamples)
+            row = {"trial": trial, "against": base}
+            for key in PAIRED:
+                d = compared.differences[key]
+                row.update({key: d.estimate, f"{key}_low": d.low, f"{key}_high": d.high, f"{key}_verdict": d.verdict})
+            rows.append(row)
+    return rows
+
+
+def _with_interval(row: dict, key: str) -> str:
+    return f"{_format(row[key])} [{_format(row[f'{key}_low'])}, {_format(row[f'{key}_high'])}] {row[f'{key}_verdict']}"
+
+
+def write_outputs(rows: list[dict], study: str, baselines: dict, folder: Path,
+                  paired: list[dict] | None = None) -> list[Path]:
+    """Write the sweep's files and print its tables; returns the files written. ``paired``:
+    the rows of ``paired_against`` (paired.csv), when the baselines' task results exist."""
     if not rows:
         raise RuntimeError(f"no trial of the sweep in {folder} finished; see the errors above")
     written = [folder / "results.csv", folder / "pareto.csv", folder / "pareto.png"]
@@ -115,6 +141,13 @@ def write_outputs(rows: list[dict], study: str, baselines: dict, folder: Path) -
         if name in baselines:
             b = baselines[name]
             print(f"{name.upper()}: Succ {_format(b['succ'])}  T@All {_format(b['t_all'])}  S@All {_format(b['s_all'])}")
+    if paired:
+        written.append(folder / "paired.csv")
+        write_csv(paired, ("trial", "against", *(f"{k}{part}" for k in PAIRED for part in ("", "_low", "_high", "_verdict"))),
+                  written[-1])
+        print("Each trial minus the pipeline's baselines on the same tasks (95% paired-bootstrap intervals):")
+        print(table([{"trial": r["trial"], "against": r["against"], **{k: _with_interval(r, k) for k in PAIRED}}
+                     for r in paired], ("trial", "against", *PAIRED)))
     if study in ("sample_efficiency", "ablation"):
         if "bc" not in baselines:
             print(f"{study}: no BC evaluation of this seed in the pipeline run, so no change against BC")

@@ -50,6 +50,8 @@ class SweepJob:
     evaluate: EvalConfig
     baselines: dict
     """Evaluation summaries of the pipeline's BC and KTO (same seed) that exist."""
+    baseline_folders: dict
+    """Their evaluation folders (tasks.parquet: the paired intervals of paired.csv)."""
     trial_cpus: float
     trial_gpus: float
     manifest: dict = field(default_factory=dict)
@@ -149,9 +151,10 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     if trial_cpus > cpus or trial_gpus > gpus:
         raise ConfigError(f"a trial needs {trial_cpus:g} CPUs and {trial_gpus:g} GPUs at once (the pipeline's depo "
                           f"and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
-    baselines = {method: json.loads(summary.read_text()) for method, summary in outputs.evaluations.items()
-                 if method in ("bc", "kto") and summary.exists()}
-    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate, baselines, trial_cpus, trial_gpus,
+    found = {method: summary for method, summary in outputs.evaluations.items() if method in ("bc", "kto") and summary.exists()}
+    baselines = {method: json.loads(summary.read_text()) for method, summary in found.items()}
+    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate, baselines,
+                   {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
                    sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
                    plain(sweep_settings(config, pipeline, as_data=field_defaults)))
     check_manifest(job)
