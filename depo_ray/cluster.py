@@ -4,6 +4,7 @@ else a local one, with the worker environment the project needs on every node.""
 from __future__ import annotations
 
 import os
+import socket
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -26,3 +27,10 @@ def connect(num_cpus: int | None = None, fresh: bool = False):
     if address:
         return ray.init(address=address, **kwargs)
     return ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

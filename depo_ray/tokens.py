@@ -9,11 +9,18 @@ the characters of that turn. Tokens whose first character falls in such a span a
 assistant tokens. A span is the reply plus the end-of-turn token (the tokenizer's EOS), i.e.
 exactly what a policy generates for that turn; the template's header and any separator
 after EOS are prompt. Templates that rewrite earlier turns (not prefix-stable) are refused.
+
+Segments (Structured Agent Distillation): an assistant token is in the action segment when
+its first character is at or after the turn's last "Action:" (through the EOS), else in the
+reasoning segment; a turn without "Action:" is all reasoning. So the two masks split the
+assistant tokens exactly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from environments.parsing import action_start
 
 Message = dict[str, str]
 
@@ -23,14 +30,21 @@ class ChatTokens:
     input_ids: list[int]
     assistant_mask: list[int]  # 1 on tokens the policy generated, else 0
     turn_index: list[int]  # which assistant turn (0-based) a token belongs to, -1 if none
+    action_mask: list[int]  # 1 on assistant tokens of the action segment ("Action: ..." and EOS)
+
+    @property
+    def reasoning_mask(self) -> list[int]:
+        """1 on assistant tokens of the reasoning segment (before the turn's "Action:")."""
+        return [a - b for a, b in zip(self.assistant_mask, self.action_mask)]
 
 
 def _render(tokenizer, messages: list[Message], generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
-def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered chat and the character span of each assistant turn."""
+def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple[int, int, int]]]:
+    """The rendered chat and, for each assistant turn, its character span and where its
+    action segment starts (the span's end when the turn has no "Action:")."""
     text = _render(tokenizer, messages, generation_prompt=False)
     spans = []
     for k, message in enumerate(messages):
@@ -49,7 +63,9 @@ def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple
             at = through.find(eos, len(before))
             if at != -1:
                 end = at + len(eos)
-        spans.append((len(before), end))
+        content_at = through.find(message["content"], len(before))
+        action_at = action_start(message["content"]) if content_at != -1 else None
+        spans.append((len(before), end, end if action_at is None else content_at + action_at))
     return text, spans
 
 
@@ -57,14 +73,14 @@ def chat_tokens(tokenizer, messages: list[Message]) -> ChatTokens:
     text, spans = assistant_spans(tokenizer, messages)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(encoded["input_ids"])
-    mask, turn = [0] * len(ids), [-1] * len(ids)
+    mask, turn, action = [0] * len(ids), [-1] * len(ids), [0] * len(ids)
     span_index = 0
     for t, (start, end) in enumerate(encoded["offset_mapping"]):
         while span_index < len(spans) and start >= spans[span_index][1]:
             span_index += 1
         if span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1] and end > start:
-            mask[t], turn[t] = 1, span_index
-    return ChatTokens(ids, mask, turn)
+            mask[t], turn[t], action[t] = 1, span_index, int(start >= spans[span_index][2])
+    return ChatTokens(ids, mask, turn, action)
 
 
 def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:

@@ -19,14 +19,20 @@ class ParsedResponse:
     action: str | None  # None when the response has no "Action:" part
 
 
-def parse_response(text: str) -> ParsedResponse:
-    """Take the last "Action:" as the action (models sometimes restate earlier ones)."""
+def action_start(text: str) -> int | None:
+    """Where the last "Action:" begins (models sometimes restate earlier ones); None without one.
+    Before it: the reasoning segment; from it on: the action segment."""
     matches = list(_ACTION.finditer(text))
-    if not matches:
+    return matches[-1].start() if matches else None
+
+
+def parse_response(text: str) -> ParsedResponse:
+    start = action_start(text)
+    if start is None:
         return ParsedResponse(thought=_strip_thought(text), action=None)
-    last = matches[-1]
-    action = text[last.end():].strip().splitlines()[0].strip() if text[last.end():].strip() else ""
-    return ParsedResponse(thought=_strip_thought(text[: last.start()]), action=action)
+    rest = text[_ACTION.match(text, start).end():]
+    action = rest.strip().splitlines()[0].strip() if rest.strip() else ""
+    return ParsedResponse(thought=_strip_thought(text[:start]), action=action)
 
 
 def _strip_thought(text: str) -> str:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
+
+from depo_ray.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))  # the CLI of the environment running this script
@@ -53,11 +54,6 @@ def ensure_token() -> None:
 def head_answers(address: str) -> bool:
     return subprocess.run([RAY, "job", "list", f"--address={address}"], capture_output=True, env=ray_env()).returncode == 0
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_head(address: str, gcs_port: int, temp_dir: str | None, wait_s: float = 120) -> None:

@@ -1,7 +1,6 @@
 """The OpenAI-compatible client against a real `vllm serve` of the tiny policy on localhost."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,17 +8,13 @@ import urllib.request
 
 import pytest
 
+from depo_ray.cluster import free_port
 from depo_ray.rephrase import RephraseConfig, rephrase_turn
 from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import Sampling
 
 pytestmark = pytest.mark.vllm
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ local Ray cluster, resumed in process and through `ray job submit` against a hea
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from depo_ray.cluster import free_port
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
@@ -271,11 +271,6 @@ def test_dry_run_prints_the_plan_and_loads_nothing(tmp_path):
 
 # --- end to end (finished_run: conftest.py) ------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.ray
 @pytest.mark.vllm
@@ -342,10 +337,10 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
     env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")},
            "HOME": str(home), "DEPO_RAY_TEST_HEAD": head_marker}
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay under 108 bytes
-    address = f"http://127.0.0.1:{_free_port()}"
+    address = f"http://127.0.0.1:{free_port()}"
     try:
         out = subprocess.run([sys.executable, str(ROOT / "jobs" / "submit.py"), "--config", str(config_file),
-                              "--address", address, "--gcs-port", str(_free_port()), "--temp-dir", temp_dir],
+                              "--address", address, "--gcs-port", str(free_port()), "--temp-dir", temp_dir],
                              capture_output=True, text=True, timeout=900, env=env)
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
         assert (home / ".ray" / "auth_token").exists() and "created a Ray authentication token" in out.stdout

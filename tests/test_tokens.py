@@ -30,6 +30,25 @@ def test_ids_and_mask_of_a_hand_checked_chat(tiny_tokenizer):
     assert tokens_per_turn(tiny_tokenizer, CHAT) == [12, 5]
 
 
+def test_reasoning_and_action_segments_split_the_assistant_tokens(tiny_tokenizer):
+    chat = CHAT + [{"role": "user", "content": "You see a wall."},
+                   {"role": "assistant", "content": "Thought: a wall, no action here"}]
+    tokens = chat_tokens(tiny_tokenizer, chat)
+    pieces = tiny_tokenizer.convert_ids_to_tokens(tokens.input_ids)
+    reasoning = [p for p, m in zip(pieces, tokens.reasoning_mask) if m]
+    action = [p for p, m in zip(pieces, tokens.action_mask) if m]
+    assert reasoning == ["thought", ":", "go", ".", "thought", ":", "a", "wall", ",", "no", "action", "here", "<|end|>"]
+    assert action == ["action", ":", "go", "to", "red", "ball", "1", "<|end|>", "action", ":", "turn", "left", "<|end|>"]
+    assert all(r + a == m and r >= 0 for r, a, m in zip(tokens.reasoning_mask, tokens.action_mask, tokens.assistant_mask))
+
+
+def test_the_last_action_marker_starts_the_action_segment(tiny_tokenizer):
+    chat = CHAT[:2] + [{"role": "assistant", "content": "Thought: action: go was wrong.\nAction: turn left"}]
+    tokens = chat_tokens(tiny_tokenizer, chat)
+    pieces = tiny_tokenizer.convert_ids_to_tokens(tokens.input_ids)
+    assert [p for p, m in zip(pieces, tokens.action_mask) if m] == ["action", ":", "turn", "left", "<|end|>"]
+
+
 def test_separator_after_end_of_turn_is_not_generated(tiny_tokenizer):
     """With a ChatML-like template the newline after the end token belongs to the prompt."""
     tiny_tokenizer = type(tiny_tokenizer).from_pretrained(tiny_tokenizer.name_or_path)

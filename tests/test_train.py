@@ -189,6 +189,51 @@ def test_scored_batches_come_back_in_the_seeded_order_they_were_packed_in(bc_mod
     assert len(expected) > 5 and sequences(scored) == expected
 
 
+def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(bc_model, shards, tiny_model_dir, tmp_path):
+    from depo_ray.distill.curriculum import CurriculumConfig
+    from depo_ray.records import read_records
+    from depo_ray.tokens import chat_tokens
+    from depo_ray.train.distill import ScoreWithTeacher
+    from depo_ray.train.run import run_distill
+
+    _, teacher = bc_model
+    config = bc_config(tiny_model_dir, tmp_path, loss=LossConfig(name="sad"), teacher=str(teacher), teacher_top_k=8,
+                       curriculum=CurriculumConfig(schedule="simple_to_complex"), epochs=2, num_workers=2,
+                       micro_batch_size=2)
+    _, final = run_distill(config, shards["bc"])
+    scored = [json.loads(line) for line in (tmp_path / "data" / "curriculum.jsonl").read_text().splitlines()]
+    assert sorted(r["rank"] for r in scored) == list(range(len(scored)))
+    assert [r["score"] for r in sorted(scored, key=lambda r: r["rank"])] == sorted(r["score"] for r in scored)
+    from depo_ray.train.run import scored_distill_data
+
+    trained_order = [task for batch in scored_distill_data(config, shards["bc"], tmp_path / "data").iter_rows()
+                     for task in batch["task_id"]]  # read back from the kept data, in training order
+    by_rank = [r["task_id"] for r in sorted(scored, key=lambda r: r["rank"])]
+    assert trained_order == by_rank[:len(trained_order)] and len(trained_order) == 4 * (len(scored) // 4)
+    steps = metrics(tmp_path)
+    assert len(steps) == 2 * (len(scored) // 4) and all(s["kl_reasoning"] > 0 and s["kl_action"] > 0 for s in steps)
+
+    def mean_kl(model_dir):  # KL(teacher ‖ model) over D_BC's assistant tokens, as the loss sees it
+        from depo_ray.losses.distill import coarse_kl
+        from depo_ray.models import load_tokenizer
+        from depo_ray.train.distill import target_positions
+
+        teacher_scores, model, tokenizer = ScoreWithTeacher(str(teacher), 8), load_model(str(model_dir)), load_tokenizer(str(teacher))
+        total, count = 0.0, 0
+        for record in read_records(shards["bc"][0]):
+            tokens = chat_tokens(tokenizer, record.messages)
+            ids, logps, _ = teacher_scores.score(tokens.input_ids, tokens.assistant_mask)
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([tokens.input_ids])).logits[0]
+            where = target_positions(tokens.assistant_mask)
+            student = torch.log_softmax(logits[where], -1).gather(-1, torch.tensor(ids).view(-1, 8))
+            kl = coarse_kl(torch.tensor(logps).view(-1, 8), student)
+            total, count = total + float(kl.sum()), count + len(where)
+        return total / count
+
+    assert mean_kl(final) < 0.5 * mean_kl(tiny_model_dir)
+
+
 def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path):
     from ray.util.state import list_actors
 

@@ -44,7 +44,8 @@ def get_loss(name: str) -> Callable:
 @dataclass(frozen=True)
 class LossConfig:
     name: str = "depo"
-    """Registered loss: "sft", "kto", "depo", "depo_penalty" or "depo_weighted"."""
+    """Registered loss: "sft", "kto", "depo", "depo_penalty", "depo_weighted", or for
+    distillation from a teacher "token_kd" and "sad"."""
     beta: float = 0.2
     """KTO temperature β."""
     lambda_d: float = 1.0
@@ -61,10 +62,15 @@ class LossConfig:
     gamma_step: float = 0.5
     """depo_weighted: strength of the turns term of the desirable weight, w ∝ T_step^(−γ_step);
     0 leaves the number of turns out. Both at 0: KTO exactly."""
+    reasoning_weight: float = 1.0
+    """sad: weight of the reasoning-segment KL (L_CoT); 0 drops the reasoning supervision."""
+    action_weight: float = 1.0
+    """sad: weight of the action-segment KL (L_Act); 0 drops the action supervision."""
 
     def __post_init__(self):
         if self.beta <= 0:
             raise ValueError(f"beta must be positive, got {self.beta}")
-        for name in ("lambda_d", "lambda_u", "alpha1", "alpha2", "gamma_token", "gamma_step"):
+        for name in ("lambda_d", "lambda_u", "alpha1", "alpha2", "gamma_token", "gamma_step", "reasoning_weight",
+                     "action_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")

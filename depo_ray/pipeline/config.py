@@ -32,7 +32,8 @@ class Method:
     """The losses its section may use."""
     preference: bool = True
     """Trained from the same seed's π_BC on D and U (KTO, DEPO); False: behaviour cloning,
-    from the starting policy on D_BC (which gives π_BC)."""
+    from the starting policy on D_BC (which gives π_BC), or with ``teacher`` set in its
+    section, distillation of that teacher on D_BC (losses token_kd, sad)."""
     efficiency: bool = False
     """An efficiency method: the report checks DEPO's claims for it (fewer tokens and turns
     than BC and KTO, no lower Succ than BC)."""
@@ -40,7 +41,7 @@ class Method:
     """Its section may be null, and the method is then not trained or evaluated."""
 
 
-METHODS = (Method("bc", "BC", ("sft",), preference=False), Method("kto", "KTO", ("kto",)),
+METHODS = (Method("bc", "BC", ("sft", "token_kd", "sad"), preference=False), Method("kto", "KTO", ("kto",)),
            Method("depo", "DEPO", ("depo", "depo_penalty"), efficiency=True),
            Method("depo_weighted", "DEPO-W", ("depo_weighted",), efficiency=True, optional=True))
 """The trained policies the evaluate stage compares, in stage and report order; a new one

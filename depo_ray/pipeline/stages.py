@@ -190,7 +190,7 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
     """BC from the starting policy on D_BC, or a preference method from the same seed's π_BC
     on D and U, once per seed. A seed whose model is exported is not trained again when the
     stage resumes after a crash."""
-    from depo_ray.train.run import run_bc, run_preference
+    from depo_ray.train.run import run_bc, run_distill, run_preference
 
     metrics = {}
     for seed in config.seeds:
@@ -203,7 +203,11 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
             result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")], run.scored(seed))
         else:
             train = replace(getattr(config, method.name), model=starting_policy(config, run, root), **output)
-            result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
+            if train.teacher is not None:  # the student learns the teacher's distributions on D_BC
+                result, _ = run_distill(replace(train, teacher=model_under_root(root, train.teacher)),
+                                        [str(run / "labeled" / "bc.parquet")])
+            else:
+                result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
         metrics[f"seed-{seed}"] = result.metrics
     return {"metrics": metrics}
 

@@ -1,10 +1,12 @@
-"""Typed configuration of one training stage (BC or DEPO/KTO), validated at construction."""
+"""Typed configuration of one training stage (BC, distillation or DEPO/KTO), validated at construction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from depo_ray.distill.curriculum import CurriculumConfig
 from depo_ray.losses import LOSSES, LossConfig
+from depo_ray.losses.distill import DISTILL_LOSSES
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ class TrainConfig:
     """Share of the packed global batches a stage trains on (the first ones after the seeded
     global shuffle, so a random subset of trajectories, the same on every run): the
     sample-efficiency study. A preference stage still scores the whole data with π_BC once."""
+    teacher: str | None = None
+    """Distillation (loss token_kd or sad): the teacher checkpoint, with the student's
+    tokenizer; it scores the data once before training. None for every other loss."""
+    teacher_top_k: int = 32
+    """Distillation: tokens kept per position of the teacher's distribution (the rest of the
+    vocabulary is one bucket of the KL)."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Distillation: the order of the trajectories in each epoch (shuffle, as in BC, or
+    simple to complex by the teacher's complexity score)."""
 
     @property
     def local_batch_size(self) -> int:
@@ -90,10 +101,18 @@ class TrainConfig:
                 f"global_batch_size ({self.global_batch_size}) must be a multiple of num_workers ({self.num_workers}) "
                 "so every worker takes the same local batch"
             )
-        if self.loss.name != "sft" and self.local_batch_size < 2:
+        if self.loss.name not in ("sft", *DISTILL_LOSSES) and self.local_batch_size < 2:
             raise ValueError(
                 f"loss {self.loss.name!r} needs a local batch of at least 2 (global_batch_size / num_workers = "
                 f"{self.local_batch_size}): z0 pairs each sample with its neighbour in the local batch"
             )
+        distilling = self.loss.name in DISTILL_LOSSES
+        if distilling != (self.teacher is not None):
+            raise ValueError(f"teacher: the distillation losses {list(DISTILL_LOSSES)} need one and the others take "
+                             f"none (loss {self.loss.name!r}, teacher {self.teacher!r})")
+        if self.curriculum != CurriculumConfig() and not distilling:
+            raise ValueError("curriculum: its score uses the teacher's entropy; set it with a distillation loss")
+        if self.teacher_top_k < 1:
+            raise ValueError(f"teacher_top_k must be at least 1, got {self.teacher_top_k}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")

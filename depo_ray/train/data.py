@@ -54,22 +54,25 @@ def cached_tokenizer(path: str):
 
 
 def tokenize(batch, tokenizer_path: str):
-    """Ray Data map_batches function: add input_ids, assistant_mask and length."""
+    """Ray Data map_batches function: add input_ids, assistant_mask, action_mask and length."""
     tokenizer = cached_tokenizer(tokenizer_path)
     rows = batch.to_pylist()
     for row in rows:
         tokens = chat_tokens(tokenizer, row["messages"])
         row["input_ids"], row["assistant_mask"], row["length"] = tokens.input_ids, tokens.assistant_mask, len(tokens.input_ids)
+        row["action_mask"] = tokens.action_mask
     return _table(rows)
 
 
-def pack_global_batch(batch, tokenizer_path: str, global_size: int, num_workers: int, preference: bool, max_length: int):
+def pack_global_batch(batch, tokenizer_path: str, global_size: int, num_workers: int, preference: bool, max_length: int,
+                      columns: tuple[str, ...] = ()):
     """Ray Data map_batches function (batch_size = global batch): one output row per full
-    global batch; for preference losses also the mismatched KL sequence of every sample."""
+    global batch, with ``columns`` packed too; for preference losses also the mismatched KL
+    sequence of every sample."""
     rows = batch.to_pylist()
     if len(rows) < global_size:
         return _table([])  # drop_last
-    packed = {"input_ids": [r["input_ids"] for r in rows], "assistant_mask": [r["assistant_mask"] for r in rows]}
+    packed = {key: [r[key] for r in rows] for key in ("input_ids", "assistant_mask", *columns)}
     if preference:
         tokenizer = cached_tokenizer(tokenizer_path)
         kl_ids, kl_masks = [None] * len(rows), [None] * len(rows)

@@ -127,6 +127,8 @@ def train_loop(loop_config: dict) -> None:
     import ray.train
     import ray.train.torch
 
+    from depo_ray.train.distill import distill_step
+
     from depo_ray.models import load_tokenizer
 
     config: TrainConfig = loop_config["config"]
@@ -147,7 +149,7 @@ def train_loop(loop_config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     pad_id = load_tokenizer(config.model).pad_token_id
     loss_fn = get_loss(config.loss.name)
-    step_fn = sft_step if config.loss.name == "sft" else preference_step
+    step_fn = sft_step if config.loss.name == "sft" else distill_step if config.teacher else preference_step
     metrics_path = Path(config.output_dir) / "metrics.jsonl"
     if rank == 0:
         keep_metrics_until(metrics_path, start_step)

@@ -1,6 +1,7 @@
 """Run one training stage on Ray Train and export the result as a plain Hugging Face folder.
 
     run_bc(config, bc_shards)          -> <output_dir>/final   (π_BC)
+    run_distill(config, bc_shards)     -> <output_dir>/final   (a student of config.teacher)
     run_preference(config, shards)     -> <output_dir>/final   (π_DEPO or π_KTO)
 
 A preference stage first packs the labeled data into global batches with mismatched pairs
@@ -119,6 +120,73 @@ def run_bc(config: TrainConfig, shards: list[str]):
     return result, export_final(config, result.checkpoint)
 
 
+def _ranked(table, ranks: list[int]):
+    return table.append_column("curriculum_rank", [ranks])
+
+
+def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Path | None = None):
+    """D_BC scored once by the teacher (top-k distributions and the curriculum's complexity
+    parts), ordered by the curriculum, packed into global batches and kept in ``folder``
+    (default <output_dir>/data) with ``curriculum.jsonl``, each trajectory's score and parts."""
+    import ray.data
+    from ray.data.expressions import col
+
+    from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
+    from depo_ray.train.data import pack_global_batch, tokenize
+    from depo_ray.train.distill import ScoreWithTeacher
+
+    _dataset_context()
+    output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
+    teacher = fingerprint(config.teacher) if Path(config.teacher).exists() else config.teacher
+    key = {"model": config.model, "teacher": teacher, "top_k": config.teacher_top_k, "curriculum": asdict(config.curriculum),
+           "global_batch_size": config.global_batch_size, "seed": config.seed, "max_length": config.max_length,
+           "format": 1, "shards": sorted(fingerprint(p) for p in shards)}
+    marker = output / "COMPLETE.json"
+    if not (marker.exists() and json.loads(marker.read_text()) == key):
+        shutil.rmtree(output, ignore_errors=True)
+        rows = (ray.data.read_parquet(list(shards)).filter(expr=col("label") == "desirable")
+                .map_batches(tokenize, fn_kwargs={"tokenizer_path": config.model}, batch_format="pyarrow")
+                .filter(expr=col("length") <= config.max_length).random_shuffle(seed=config.seed))
+        scored = rows.map_batches(ScoreWithTeacher, fn_constructor_kwargs={"teacher_path": config.teacher,
+                                                                           "top_k": config.teacher_top_k},
+                                  batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
+        scored = scored.repartition(1).materialize()  # one block in the seeded order: the ranks below align
+        parts = scored.select_columns(["task_id", "reasoning_tokens", "action_tokens", "teacher_entropy"]).take_all()
+        scores = complexity_scores([Complexity(**{k: v for k, v in p.items() if k != "task_id"}) for p in parts],
+                                   config.curriculum)
+        ranks = [0] * len(scores)
+        for rank, index in enumerate(epoch_order(scores, config.curriculum.schedule, epoch=0, seed=config.seed)):
+            ranks[index] = rank
+        output.mkdir(parents=True)
+        (output / "curriculum.jsonl").write_text("".join(json.dumps({**p, "score": s, "rank": r}) + "\n"
+                                                         for p, s, r in zip(parts, scores, ranks)))
+        ordered = scored.map_batches(_ranked, fn_kwargs={"ranks": ranks}, batch_size=None, batch_format="pyarrow")
+        packed = ordered.sort("curriculum_rank").map_batches(
+            pack_global_batch, batch_size=config.global_batch_size, batch_format="pyarrow",
+            fn_kwargs=dict(tokenizer_path=config.model, global_size=config.global_batch_size,
+                           num_workers=config.num_workers, preference=False, max_length=config.max_length,
+                           columns=("task_id", "action_mask", "teacher_ids", "teacher_logps")))
+        packed.repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow").write_parquet(str(output))
+        write_text_atomically(marker, json.dumps(key))
+    scored = ray.data.read_parquet(str(output), file_extensions=["parquet"])
+    return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
+
+
+def run_distill(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
+    """A student (``config.model``) trained on the teacher's distributions over D_BC."""
+    from depo_ray.models import load_tokenizer
+
+    if config.teacher is None:
+        raise ValueError(f"distillation needs a teacher (loss {config.loss.name!r})")
+    if load_tokenizer(config.teacher).get_vocab() != load_tokenizer(config.model).get_vocab():
+        raise ValueError(f"teacher {config.teacher} and student {config.model} have different tokenizers; "
+                         "distillation compares their next-token distributions token by token")
+    _prepare_output(config)
+    data = scored_distill_data(config, shards, scored_folder)
+    result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
+    return result, export_final(config, result.checkpoint)
+
+
 def scored_preference_data(config: TrainConfig, shards: list[str], folder: str | Path | None = None):
     """Packed global batches with π_BC log-probs, computed once and kept in ``folder``
     (default <output_dir>/data)."""
@@ -152,8 +220,9 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
 
 
 def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
-    if config.loss.name == "sft":
-        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), got 'sft'")
+    if config.loss.name in ("sft", "token_kd", "sad"):
+        raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), "
+                         f"got {config.loss.name!r}")
     _prepare_output(config)
     data = scored_preference_data(config, shards, scored_folder)
     result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
