@@ -1,6 +1,6 @@
 """Play one episode of a text environment with any policy, recording the chat.
 
-The chat is the trajectory of DESIGN.md: system instruction, first observation, then
+The chat is the trajectory of docs/design.md: system instruction, first observation, then
 alternating agent responses and observations. The observation that follows the last agent
 turn (the episode's end notice) is not part of the chat: nothing is ever learned from it.
 """

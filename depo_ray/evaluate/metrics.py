@@ -1,4 +1,4 @@
-"""The evaluation metrics of DESIGN.md, from one row per played task.
+"""The evaluation metrics of docs/design.md, from one row per played task.
 
 Succ            share of tasks solved
 Reward          mean final reward

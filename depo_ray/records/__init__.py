@@ -1,4 +1,4 @@
-"""Trajectory records: the typed schema of DESIGN.md, stored as Parquet shards.
+"""Trajectory records: the typed schema of docs/design.md, stored as Parquet shards.
 
 One row per trajectory. Shards are written to a temporary name and renamed into place, so a
 crash never leaves half a shard where a reader (or a resumed stage) would pick it up.

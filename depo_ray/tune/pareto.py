@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 OBJECTIVES = {"succ": "max", "t_all": "min", "s_all": "min"}
-"""Success up, tokens per task down, turns per task down (DESIGN.md's metric names)."""
+"""Success up, tokens per task down, turns per task down (docs/design.md's metric names)."""
 
 
 def _oriented(point: Mapping[str, float], objectives: Mapping[str, str]) -> tuple[float, ...]:
