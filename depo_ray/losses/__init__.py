@@ -1,7 +1,7 @@
 """Training losses behind a small registry: a new loss registers itself and the training
 loop picks it by name, without being edited. Importing this package registers sft, kto,
-depo, depo_penalty and depo_weighted, and the distillation losses token_kd and sad (their
-training step, which needs a teacher's distributions, is not in the training loop yet)."""
+depo, depo_penalty and depo_weighted, and the distillation losses token_kd and sad (trained
+by ``depo_ray.train.distill.distill_step`` from a teacher's stored distributions)."""
 
 from depo_ray.losses import distill, sft  # noqa: F401  (registers "token_kd", "sad" and "sft")
 from depo_ray.losses.preference import (EFFICIENCY_SETTINGS, PreferenceBatch, efficiency_bonus, efficiency_weights,

@@ -99,9 +99,9 @@ def _table(rows: list[dict]):
     return pa.Table.from_pylist(rows)
 
 
-def build_dataset(paths: Iterable[str], tokenizer_path: str, *, global_size: int, num_workers: int,
-                  preference: bool, max_length: int, seed: int, labels: tuple[str, ...]):
-    """Labeled shards -> a Ray Dataset with one row per global batch."""
+def shuffled_rows(paths: Iterable[str], tokenizer_path: str, *, max_length: int, seed: int, labels: tuple[str, ...]):
+    """Labeled shards -> the trajectories with these labels, tokenized, at most ``max_length``
+    tokens, in a seeded random order (one row each)."""
     import ray.data
     from ray.data.expressions import col
 
@@ -109,7 +109,13 @@ def build_dataset(paths: Iterable[str], tokenizer_path: str, *, global_size: int
     ds = ds.filter(expr=col("label").is_in(list(labels)))
     ds = ds.map_batches(tokenize, fn_kwargs={"tokenizer_path": tokenizer_path}, batch_format="pyarrow")
     ds = ds.filter(expr=col("length") <= max_length)
-    ds = ds.random_shuffle(seed=seed)
+    return ds.random_shuffle(seed=seed)
+
+
+def build_dataset(paths: Iterable[str], tokenizer_path: str, *, global_size: int, num_workers: int,
+                  preference: bool, max_length: int, seed: int, labels: tuple[str, ...]):
+    """Labeled shards -> a Ray Dataset with one row per global batch."""
+    ds = shuffled_rows(paths, tokenizer_path, max_length=max_length, seed=seed, labels=labels)
     return ds.map_batches(
         pack_global_batch,
         fn_kwargs=dict(tokenizer_path=tokenizer_path, global_size=global_size, num_workers=num_workers,

@@ -9,6 +9,8 @@ log-probs, flattened: ``teacher_ids`` and ``teacher_logps`` hold n·k values for
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 
@@ -28,10 +30,9 @@ class ScoreWithTeacher:
     assistant positions, and the complexity parts the curriculum scores."""
 
     def __init__(self, teacher_path: str, top_k: int):
-        from depo_ray.models import load_model, load_tokenizer
+        from depo_ray.models import load_model
 
         self.model = load_model(teacher_path).eval()
-        self.pad_id = load_tokenizer(teacher_path).pad_token_id
         self.top_k = top_k
 
     def score(self, input_ids: list[int], assistant_mask: list[int]) -> tuple[list[int], list[float], float]:
@@ -87,7 +88,7 @@ def distill_step(model, part, pad_id, loss_fn, config, backward: bool = True):
             positions = assistant.any(dim=0).nonzero().squeeze(1)
             assistant, action = assistant[:, positions], action[:, positions]
             ids = _aligned(pick(part, "teacher_ids", group), assistant, positions, k, 0).long().to(device)
-            teacher = _aligned(pick(part, "teacher_logps", group), assistant, positions, k, -torch.log(torch.tensor(float(k))).item())
+            teacher = _aligned(pick(part, "teacher_logps", group), assistant, positions, k, -math.log(k))
             logits = model(input_ids=input_ids, attention_mask=attention, use_cache=False,
                            logits_to_keep=positions.to(device)).logits
             batch = DistillBatch(student_logps_at(logits, ids), teacher.to(device), (assistant - action).to(device),

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
+from depo_ray.losses.distill import DISTILL_LOSSES
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import build_dataset
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
@@ -129,10 +130,9 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
     parts), ordered by the curriculum, packed into global batches and kept in ``folder``
     (default <output_dir>/data) with ``curriculum.jsonl``, each trajectory's score and parts."""
     import ray.data
-    from ray.data.expressions import col
 
     from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
-    from depo_ray.train.data import pack_global_batch, tokenize
+    from depo_ray.train.data import pack_global_batch, shuffled_rows
     from depo_ray.train.distill import ScoreWithTeacher
 
     _dataset_context()
@@ -144,9 +144,7 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
     marker = output / "COMPLETE.json"
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)
-        rows = (ray.data.read_parquet(list(shards)).filter(expr=col("label") == "desirable")
-                .map_batches(tokenize, fn_kwargs={"tokenizer_path": config.model}, batch_format="pyarrow")
-                .filter(expr=col("length") <= config.max_length).random_shuffle(seed=config.seed))
+        rows = shuffled_rows(shards, config.model, max_length=config.max_length, seed=config.seed, labels=("desirable",))
         scored = rows.map_batches(ScoreWithTeacher, fn_constructor_kwargs={"teacher_path": config.teacher,
                                                                            "top_k": config.teacher_top_k},
                                   batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
@@ -220,7 +218,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
 
 
 def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
-    if config.loss.name in ("sft", "token_kd", "sad"):
+    if config.loss.name in ("sft", *DISTILL_LOSSES):
         raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), "
                          f"got {config.loss.name!r}")
     _prepare_output(config)
