@@ -44,8 +44,8 @@ def main() -> None:
         raise SystemExit(f"config error: {error}") from None
     except ModelSourceError as error:
         raise SystemExit(f"policy: {args.policy}: {error}") from None
-    if model_problem(evaluate.policy):
-        raise SystemExit(f"policy: {model_problem(evaluate.policy)}")
+    if problem := model_problem(evaluate.policy):
+        raise SystemExit(f"policy: {problem}")
     print(f"evaluating {evaluate.policy} on {len(tasks)} tasks -> {evaluate.output_dir}")
 
     from depo_ray.cluster import connect

@@ -60,7 +60,7 @@ def test_a_trial_changes_only_the_swept_settings_of_the_template():
 
 
 def test_concurrent_trials_follow_the_cluster():
-    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, {}, trial_cpus=2, trial_gpus=0)
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=0)
     assert [max_concurrent(job, cpus, 0) for cpus in (2, 3, 8)] == [1, 1, 4]
     gpu_job = replace(job, trial_gpus=1)
     assert max_concurrent(gpu_job, 64, 8) == 8 and max_concurrent(gpu_job, 4, 8) == 2
@@ -71,7 +71,7 @@ def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_
     from depo_ray.config import ConfigError
     from depo_ray.tune.sweep import check_manifest
 
-    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
+    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
     check_manifest(made)  # a new folder: nothing to compare
     made.manifest_file.write_text(json.dumps(made.manifest))
     check_manifest(made)

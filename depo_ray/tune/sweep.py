@@ -21,7 +21,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.envs import paths_under
-from depo_ray.evaluate.runner import EvalConfig
+from depo_ray.evaluate.runner import SUMMARY, EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses import EFFICIENCY_SETTINGS, LossConfig
 from depo_ray.pipeline.config import PipelineConfig
@@ -48,16 +48,19 @@ class SweepJob:
     """The trial template: the pipeline's depo section from π_BC of the chosen seed."""
     shards: tuple[str, ...]
     evaluate: EvalConfig
-    baselines: dict
-    """Evaluation summaries of the pipeline's BC and KTO (same seed) that exist."""
     baseline_folders: dict
-    """Their evaluation folders (tasks.parquet: the paired intervals of paired.csv)."""
+    """Evaluation folders of the pipeline's BC and KTO (same seed) that exist, by method."""
     trial_cpus: float
     trial_gpus: float
     manifest: dict = field(default_factory=dict)
     """What the trials' results depend on (see ``sweep_manifest``), kept in the folder."""
     manifest_defaults: dict = field(default_factory=dict)
     """The manifest's settings at the code's defaults (see ``check_manifest``)."""
+
+    @property
+    def baselines(self) -> dict:
+        """Those evaluations' summaries (summary.json), by method."""
+        return {method: json.loads((Path(folder) / SUMMARY).read_text()) for method, folder in self.baseline_folders.items()}
 
     @property
     def manifest_file(self) -> Path:
@@ -152,8 +155,7 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
         raise ConfigError(f"a trial needs {trial_cpus:g} CPUs and {trial_gpus:g} GPUs at once (the pipeline's depo "
                           f"and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
     found = {method: summary for method, summary in outputs.evaluations.items() if method in ("bc", "kto") and summary.exists()}
-    baselines = {method: json.loads(summary.read_text()) for method, summary in found.items()}
-    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate, baselines,
+    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate,
                    {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
                    sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
                    plain(sweep_settings(config, pipeline, as_data=field_defaults)))
