@@ -1,32 +1,87 @@
-"""Generation throughput: the MCTS stage with 1, 2 and 4 workers (each searching
-``--trees-per-worker`` tasks at once) against raw vLLM batch generation of the same prompts,
-in one run, with the prefix-cache hit rate of each.
+"""Generation throughput: the MCTS stage with 1, 2 and 4 workers, each searching
+``--trees-per-worker`` tasks at once (1 is the old one-tree-at-a-time path), against raw vLLM
+batch generation of the same prompts, in one run, with the prefix-cache hit rate of each.
 
 Each MCTS run searches the same BabyAI tasks through one PolicyServer replica (vLLM CPU) and
 is timed after the replica is ready. The raw baseline then sends every chat prefix of the
 trajectories found (the prompts the search produced) to ``vllm.LLM.generate`` in one batch,
 with the same sampling settings: the ceiling a search could reach if it never waited on the
-environment or on its own sequential turns. The environment's own cost is measured by
-replaying the found trajectories with a snapshot after every step (as the search steps):
-"env s" is that time scaled to the turns each run stepped, the CPU the environment takes
-from the engine on a small machine.
+environment or on its own sequential turns.
 
-    .venv/bin/python benchmarks/generation_throughput.py --policy runs/demo/bc_model/final --tasks 16
+Where the CPU goes: a sampler reads every process's CPU time while a run is timed and sums it
+by role: the vLLM engine (its EngineCore and Worker processes), the PolicyServer front end,
+the router, the MCTS workers, and the rest. "tokens per engine CPU s" against raw is the
+scheduling's ratio with the competition for the CPU taken out: how well the engine's own work
+is batched. "env s" is the environment's share, measured by replaying the found trajectories
+with a snapshot after every step and scaled to the turns each run stepped.
+
+    .venv/bin/python benchmarks/generation_throughput.py --policy runs/cpu/bootstrap/policy --tasks 64
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+ROLES = {"VLLM::": "engine", "ray::PolicyServ": "server", "ray::PolicyRout": "router", "ray::MCTSWorker": "search"}
 
-def search(policy: str, output: Path, workers: int, tasks: list[int], args) -> dict:
+
+def role_of(process) -> str:
+    if process.pid == os.getpid():
+        return "server"  # the raw baseline's own process is its engine's front end
+    name = process.info["name"] or ""
+    return next((role for prefix, role in ROLES.items() if name.startswith(prefix)), "other")
+
+
+class CpuSampler:
+    """CPU seconds by role, counted only over sampling intervals where ``counting()`` is true
+    (an MCTS worker is alive, or always), so engine start-up is left out."""
+
+    def __init__(self, counting=lambda roles: True, interval_s: float = 0.25):
+        self.counting, self.interval_s = counting, interval_s
+        self.seconds: dict[str, float] = {}
+        self.wall = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> dict[int, tuple[str, float]]:
+        import psutil
+
+        sample = {}
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            times = process.info["cpu_times"]
+            if times is not None:
+                sample[process.pid] = (role_of(process), times.user + times.system)
+        return sample
+
+    def _run(self) -> None:
+        before, then = self._sample(), time.perf_counter()
+        while not self._stop.wait(self.interval_s):
+            now, at = self._sample(), time.perf_counter()
+            if self.counting({role for role, _ in now.values()}):
+                self.wall += at - then
+                for pid, (role, cpu) in now.items():
+                    self.seconds[role] = self.seconds.get(role, 0.0) + cpu - before.get(pid, (role, 0.0))[1]
+            before, then = now, at
+
+
+def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int], args) -> dict:
     from depo_ray.envs import EnvConfig
     from depo_ray.search.generate import GenerateConfig, run_generation
     from depo_ray.search.mcts import SearchConfig
@@ -35,12 +90,14 @@ def search(policy: str, output: Path, workers: int, tasks: list[int], args) -> d
 
     config = GenerateConfig(
         policy=policy, output_dir=str(output), task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25,
-        trees_per_worker=args.trees_per_worker, env=EnvConfig(options={"max_turns": args.max_turns}),
+        trees_per_worker=trees, env=EnvConfig(options={"max_turns": args.max_turns}),
         search=SearchConfig(simulations=args.simulations, children=args.children, max_depth=args.max_turns,
                             temperature=1.0, max_new_tokens=args.max_new_tokens),
         serving=ServingConfig(cpus_per_replica=1, engine=EngineConfig(max_model_len=4096, dtype="float32")),
     )
-    return run_generation(config, progress=False)
+    with CpuSampler(counting=lambda roles: "search" in roles) as cpu:
+        row = run_generation(config, progress=False)
+    return {**row, "cpu": cpu.seconds}
 
 
 def prompts_of(folder: Path) -> list[list[dict]]:
@@ -82,20 +139,42 @@ def raw_vllm(policy: str, prompts: list[list[dict]], max_new_tokens: int) -> dic
     tokenizer = load_tokenizer(policy)
     llm = make_llm(policy, EngineConfig(max_model_len=4096, dtype="float32"))
     requests = [{"prompt_token_ids": prompt_ids(tokenizer, p)} for p in prompts]
-    started = time.perf_counter()
-    outputs = llm.generate(requests, SamplingParams(temperature=1.0, max_tokens=max_new_tokens), use_tqdm=False)
-    seconds = time.perf_counter() - started
-    cache = prefix_cache_counts()
+    try:
+        with CpuSampler() as cpu:
+            started = time.perf_counter()
+            outputs = llm.generate(requests, SamplingParams(temperature=1.0, max_tokens=max_new_tokens), use_tqdm=False)
+            seconds = time.perf_counter() - started
+        cache = prefix_cache_counts()
+    finally:  # otherwise the engine's processes outlive this one
+        llm.llm_engine.engine_core.shutdown()
     return {"seconds": seconds, "generated_tokens": sum(len(o.outputs[0].token_ids) for o in outputs), "turns": len(prompts),
-            "prefix_cache_hit_rate": cache["hits"] / max(1, cache["queries"])}
+            "prefix_cache_hit_rate": cache["hits"] / max(1, cache["queries"]), "cpu": cpu.seconds}
+
+
+def table(rows: dict[str, dict], per_turn: float) -> str:
+    raw = rows["raw vLLM batch"]
+    raw_tokens_per_s = raw["generated_tokens"] / raw["seconds"]
+    raw_per_engine_cpu = raw["generated_tokens"] / raw["cpu"]["engine"]
+    lines = ["| | seconds | turns/s | tokens/s | vs raw | cache hits | env s | engine CPU s | serving CPU s "
+             "| tokens per engine CPU s, vs raw |", "|---|" + "---:|" * 9]
+    for name, row in rows.items():
+        tokens_per_s = row["generated_tokens"] / row["seconds"]
+        env = per_turn * row["turns"] if name.startswith("MCTS") else 0.0
+        engine = row["cpu"].get("engine", 0.0)
+        serving = sum(row["cpu"].get(role, 0.0) for role in ("server", "router", "search"))
+        lines.append(f"| {name} | {row['seconds']:.1f} | {row['turns'] / row['seconds']:.1f} | {tokens_per_s:.0f} "
+                     f"| {tokens_per_s / raw_tokens_per_s:.2f}x | {row['prefix_cache_hit_rate']:.2f} | {env:.1f} "
+                     f"| {engine:.1f} | {serving:.1f} | {row['generated_tokens'] / max(1e-9, engine) / raw_per_engine_cpu:.2f}x |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", required=True, help="policy folder (a BC-trained tiny model)")
-    parser.add_argument("--tasks", type=int, default=16, help="tasks from the 4 easiest BabyAI levels")
+    parser.add_argument("--tasks", type=int, default=64, help="tasks from the 4 easiest BabyAI levels")
     parser.add_argument("--workers", default="1,2,4", help="MCTS worker counts to measure, comma-separated")
-    parser.add_argument("--trees-per-worker", type=int, default=8)
+    parser.add_argument("--trees-per-worker", default="1,16",
+                        help="trees each worker searches at once, comma-separated (every pair with --workers is run)")
     parser.add_argument("--simulations", type=int, default=4)
     parser.add_argument("--children", type=int, default=2)
     parser.add_argument("--max-turns", type=int, default=6)
@@ -106,30 +185,25 @@ def main() -> None:
 
     from depo_ray.cluster import connect
 
-    policy = str(Path(args.policy).resolve())
+    policy = Path(args.policy).resolve()
+    if not (policy / "config.json").is_file():
+        sys.exit(f"--policy {args.policy}: no config.json there (a policy folder is expected)")
     tasks = [level + 40 * (100 + seed) for seed in range((args.tasks + 3) // 4) for level in range(4)][: args.tasks]
-    worker_counts = [int(w) for w in args.workers.split(",")]
+    settings = [(int(w), int(t)) for t in args.trees_per_worker.split(",") for w in args.workers.split(",")]
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         connect(num_cpus=2, fresh=True)
-        for workers in worker_counts:
-            rows[f"MCTS, {workers} worker{'s' * (workers > 1)}"] = search(policy, Path(folder) / f"w{workers}", workers, tasks, args)
+        for workers, trees in settings:
+            name = f"MCTS, {workers} worker{'s' * (workers > 1)} x {trees} tree{'s' * (trees > 1)}"
+            rows[name] = search(str(policy), Path(folder) / f"w{workers}t{trees}", workers, trees, tasks, args)
+            print(name, f"{rows[name]['seconds']:.1f} s", flush=True)
         ray.shutdown()
-        first = Path(folder) / f"w{worker_counts[0]}"
+        first = Path(folder) / "w{}t{}".format(*settings[0])
         per_turn = env_seconds_per_turn(first, args.max_turns)
-        rows["raw vLLM batch"] = raw_vllm(policy, prompts_of(first), args.max_new_tokens)
-    raw = rows["raw vLLM batch"]["generated_tokens"] / rows["raw vLLM batch"]["seconds"]
-    print(f"{args.tasks} BabyAI tasks, {args.simulations} simulations x {args.children} children, "
-          f"{args.trees_per_worker} trees per worker, 1 vLLM CPU replica; one env turn takes {1000 * per_turn:.2f} ms")
-    print(f"{'':20}{'seconds':>9}{'turns/s':>9}{'tokens/s':>10}{'vs raw':>8}{'cache hits':>12}{'env s':>8}{'vs raw w/o env':>16}")
-    for name, row in rows.items():
-        tokens_per_s = row["generated_tokens"] / row["seconds"]
-        env = per_turn * row["turns"] if name.startswith("MCTS") else 0.0
-        # The ratio if the environment's turns cost the engine no CPU (an upper bound on what
-        # moving the environment elsewhere could give on this machine).
-        without_env = row["generated_tokens"] / max(1e-9, row["seconds"] - env) / raw
-        print(f"{name:20}{row['seconds']:>9.1f}{row['turns'] / row['seconds']:>9.2f}{tokens_per_s:>10.1f}"
-              f"{tokens_per_s / raw:>7.2f}x{row['prefix_cache_hit_rate']:>12.2f}{env:>8.1f}{without_env:>15.2f}x")
+        rows["raw vLLM batch"] = raw_vllm(str(policy), prompts_of(first), args.max_new_tokens)
+    print(f"\n{args.tasks} BabyAI tasks, {args.simulations} simulations x {args.children} children, turn limit "
+          f"{args.max_turns}, 1 vLLM CPU replica; one environment turn takes {1000 * per_turn:.2f} ms\n")
+    print(table(rows, per_turn))
 
 
 if __name__ == "__main__":
