@@ -161,14 +161,3 @@ def model_under_root(root: Path, model: str) -> str:
     if model in SOURCES:
         return str(prepare(model))
     return under_root(root, model) if (root / model).exists() else model
-
-
-def model_problem(model: str) -> str | None:
-    """Why a resolved policy (``model_under_root``) cannot be loaded, checked without loading
-    it: a folder without config.json, or a name that is neither a folder nor an org/name id."""
-    path = Path(model)
-    if path.is_dir():
-        return None if (path / "config.json").exists() else f"{model} has no config.json (not a model folder)"
-    if path.is_absolute() or model.count("/") != 1:
-        return f"{model!r} is neither a model folder, a named model nor a Hugging Face id (org/name)"
-    return None

@@ -15,9 +15,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_job_config, model_problem, model_under_root, under_root
+from depo_ray.config import ConfigError, load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
 from depo_ray.evaluate.runner import evaluation_tasks
+from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import ModelSourceError
 from depo_ray.pipeline.config import PipelineConfig
 

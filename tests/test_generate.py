@@ -3,9 +3,11 @@ served by vLLM CPU and searched by 2 MCTS workers; then the same with a policy s
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -178,3 +180,18 @@ def test_a_run_that_fails_leaves_no_worker_or_replica_behind(policy, tmp_path):
         time.sleep(1)
     assert not leftovers(), [describe(p) for p in leftovers()]
     assert ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
+
+
+def test_a_checkpoint_whose_engine_never_starts_stops_the_stage(policy, tmp_path):
+    """Weights that pass the file checks but break vLLM's load: the router gives up after
+    ``max_start_failures`` starts in a row instead of restarting forever, and the stage
+    raises with the start error."""
+    broken = tmp_path / "broken"
+    shutil.copytree(policy, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    config = generate_config(str(broken), tmp_path / "out", easy_tasks([40], SEARCH_LEVELS))
+    config = replace(config, serving=replace(config.serving, max_start_failures=2))
+    with pytest.raises(Exception, match="failed to start 2 times"):
+        run_generation(config, progress=False)
+    assert not list((tmp_path / "out").glob("*.parquet"))

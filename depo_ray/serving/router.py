@@ -6,8 +6,12 @@ replica was replaced, goes to the replica with the fewest outstanding requests.
 
 Faults: every request has a timeout; a replica that dies, times out or fails a health check
 is killed and replaced by a fresh actor, and the request is retried on a live replica (up to
-``max_attempts``). An error of the request itself (say, a prompt longer than the context)
-goes straight back to the caller. A request is never dropped silently: it returns or raises.
+``max_attempts``). A replica that fails to start ``max_start_failures`` times in a row will not
+start (a broken checkpoint): the router stops starting it, and once every replica is given up
+each request raises ``ReplicaFailed`` with the start errors. ``start_router`` refuses, before
+any actor, a model whose files already say it cannot be served. An error of the request
+itself (say, a prompt longer than the context) goes straight back to the caller. A request is
+never dropped silently: it returns or raises.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import ray
 from ray.exceptions import RayActorError
 
+from depo_ray.models.checks import serving_problem
 from depo_ray.serving.engine import EngineConfig
 from depo_ray.serving.server import Generation, PolicyServer, Sampling
 
@@ -42,12 +48,15 @@ class ServingConfig:
     """Seconds between health checks of each ready replica."""
     health_timeout_s: float = 30.0
     """A health check slower than this counts as a failure."""
+    max_start_failures: int = 3
+    """Failed starts in a row of one replica after which the router stops retrying and
+    requests raise: a start that failed this often will not be cured by another."""
     engine: EngineConfig = field(default_factory=EngineConfig)
     """The vLLM engine of every replica."""
 
     def __post_init__(self):
-        if self.replicas < 1 or self.max_attempts < 1:
-            raise ValueError("serving.replicas and serving.max_attempts must be at least 1")
+        if min(self.replicas, self.max_attempts, self.max_start_failures) < 1:
+            raise ValueError("serving.replicas, serving.max_attempts and serving.max_start_failures must be at least 1")
         if self.cpus_per_replica < 0 or self.gpus_per_replica < 0:
             raise ValueError("serving.cpus_per_replica and serving.gpus_per_replica must be non-negative")
         if min(self.request_timeout_s, self.health_interval_s, self.health_timeout_s) <= 0:
@@ -76,6 +85,10 @@ class _Slot:
     """Bumped on every replacement, so a late failure of an old actor replaces nothing."""
     awaited: bool = False
     """Whether a task is waiting for this actor to become ready."""
+    start_failures: int = 0
+    """Failed starts since this slot's replica was last ready."""
+    gave_up: str | None = None
+    """Why no more replicas are started in this slot."""
 
 
 class PolicyRouter:
@@ -118,14 +131,15 @@ class PolicyRouter:
         raise ReplicaFailed(f"request failed {self.config.max_attempts} times: {'; '.join(errors)}")
 
     async def wait_ready(self, timeout_s: float = 600.0) -> int:
-        """Wait until every replica is ready; returns how many are."""
+        """Wait until every replica is ready or given up; returns how many are ready."""
         self._start_watching()
         changed = self._condition()
         deadline = time.monotonic() + timeout_s
         async with changed:
-            while not all(s.ready for s in self.slots):
+            while not all(s.ready or s.gave_up for s in self.slots):
                 await asyncio.wait_for(changed.wait(), max(0.0, deadline - time.monotonic()))
-        return len(self.slots)
+        self._raise_if_gave_up()
+        return sum(s.ready for s in self.slots)
 
     def stats(self) -> dict:
         return {"ready": [s.ready for s in self.slots], "outstanding": [s.outstanding for s in self.slots],
@@ -149,6 +163,11 @@ class PolicyRouter:
         self.sticky.pop(key, None)
 
     # -- internals ---------------------------------------------------------------------------
+    def _raise_if_gave_up(self) -> None:
+        """Raise when no replica is left to serve: every slot was given up."""
+        if all(slot.gave_up for slot in self.slots):
+            raise ReplicaFailed("; ".join(slot.gave_up for slot in self.slots))
+
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
             self._changed = asyncio.Condition()
@@ -158,6 +177,7 @@ class PolicyRouter:
         changed = self._condition()
         async with changed:
             while True:
+                self._raise_if_gave_up()
                 index = choose_replica([s.outstanding for s in self.slots], [s.ready for s in self.slots],
                                        self.sticky.get(key) if key is not None else None)
                 if index is not None:
@@ -171,8 +191,6 @@ class PolicyRouter:
             self.sticky.popitem(last=False)
 
     def _launch(self, index: int) -> None:
-        import ray
-
         options = {"num_cpus": self.config.cpus_per_replica, "num_gpus": self.config.gpus_per_replica, "max_restarts": 0}
         slot = self.slots[index]
         slot.handle = ray.remote(PolicyServer).options(**options).remote(self.model, self.config.engine)
@@ -192,16 +210,23 @@ class PolicyRouter:
         try:
             await _await(slot.handle.health.remote())
         except Exception as error:
+            if slot.generation != generation:
+                return  # an old actor, already replaced
+            slot.start_failures += 1
+            if slot.start_failures >= self.config.max_start_failures:
+                slot.gave_up = f"policy replica {index} failed to start {slot.start_failures} times; last: {error!r}"
+                log.error(slot.gave_up)
+                ray.kill(slot.handle, no_restart=True)
+                await self._notify()
+                return
             log.warning("replica %d failed to start: %r; starting another", index, error)
             self._replace(index, generation, reason=f"start failed: {error!r}")
             return
         if slot.generation == generation:
-            slot.ready = True
+            slot.ready, slot.start_failures = True, 0
             await self._notify()
 
     def _replace(self, index: int, generation: int, reason: str) -> None:
-        import ray
-
         slot = self.slots[index]
         if slot.generation != generation:
             return  # already replaced
@@ -248,9 +273,10 @@ async def _await(ref):
 
 def start_router(model: str, config: ServingConfig, name: str | None = None):
     """The router actor (it starts the replicas). Requests can be sent at once: they wait
-    until a replica is ready."""
-    import ray
-
+    until a replica is ready. Raises ValueError, before any actor starts, when the model's
+    files say it cannot be served (``depo_ray.models.checks.serving_problem``)."""
+    if problem := serving_problem(model, on_gpu=config.gpus_per_replica > 0):
+        raise ValueError(f"cannot serve the policy: {problem}")
     options = {"num_cpus": 0, "max_concurrency": 1000}
     if name:
         options["name"] = name
@@ -259,8 +285,6 @@ def start_router(model: str, config: ServingConfig, name: str | None = None):
 
 def stop_router(router) -> None:
     """Kill the router and every replica it started (they are not its children in Ray)."""
-    import ray
-
     for handle in ray.get(router.replica_handles.remote()):
         ray.kill(handle)
     ray.kill(router)

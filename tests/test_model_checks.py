@@ -1,0 +1,60 @@
+"""A model that cannot be served is refused from its files, in one line naming the path,
+before any actor starts."""
+
+import json
+import shutil
+
+import pytest
+
+from depo_ray.models.checks import model_problem, serving_problem
+from depo_ray.serving.router import ServingConfig, start_router
+
+
+@pytest.fixture
+def policy(tiny_model_dir, tmp_path):
+    folder = tmp_path / "policy"
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+def test_a_served_folder_passes(policy):
+    assert model_problem(str(policy)) is None and serving_problem(str(policy), on_gpu=False) is None
+
+
+def test_a_hub_id_is_not_checked_offline():
+    assert serving_problem("Qwen/Qwen2.5-7B-Instruct", on_gpu=False) is None
+
+
+@pytest.mark.parametrize("model", ["runs/cpu/bootstrap/bc_model/final", "/nowhere/policy", "policy"])
+def test_a_mistyped_folder_is_named(model):
+    assert model in serving_problem(model, on_gpu=False)
+
+
+def test_a_folder_without_config_or_with_a_broken_one(policy):
+    (policy / "config.json").write_text("{ not json")
+    assert "config.json is unreadable" in serving_problem(str(policy), on_gpu=False)
+    (policy / "config.json").unlink()
+    assert "has no config.json" in serving_problem(str(policy), on_gpu=False)
+
+
+def test_a_folder_without_a_chat_template(policy):
+    (policy / "chat_template.jinja").unlink(missing_ok=True)
+    tokenizer_config = json.loads((policy / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("chat_template", None)
+    (policy / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    assert "no chat template" in serving_problem(str(policy), on_gpu=False)
+
+
+def test_a_head_size_the_cpu_engine_refuses(policy):
+    config = json.loads((policy / "config.json").read_text())
+    config["head_dim"] = 48
+    (policy / "config.json").write_text(json.dumps(config))
+    assert "head size 48" in serving_problem(str(policy), on_gpu=False)
+    assert serving_problem(str(policy), on_gpu=True) is None
+
+
+@pytest.mark.vllm  # it calls what starts policy servers, though it starts none
+def test_the_router_refuses_before_any_actor(tmp_path):
+    """No Ray cluster runs here: the refusal comes before any actor is created."""
+    with pytest.raises(ValueError, match="cannot serve the policy: .*missing"):
+        start_router(str(tmp_path / "missing"), ServingConfig())
