@@ -45,5 +45,19 @@ def normalize_action(action: str) -> str:
     return " ".join(action.split())
 
 
+def not_available(action: str | None, limit: int = 60) -> str:
+    """The feedback line for an invalid action, quoting at most ``limit`` characters of it (a
+    runaway generation must not flood the next prompt)."""
+    if action is None:
+        return "No action found. Answer as 'Thought: ... Action: ...'."
+    shown = " ".join(action.split())
+    shown = shown if len(shown) <= limit else shown[:limit] + "..."
+    return f"'{shown or '(empty)'}' is not an available action. Nothing happened."
+
+
+FEEDBACK_TEXTS = (not_available(None), not_available(""))
+"""The fixed words of the feedback lines (word-level vocabularies read them)."""
+
+
 def format_response(thought: str, action: str) -> str:
     return f"Thought: {thought}\nAction: {action}"

@@ -72,7 +72,9 @@ def test_invalid_actions_change_nothing_and_navigation_goes_back(env):
     start = env.render()
     for action in ("click[search]", "click[Buy Now]", "buy it", "search[]"):
         observation, reward, terminated, _, info = act(env, action)
-        assert observation == start and reward == 0 and not terminated and not info["valid"]
+        assert observation == f"'{action}' is not an available action. Nothing happened.\n{start}"
+        assert env.render() == start and reward == 0 and not terminated and not info["valid"]
+    assert env.step("I would rather not say.")[0].startswith("No action found.")
     act(env, "search[shampoo]")
     results = env.render()
     act(env, "click[b000shamp1]")

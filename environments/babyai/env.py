@@ -26,7 +26,7 @@ import minigrid  # noqa: F401  (registers the BabyAI levels)
 from environments.babyai.levels import task_level_and_seed
 from environments.babyai.planning import high_level_actions, primitive_actions
 from environments.babyai.scene import read_scene, render_scene
-from environments.parsing import normalize_action, parse_response
+from environments.parsing import normalize_action, not_available, parse_response
 
 ActionMode = Literal["high_level", "primitive"]
 
@@ -202,13 +202,13 @@ class BabyAITextEnv(gym.Env):
         """(normalized action, feedback if invalid, primitive steps to take)."""
         parsed = parse_response(response)
         if parsed.action is None:
-            return None, "No action found. Answer as 'Thought: ... Action: ...'.", []
+            return None, not_available(None), []
         said = normalize_action(parsed.action)
         action = _ALIASES.get(said, said).replace(" the ", " ").replace("pickup ", "pick up ")
         if action not in self._available and f"{action} 1" in self._available and f"{action} 2" not in self._available:
             action += " 1"  # "go to red ball" when only one red ball is in sight
         if action not in self._available:
-            return said, f"'{said or '(empty)'}' is not an available action. Nothing happened.", []
+            return said, not_available(said), []
         return action, "", self._available[action]
 
     def _info(self, *, action, valid, primitive_steps, success) -> dict:

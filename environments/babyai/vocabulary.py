@@ -13,6 +13,7 @@ from minigrid.core.constants import COLOR_NAMES
 from environments.babyai.planning import PRIMITIVES
 from environments.babyai.prompt import instruction_for
 from environments.babyai.thoughts import template_texts
+from environments.parsing import FEEDBACK_TEXTS
 
 OBJECT_TYPES = ("ball", "box", "key", "door", "goal", "lava", "object", "wall")
 MISSION_TEXT = (
@@ -21,9 +22,7 @@ MISSION_TEXT = (
 OBSERVATION_TEXT = (
     "Mission: Walls: steps step ahead left right No wall in sight. You see: - (open) (closed) "
     "(locked) here You see no objects. You carry a nothing. Actions: go to pick up go through "
-    "toggle and go through Mission complete. Mission failed. Out of time: the episode is over. "
-    "No action found. Answer as 'Thought: ... Action: ...'. '(empty)' is not an available "
-    "action. Nothing happened."
+    "toggle and go through Mission complete. Mission failed. Out of time: the episode is over."
 )
 MAX_NUMBER = 999  # object numbers, step counts and turn numbers all stay below this
 
@@ -31,6 +30,6 @@ MAX_NUMBER = 999  # object numbers, step counts and turn numbers all stay below 
 def vocabulary_texts() -> list[str]:
     """Missions, observations, actions, the expert's Thoughts and the system instructions,
     with the colors, object types, punctuation marks and numbers they are filled in with."""
-    return [MISSION_TEXT, OBSERVATION_TEXT, *PRIMITIVES, *template_texts(),
+    return [MISSION_TEXT, OBSERVATION_TEXT, *FEEDBACK_TEXTS, *PRIMITIVES, *template_texts(),
             instruction_for("high_level"), instruction_for("primitive"),
             *COLOR_NAMES, *OBJECT_TYPES, *string.punctuation, *(str(n) for n in range(MAX_NUMBER + 1))]

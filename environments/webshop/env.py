@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 
-from environments.parsing import parse_response
+from environments.parsing import not_available, parse_response
 from environments.webshop import pages
 from environments.webshop.catalog import ShopConfig
 from environments.webshop.goals import SPLITS
@@ -105,7 +105,8 @@ class WebShopTextEnv(gym.Env):
         truncated = not terminated and self._turn >= self.config.max_turns
         self._finished = terminated or truncated
         reward = float(self._session.reward) if terminated else 0.0
-        return self.render(), reward, terminated, truncated, self._info(action=parsed.action, valid=valid)
+        page = self.render() if valid else f"{not_available(parsed.action)}\n{self.render()}"
+        return page, reward, terminated, truncated, self._info(action=parsed.action, valid=valid)
 
     def snapshot(self) -> WebShopSnapshot:
         return WebShopSnapshot(copy.deepcopy(self._session), self._task_id, self._turn, self._finished)

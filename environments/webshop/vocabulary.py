@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from environments.parsing import FEEDBACK_TEXTS
 from environments.webshop import pages
 from environments.webshop.prompt import INSTRUCTION
 
 PAGE_TEXTS = ("WebShop", "Instruction:", "Search", "Thank you for shopping with us!", "Your score (min 0.0, max 1.0)",
               "Page (Total results: )", "Price: Rating: N.A.", " [SEP] ", pages.BUY_NOW, pages.NEXT_PAGE, pages.PREV_PAGE,
-              pages.BACK_TO_SEARCH, pages.ATTRIBUTES_PAGE, *pages.SUB_PAGES)
+              pages.BACK_TO_SEARCH, pages.ATTRIBUTES_PAGE, *pages.SUB_PAGES, *FEEDBACK_TEXTS)
 
 
 def _strings(value):
