@@ -18,6 +18,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, under_root
 from depo_ray.files import write_text_atomically
+from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.pipeline.stages import STAGES
@@ -90,11 +91,20 @@ def forced_stages(config: PipelineConfig, from_stage: str | None, stages: tuple[
     return {s.name for s in to_run(config, from_stage, stages)} if from_stage else set()
 
 
+def broken_artifacts(config: PipelineConfig, run: RunFolder, forced: set[str], stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Broken files among the artifacts that this run keeps and builds on (those of stages
+    that are not re-run), each with the stage to re-run."""
+    return [f"{stage.name}: {problem} (repair it, or re-run with --from {stage.name})"
+            for stage in to_run(config, None, stages) if stage.name not in forced
+            for name in stage.artifacts for problem in artifact_problems(run / name)]
+
+
 def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None,
                  stages: tuple[Stage, ...] = STAGES) -> list[str]:
-    """Why the run must not start: completed stages whose settings changed, or ``--from``
-    over earlier stages that never completed (it would build on nothing)."""
-    problems = stale_stages(config, run, forced_stages(config, from_stage, stages), stages)
+    """Why the run must not start: completed stages whose settings changed, ``--from`` over
+    earlier stages that never completed (it would build on nothing), or broken artifacts."""
+    forced = forced_stages(config, from_stage, stages)
+    problems = stale_stages(config, run, forced, stages) + broken_artifacts(config, run, forced, stages)
     if from_stage:
         every = to_run(config, None, stages)
         earlier = every[:[s.name for s in every].index(from_stage)]

@@ -1,0 +1,90 @@
+"""Checks of the files a finished stage left, run before a pipeline builds on them.
+
+A stage that completed wrote its artifacts; a disk that filled up, a copy cut short or a hand
+edit can still break them afterwards. ``artifact_problems`` reads only headers and metadata
+(no model is loaded), so a broken file stops the run before any cluster work, naming the file
+and what is wrong with it, instead of failing half way through a later stage or being skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+TOKENIZER = ("tokenizer.json", "tokenizer_config.json")
+
+
+def parquet_problem(path: Path) -> str | None:
+    """Unreadable (a truncated file has no footer), or a trajectory shard (it has ``messages``)
+    that lacks a column of the record schema."""
+    import pyarrow.parquet as pq
+
+    from depo_ray.records import SCHEMA
+
+    try:
+        names = pq.ParquetFile(path).schema_arrow.names
+    except Exception as error:  # pyarrow raises several types for a broken file
+        return f"unreadable Parquet ({type(error).__name__}: {error})"
+    missing = [name for name in SCHEMA.names if name not in names] if "messages" in names else []
+    return f"trajectory shard missing columns {missing}" if missing else None
+
+
+def json_problem(path: Path) -> str | None:
+    try:
+        json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"unreadable JSON ({error})"
+    return None
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """The header says where each tensor's bytes end; a file shorter than that is cut off."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8:
+                return f"truncated safetensors (header of {length} bytes in a {size}-byte file)"
+            header = json.loads(handle.read(length))
+    except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"unreadable safetensors header ({error})"
+    end = max((t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"), default=0)
+    return f"truncated safetensors ({size} bytes, its tensors end at {8 + length + end})" if 8 + length + end > size else None
+
+
+def model_folder_problem(folder: Path) -> str | None:
+    """A folder with a config.json is a model: it needs weights and a tokenizer beside it."""
+    if not any((folder / name).is_file() for name in WEIGHTS):
+        return f"model folder without weights (none of {', '.join(WEIGHTS)})"
+    if not any((folder / name).is_file() for name in TOKENIZER):
+        return f"model folder without a tokenizer (none of {', '.join(TOKENIZER)})"
+    index = folder / "model.safetensors.index.json"
+    if index.is_file() and not json_problem(index):
+        missing = sorted({shard for shard in json.loads(index.read_text())["weight_map"].values()
+                          if not (folder / shard).is_file()})
+        if missing:
+            return f"model folder missing weight shards {missing}"
+    return None
+
+
+CHECKS = {".parquet": parquet_problem, ".json": json_problem, ".safetensors": safetensors_problem}
+
+
+def artifact_problems(path: Path) -> list[str]:
+    """``"<file>: <problem>"`` for every broken file under ``path`` (a file or a folder);
+    temporary files (a leading dot) are someone's write in progress and are left alone."""
+    if not path.exists():
+        return []
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    problems = []
+    for file in files:
+        if file.name.startswith("."):
+            continue
+        check = CHECKS.get(file.suffix)
+        if check and (problem := check(file)):
+            problems.append(f"{file}: {problem}")
+        if file.name == "config.json" and (problem := model_folder_problem(file.parent)):
+            problems.append(f"{file.parent}: {problem}")
+    return problems
