@@ -87,6 +87,30 @@ def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, 
     assert len({r.steps for r in records}) > 1 and len({r.total_tokens for r in records}) > 1
     again = run_generation(config, progress=False)
     assert again["tasks"] == 0 and again["skipped"] == len(tasks)
+    # The dashboard's metrics: Ray's Prometheus endpoint on this node exports the stage's counters.
+    assert scraped("ray_depo_generate_tasks_done") >= len(tasks)
+    assert 0 <= scraped("ray_depo_generate_success_rate") <= 1
+
+
+def scraped(metric: str, timeout_s: float = 60.0) -> float:
+    """The summed value of ``metric`` (a counter may carry Prometheus's ``_total``) on this
+    node's Prometheus endpoint, once it appears (Ray exports on an interval), checked to carry
+    Ray's tags."""
+    import urllib.request
+
+    import ray
+
+    port = ray._private.worker.global_worker.node.metrics_export_port
+    deadline = time.time() + timeout_s
+    while True:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        samples = [line for line in text.splitlines() if line.startswith((metric + "{", metric + "_total{"))]
+        if samples or time.time() > deadline:
+            break
+        time.sleep(2)
+    assert samples, f"{metric} not exported on port {port}"
+    assert all("SessionName=" in line for line in samples), samples
+    return sum(float(line.rsplit(" ", 1)[1]) for line in samples)
 
 
 def policy_router():
