@@ -49,3 +49,31 @@ def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
         assert len(out.token_ids) == 48
         assert out.text == tokenizer.decode(out.token_ids, skip_special_tokens=True)
     assert any(" " in out.text for out in outputs)
+
+
+def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(tiny_model_dir):
+    import asyncio
+
+    from depo_ray.serving.server import PolicyServer, Sampling
+    from depo_ray.tokens import prompt_ids
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    turn = [{"role": "user", "content": "you see a red ball 1 2 steps ahead"}, {"role": "assistant", "content": "Action: go to red ball 1"}]
+    chat = [{"role": "system", "content": "play"}]
+    while len(prompt_ids(tokenizer, chat + turn * 2)) < 250:
+        chat += turn
+    chat += turn[:1]  # a few tokens left of 256
+    room = 256 - len(prompt_ids(tokenizer, chat))
+    sampling = Sampling(temperature=1.0, max_tokens=64, seed=0)
+
+    async def ask():
+        server = PolicyServer(str(tiny_model_dir), EngineConfig(max_model_len=256, dtype="float32"))
+        try:
+            return (await server.generate(chat, 1, sampling), await server.generate(chat + turn * 3, 2, sampling),
+                    server.context_full)
+        finally:
+            server.engine.shutdown()
+
+    (cut,), full, counted = asyncio.run(ask())
+    assert 0 < room < 64 and 0 < cut.completion_tokens <= room and not cut.context_full
+    assert [(g.text, g.completion_tokens, g.context_full) for g in full] == [("", 0, True)] * 2 and counted == 1

@@ -3,15 +3,23 @@
 The actor is async: many MCTS workers' requests are in flight at once and vLLM batches them.
 Prompts are built by ``depo_ray.tokens.prompt_ids`` (the one chat -> ids function), so the
 policy sees exactly the token ids it was trained on.
+
+A chat that has outgrown the engine's context (a pretrained model writing long turns) is not
+an error: the answer is cut to the room left, and with no room left it is empty and marked
+``context_full``, so the environment counts an invalid turn and the episode runs out of turns
+instead of failing its task or the whole evaluation.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from dataclasses import dataclass
 
 from depo_ray.serving.engine import EngineConfig, engine_arguments
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Generation:
     """Tokens generated, the end-of-turn token included."""
     prompt_tokens: int
     """Tokens of the prompt."""
+    context_full: bool = False
+    """The prompt left no room in the engine's context: nothing was generated."""
 
 
 class PolicyServer:
@@ -45,9 +55,12 @@ class PolicyServer:
 
         from depo_ray.models import load_tokenizer
 
-        self.model = model
+        engine = engine or EngineConfig()
+        self.model, self.max_model_len = model, engine.max_model_len
+        self.context_full = 0
+        """Requests answered empty because their chat filled the context."""
         self.tokenizer = load_tokenizer(model)
-        self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine or EngineConfig())))
+        self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
         self._ids = itertools.count()
 
     async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
@@ -58,8 +71,15 @@ class PolicyServer:
 
         sampling = sampling or Sampling()
         ids = prompt_ids(self.tokenizer, messages)
+        room = self.max_model_len - len(ids)
+        if room < 1:
+            if not self.context_full:
+                log.warning("a chat of %d tokens fills the %d-token context of %s: its turns get empty answers "
+                            "(raise engine.max_model_len)", len(ids), self.max_model_len, self.model)
+            self.context_full += 1
+            return [Generation(text="", completion_tokens=0, prompt_tokens=len(ids), context_full=True) for _ in range(n)]
         params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_tokens, seed=sampling.seed,
+                                max_tokens=min(sampling.max_tokens, room), seed=sampling.seed,
                                 # one final output holding all n samples (streamed outputs carry one each)
                                 output_kind=RequestOutputKind.FINAL_ONLY)
         final = None
