@@ -8,9 +8,11 @@ trajectories found (the prompts the search produced) to ``vllm.LLM.generate`` in
 with the same sampling settings: the ceiling a search could reach if it never waited on the
 environment or on its own sequential turns.
 
-Where the CPU goes: a sampler reads every process's CPU time while a run is timed and sums it
-by role: the vLLM engine (its EngineCore and Worker processes), the PolicyServer front end,
-the router, the MCTS workers, and the rest. "tokens per engine CPU s" against raw is the
+Where the CPU goes: a sampler reads every process's CPU time while MCTS workers are alive (or
+while the raw batch generates) and sums it by role: the vLLM engine (its EngineCore and Worker
+processes), and the serving stack (the PolicyServer front end, the router, the MCTS workers,
+and this process: the stage's driver loop and the sampler itself, or the raw batch's front
+end). "tokens per engine CPU s" against raw is the
 scheduling's ratio with the competition for the CPU taken out: how well the engine's own work
 is batched. "env s" is the environment's share, measured by replaying the found trajectories
 with a snapshot after every step and scaled to the turns each run stepped.
@@ -36,7 +38,7 @@ ROLES = {"VLLM::": "engine", "ray::PolicyServ": "server", "ray::PolicyRout": "ro
 
 def role_of(process) -> str:
     if process.pid == os.getpid():
-        return "server"  # the raw baseline's own process is its engine's front end
+        return "driver"  # the stage's driver loop and this sampler; the raw baseline's front end
     name = process.info["name"] or ""
     return next((role for prefix, role in ROLES.items() if name.startswith(prefix)), "other")
 
@@ -48,7 +50,6 @@ class CpuSampler:
     def __init__(self, counting=lambda roles: True, interval_s: float = 0.25):
         self.counting, self.interval_s = counting, interval_s
         self.seconds: dict[str, float] = {}
-        self.wall = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -71,14 +72,13 @@ class CpuSampler:
         return sample
 
     def _run(self) -> None:
-        before, then = self._sample(), time.perf_counter()
+        before = self._sample()
         while not self._stop.wait(self.interval_s):
-            now, at = self._sample(), time.perf_counter()
+            now = self._sample()
             if self.counting({role for role, _ in now.values()}):
-                self.wall += at - then
                 for pid, (role, cpu) in now.items():
                     self.seconds[role] = self.seconds.get(role, 0.0) + cpu - before.get(pid, (role, 0.0))[1]
-            before, then = now, at
+            before = now
 
 
 def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int], args) -> dict:
@@ -154,14 +154,14 @@ def raw_vllm(policy: str, prompts: list[list[dict]], max_new_tokens: int) -> dic
 def table(rows: dict[str, dict], per_turn: float) -> str:
     raw = rows["raw vLLM batch"]
     raw_tokens_per_s = raw["generated_tokens"] / raw["seconds"]
-    raw_per_engine_cpu = raw["generated_tokens"] / raw["cpu"]["engine"]
+    raw_per_engine_cpu = raw["generated_tokens"] / max(1e-9, raw["cpu"].get("engine", 0.0))
     lines = ["| | seconds | turns/s | tokens/s | vs raw | cache hits | env s | engine CPU s | serving CPU s "
              "| tokens per engine CPU s, vs raw |", "|---|" + "---:|" * 9]
     for name, row in rows.items():
         tokens_per_s = row["generated_tokens"] / row["seconds"]
         env = per_turn * row["turns"] if name.startswith("MCTS") else 0.0
         engine = row["cpu"].get("engine", 0.0)
-        serving = sum(row["cpu"].get(role, 0.0) for role in ("server", "router", "search"))
+        serving = sum(row["cpu"].get(role, 0.0) for role in ("server", "router", "search", "driver"))
         lines.append(f"| {name} | {row['seconds']:.1f} | {row['turns'] / row['seconds']:.1f} | {tokens_per_s:.0f} "
                      f"| {tokens_per_s / raw_tokens_per_s:.2f}x | {row['prefix_cache_hit_rate']:.2f} | {env:.1f} "
                      f"| {engine:.1f} | {serving:.1f} | {row['generated_tokens'] / max(1e-9, engine) / raw_per_engine_cpu:.2f}x |")

@@ -67,13 +67,20 @@ def test_a_model_folder_missing_a_file_or_cut_short_is_named(folder):
                                          f"its tensors end at {weights.stat().st_size + 10})"]
     weights.unlink()
     assert artifact_problems(folder) == [f"{final}: model folder without weights (none of model.safetensors, "
-                                         "model.safetensors.index.json, pytorch_model.bin)"]
+                                         "model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json)"]
 
 
 def test_an_unreadable_json_is_named(folder):
     (folder / "bc" / "seed-0" / "final" / "config.json").write_text("{ broken")
     (problem,) = artifact_problems(folder / "bc")
     assert problem.startswith(f"{folder / 'bc' / 'seed-0' / 'final' / 'config.json'}: unreadable JSON")
+
+
+def test_a_write_in_progress_or_left_by_a_crash_is_not_checked(folder):
+    hidden = folder / "bc" / "seed-0" / ".final.tmp-123"
+    hidden.mkdir()
+    (hidden / "config.json").write_text("{")
+    assert artifact_problems(folder) == []
 
 
 def test_the_run_stops_naming_the_file_and_the_stage_to_re_run(tmp_path):
@@ -87,3 +94,5 @@ def test_the_run_stops_naming_the_file_and_the_stage_to_re_run(tmp_path):
     (problem,) = run_problems(config, run, None)
     assert problem.startswith(f"generate: {shard}: unreadable Parquet") and problem.endswith("re-run with --from generate)")
     assert run_problems(config, run, "generate") == []  # --from deletes it anyway
+    run.marker("generate").unlink()  # stopped half way: the stage redoes its partial files itself
+    assert run_problems(config, run, None) == []

@@ -25,7 +25,7 @@ def test_a_hub_id_is_not_checked_offline():
     assert serving_problem("Qwen/Qwen2.5-7B-Instruct", on_gpu=False) is None
 
 
-@pytest.mark.parametrize("model", ["runs/cpu/bootstrap/bc_model/final", "/nowhere/policy", "policy"])
+@pytest.mark.parametrize("model", ["no/such/bootstrap/bc_model/final", "/nowhere/policy", "no-such-policy"])
 def test_a_mistyped_folder_is_named(model):
     assert model in serving_problem(model, on_gpu=False)
 
@@ -33,6 +33,8 @@ def test_a_mistyped_folder_is_named(model):
 def test_a_folder_without_config_or_with_a_broken_one(policy):
     (policy / "config.json").write_text("{ not json")
     assert "config.json is unreadable" in serving_problem(str(policy), on_gpu=False)
+    (policy / "config.json").write_text("[1, 2]")
+    assert "config.json is not a JSON object" in serving_problem(str(policy), on_gpu=False)
     (policy / "config.json").unlink()
     assert "has no config.json" in serving_problem(str(policy), on_gpu=False)
 
@@ -40,9 +42,11 @@ def test_a_folder_without_config_or_with_a_broken_one(policy):
 def test_a_folder_without_a_chat_template(policy):
     (policy / "chat_template.jinja").unlink(missing_ok=True)
     tokenizer_config = json.loads((policy / "tokenizer_config.json").read_text())
-    tokenizer_config.pop("chat_template", None)
+    tokenizer_config["chat_template"] = None
     (policy / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     assert "no chat template" in serving_problem(str(policy), on_gpu=False)
+    (policy / "tokenizer_config.json").write_text("{")
+    assert "tokenizer_config.json is unreadable" in serving_problem(str(policy), on_gpu=False)
 
 
 def test_a_head_size_the_cpu_engine_refuses(policy):

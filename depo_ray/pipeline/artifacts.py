@@ -12,7 +12,7 @@ import json
 import struct
 from pathlib import Path
 
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER = ("tokenizer.json", "tokenizer_config.json")
 
 
@@ -41,16 +41,16 @@ def json_problem(path: Path) -> str | None:
 
 def safetensors_problem(path: Path) -> str | None:
     """The header says where each tensor's bytes end; a file shorter than that is cut off."""
-    size = path.stat().st_size
     try:
+        size = path.stat().st_size
         with path.open("rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
             if length > size - 8:
                 return f"truncated safetensors (header of {length} bytes in a {size}-byte file)"
             header = json.loads(handle.read(length))
-    except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as error:
-        return f"unreadable safetensors header ({error})"
-    end = max((t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"), default=0)
+        end = max((int(t["data_offsets"][1]) for name, t in header.items() if name != "__metadata__"), default=0)
+    except (OSError, struct.error, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError, IndexError) as error:
+        return f"unreadable safetensors header ({type(error).__name__}: {error})"
     return f"truncated safetensors ({size} bytes, its tensors end at {8 + length + end})" if 8 + length + end > size else None
 
 
@@ -62,8 +62,11 @@ def model_folder_problem(folder: Path) -> str | None:
         return f"model folder without a tokenizer (none of {', '.join(TOKENIZER)})"
     index = folder / "model.safetensors.index.json"
     if index.is_file() and not json_problem(index):
-        missing = sorted({shard for shard in json.loads(index.read_text())["weight_map"].values()
-                          if not (folder / shard).is_file()})
+        content = json.loads(index.read_text())
+        weight_map = content.get("weight_map") if isinstance(content, dict) else None
+        if not isinstance(weight_map, dict):
+            return f"{index.name} has no weight_map"
+        missing = sorted({str(shard) for shard in weight_map.values() if not (folder / str(shard)).is_file()})
         if missing:
             return f"model folder missing weight shards {missing}"
     return None
@@ -74,13 +77,14 @@ CHECKS = {".parquet": parquet_problem, ".json": json_problem, ".safetensors": sa
 
 def artifact_problems(path: Path) -> list[str]:
     """``"<file>: <problem>"`` for every broken file under ``path`` (a file or a folder);
-    temporary files (a leading dot) are someone's write in progress and are left alone."""
+    hidden files and folders (a leading dot: a write in progress, or one a crash left
+    behind) are left alone."""
     if not path.exists():
         return []
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     problems = []
     for file in files:
-        if file.name.startswith("."):
+        if any(part.startswith(".") for part in file.relative_to(path.parent).parts):
             continue
         check = CHECKS.get(file.suffix)
         if check and (problem := check(file)):

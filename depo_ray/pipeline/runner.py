@@ -92,10 +92,10 @@ def forced_stages(config: PipelineConfig, from_stage: str | None, stages: tuple[
 
 
 def broken_artifacts(config: PipelineConfig, run: RunFolder, forced: set[str], stages: tuple[Stage, ...] = STAGES) -> list[str]:
-    """Broken files among the artifacts that this run keeps and builds on (those of stages
-    that are not re-run), each with the stage to re-run."""
+    """Broken files among the artifacts of completed stages that this run keeps and builds on,
+    each with the stage to re-run (a stage that stopped half way redoes its partial files)."""
     return [f"{stage.name}: {problem} (repair it, or re-run with --from {stage.name})"
-            for stage in to_run(config, None, stages) if stage.name not in forced
+            for stage in to_run(config, None, stages) if stage.name not in forced and stage.completed(run)
             for name in stage.artifacts for problem in artifact_problems(run / name)]
 
 

@@ -143,7 +143,8 @@ class PolicyRouter:
 
     def stats(self) -> dict:
         return {"ready": [s.ready for s in self.slots], "outstanding": [s.outstanding for s in self.slots],
-                "replacements": self.replacements, "sticky_keys": len(self.sticky)}
+                "replacements": self.replacements, "sticky_keys": len(self.sticky),
+                "gave_up": [s.gave_up for s in self.slots]}
 
     async def prefix_cache(self) -> dict[str, int]:
         """Prefix-cache lookups and hits, in prompt tokens, summed over the ready replicas
@@ -219,7 +220,10 @@ class PolicyRouter:
                 ray.kill(slot.handle, no_restart=True)
                 await self._notify()
                 return
-            log.warning("replica %d failed to start: %r; starting another", index, error)
+            # A pause before the next try, growing: a killed engine may still hold its memory.
+            pause = min(60.0, 5.0 * 2 ** (slot.start_failures - 1))
+            log.warning("replica %d failed to start: %r; starting another in %.0f s", index, error, pause)
+            await asyncio.sleep(pause)
             self._replace(index, generation, reason=f"start failed: {error!r}")
             return
         if slot.generation == generation:
