@@ -88,13 +88,13 @@ def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, 
     again = run_generation(config, progress=False)
     assert again["tasks"] == 0 and again["skipped"] == len(tasks)
     # The dashboard's metrics: Ray's Prometheus endpoint on this node exports the stage's counters.
-    assert scraped("ray_depo_generate_tasks_done") >= len(tasks)  # a gauge expires after its last set; a counter stays
+    assert scraped("ray_depo_generate_tasks_done", at_least=len(tasks)) >= len(tasks)  # a counter (a gauge expires)
 
 
-def scraped(metric: str, timeout_s: float = 60.0) -> float:
+def scraped(metric: str, at_least: float, timeout_s: float = 90.0) -> float:
     """The summed value of ``metric`` (a counter may carry Prometheus's ``_total``) on this
-    node's Prometheus endpoint, once it appears (Ray exports on an interval), checked to carry
-    Ray's tags."""
+    node's Prometheus endpoint, polled until it reaches ``at_least`` (Ray exports on an
+    interval), each sample checked to carry Ray's tags."""
     import urllib.request
 
     import ray
@@ -104,12 +104,13 @@ def scraped(metric: str, timeout_s: float = 60.0) -> float:
     while True:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         samples = [line for line in text.splitlines() if line.startswith((metric + "{", metric + "_total{"))]
-        if samples or time.time() > deadline:
+        value = sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+        if value >= at_least or time.time() > deadline:
             break
         time.sleep(2)
     assert samples, f"{metric} not exported on port {port}"
     assert all("SessionName=" in line for line in samples), samples
-    return sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+    return value
 
 
 def policy_router():
