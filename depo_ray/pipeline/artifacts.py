@@ -31,12 +31,16 @@ def parquet_problem(path: Path) -> str | None:
     return f"trajectory shard missing columns {missing}" if missing else None
 
 
-def json_problem(path: Path) -> str | None:
+def read_json(path: Path) -> tuple[object, str | None]:
+    """The file's content, or None and why it is unreadable."""
     try:
-        json.loads(path.read_text())
+        return json.loads(path.read_text()), None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        return f"unreadable JSON ({error})"
-    return None
+        return None, f"unreadable JSON ({error})"
+
+
+def json_problem(path: Path) -> str | None:
+    return read_json(path)[1]
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -61,16 +65,16 @@ def model_folder_problem(folder: Path) -> str | None:
     if not any((folder / name).is_file() for name in TOKENIZER):
         return f"model folder without a tokenizer (none of {', '.join(TOKENIZER)})"
     index = folder / "model.safetensors.index.json"
-    if index.is_file() and not json_problem(index):
-        content = json.loads(index.read_text())
-        weight_map = content.get("weight_map") if isinstance(content, dict) else None
-        if not isinstance(weight_map, dict):
-            return f"{index.name} has no weight_map"
-        missing = sorted({str(shard) for shard in weight_map.values() if not (folder / str(shard)).is_file()})
-        if missing:
-            return f"model folder missing weight shards {missing}"
-    return None
-
+    if not index.is_file():
+        return None
+    content, unreadable = read_json(index)
+    if unreadable:
+        return None  # the index's own check reports it
+    weight_map = content.get("weight_map") if isinstance(content, dict) else None
+    if not isinstance(weight_map, dict):
+        return f"{index.name} has no weight_map"
+    missing = sorted({str(shard) for shard in weight_map.values() if not (folder / str(shard)).is_file()})
+    return f"model folder missing weight shards {missing}" if missing else None
 
 CHECKS = {".parquet": parquet_problem, ".json": json_problem, ".safetensors": safetensors_problem}
 
