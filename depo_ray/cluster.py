@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -34,3 +35,54 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+TRAIN_ACTORS = ("TrainController", "RayTrainWorker")
+"""The actors a Ray Train run starts (``end_outlived_actors`` after each run)."""
+
+
+def actor_ids(class_names: tuple[str, ...]) -> set[str]:
+    """Ids of this node's actors of ``class_names`` in any state."""
+    return {a.actor_id for a in _actors(class_names)}
+
+
+def _actors(class_names: tuple[str, ...]) -> list:
+    import ray
+    from ray.util.state import list_actors
+
+    context = ray.get_runtime_context()
+    # this cluster's address: without it the state API refuses when several clusters run here
+    found = list_actors(address=context.gcs_address, filters=[("node_id", "=", context.get_node_id())],
+                        limit=10_000, raise_on_missing_output=False)
+    return [a for a in found if a.class_name in class_names]
+
+
+def end_outlived_actors(class_names: tuple[str, ...], started: set[str] = frozenset(), settle_s: float = 10.0,
+                        grace_s: float = 5.0) -> list[int]:
+    """End this node's processes of ``class_names`` actors that Ray marks DEAD but that still
+    run. Ray ends an actor gracefully when its last handle goes (a Train run's controller
+    when ``fit`` returns); a process whose interpreter teardown then hangs lives on, holding
+    its memory, and outlives even its cluster (Ray fixed that hang for its train workers in
+    ray-project/ray#59872; Ray 2.60's controllers still meet it). ``started``: ids of actors
+    that should be DEAD now (waited for up to ``settle_s``). Returns the pids ended."""
+    import psutil
+
+    deadline, actors = time.monotonic() + settle_s, _actors(class_names)
+    while any(a.actor_id in started and a.state != "DEAD" for a in actors) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        actors = _actors(class_names)
+    hung = []
+    for actor in (a for a in actors if a.state == "DEAD" and a.pid):
+        try:
+            process = psutil.Process(actor.pid)
+            if " ".join(process.cmdline()).startswith(f"ray::{actor.class_name}"):  # not a reused pid
+                hung.append(process)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(hung, timeout=grace_s)
+    for process in alive:
+        process.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+    if alive:
+        print(f"ended {len(alive)} Ray process(es) that outlived their actor: {[p.pid for p in alive]}")
+    return [p.pid for p in alive]
