@@ -228,3 +228,102 @@ def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_model_dir, t
     with pytest.raises(ValueError, match="different tokenizers"):
         run_distill(config, [])
     assert not (tmp_path / "out").exists()
+
+
+CHAT = [{"role": "system", "content": "you are an agent ."},
+        {"role": "user", "content": "go to the red ball ."},
+        {"role": "assistant", "content": "Thought: the ball is ahead . Action: go forward"},
+        {"role": "user", "content": "you see a red ball ."},
+        {"role": "assistant", "content": "Thought: it is here . Action: pick up red ball"}]
+
+
+def test_segment_lengths_count_each_assistant_token_once(tiny_tokenizer):
+    from depo_ray.distill.agreement import segment_lengths
+    from depo_ray.tokens import chat_tokens
+
+    tokens = chat_tokens(tiny_tokenizer, CHAT)
+    lengths = segment_lengths(tokens)
+    assert lengths.turns == 2
+    assert lengths.reasoning_tokens + lengths.action_tokens == sum(tokens.assistant_mask)
+    assert lengths.action_tokens == len(tiny_tokenizer("Action: go forward Action: pick up red ball")["input_ids"]) + 2
+
+
+def test_a_turn_matches_only_when_every_action_token_is_the_greedy_one(tiny_tokenizer):
+    from depo_ray.distill.agreement import action_matches
+    from depo_ray.tokens import chat_tokens
+
+    tokens = chat_tokens(tiny_tokenizer, CHAT)
+    perfect = [-1, *tokens.input_ids[1:]]
+    assert action_matches(tokens, perfect) == [True, True]
+    second_turn_action = max(t for t, (turn, a) in enumerate(zip(tokens.turn_index, tokens.action_mask)) if turn == 1 and a)
+    wrong = list(perfect)
+    wrong[second_turn_action] = -7
+    assert action_matches(tokens, wrong) == [True, False]
+    first_turn_reasoning = min(t for t, (turn, r) in enumerate(zip(tokens.turn_index, tokens.reasoning_mask)) if turn == 0 and r)
+    wrong = list(perfect)
+    wrong[first_turn_reasoning] = -7  # reasoning differs, the action is still the teacher's
+    assert action_matches(tokens, wrong) == [True, True]
+    with pytest.raises(ValueError, match="greedy tokens"):
+        action_matches(tokens, perfect[:-1])
+
+
+def test_a_model_trained_to_write_the_chat_matches_its_actions_and_a_random_one_does_not(tiny_model_dir, tiny_tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from depo_ray.distill.agreement import action_matches_on
+    from depo_ray.tokens import chat_tokens
+
+    assert action_matches_on(str(tiny_model_dir), [CHAT]) == [False, False]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = torch.tensor([chat_tokens(tiny_tokenizer, CHAT).input_ids])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(60):  # memorise the one chat
+        optimizer.zero_grad()
+        model(ids, labels=ids).loss.backward()
+        optimizer.step()
+    model.save_pretrained(tmp_path / "memorised")
+    tiny_tokenizer.save_pretrained(tmp_path / "memorised")
+    assert action_matches_on(str(tmp_path / "memorised"), [CHAT, CHAT]) == [True] * 4
+
+
+def test_the_study_report_pairs_each_comparison_and_names_what_it_cannot_tell(tmp_path):
+    from depo_ray.config import ConfigError, from_dict
+    from depo_ray.distill.study import DistillStudyConfig, StudentOutcomes, write_report
+    from depo_ray.evaluate import TaskResult
+
+    arms = [{"name": "sft", "loss": {"name": "sft"}}, {"name": "sad", "loss": {"name": "sad"}}]
+    config = from_dict(DistillStudyConfig, {"arms": arms, "seeds": [0, 1],
+                                            "comparisons": [{"baseline": "sft", "method": "sad"}]})
+    outcomes = {}
+    for arm, solved, reasoning, match in (("sft", 10, 12.0, 0), ("sad", 40, 8.0, 1)):
+        outcomes[arm] = StudentOutcomes()
+        for seed in (0, 1):
+            tasks = [TaskResult(t, t < solved, float(t < solved), 5, 50, 0, 1.0, 1.0) for t in range(50)]
+            summary = {"succ": solved / 50, "t_all": 50.0, "s_all": 5.0, "tokens_per_turn": 10.0}
+            outcomes[arm].add(seed, tasks, summary, [reasoning] * 50, [bool(match)] * 30)
+    text = write_report(config, tmp_path, {"succ": 0.9, "t_all": 40.0, "s_all": 4.0, "tokens_per_turn": 10.0},
+                        outcomes).read_text()
+    assert "| sad | 0.800 | 50.0 | 5.00 | 10.0 | 8.0 | 1.000 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| SAD − SFT"))
+    assert "+0.600" in row and "better" in row and "T@All" not in row  # Succ up; tokens the same
+    assert "| sad - sft | -4.000 [-4.000, -4.000] better | +1.000 [+1.000, +1.000] better |" in text
+    with pytest.raises(ConfigError, match="'kd' is not an arm"):
+        from_dict(DistillStudyConfig, {"arms": arms, "comparisons": [{"baseline": "kd", "method": "sad"}]})
+
+
+def test_a_student_cut_from_its_teacher_keeps_the_chosen_layers_and_the_tokenizer(tiny_model_dir, tiny_tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from depo_ray.distill.student import student_from_teacher
+    from depo_ray.models import load_tokenizer
+
+    ids = torch.tensor([tiny_tokenizer("go to the red ball")["input_ids"]])
+    teacher = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    whole = AutoModelForCausalLM.from_pretrained(student_from_teacher(tiny_model_dir, tmp_path / "all", (0, 1)))
+    assert torch.allclose(whole(ids).logits, teacher(ids).logits, atol=1e-5)
+    cut = AutoModelForCausalLM.from_pretrained(student_from_teacher(tiny_model_dir, tmp_path / "one", (1,)))
+    assert cut.config.num_hidden_layers == 1
+    assert torch.equal(cut.model.layers[0].mlp.up_proj.weight, teacher.model.layers[1].mlp.up_proj.weight)
+    assert load_tokenizer(str(tmp_path / "one")).get_vocab() == tiny_tokenizer.get_vocab()
+    with pytest.raises(ValueError, match="below the teacher's 2 layers"):
+        student_from_teacher(tiny_model_dir, tmp_path / "bad", (2,))

@@ -129,3 +129,18 @@ def test_unpaired_outcomes_are_refused():
         paired_bootstrap({0: one, 1: one[:1]}, {0: one, 1: one[:1]})
     with pytest.raises(ValueError, match="resamples"):
         paired_bootstrap({0: one}, {0: one}, resamples=0)
+
+
+def test_a_per_item_difference_agrees_with_the_task_bootstrap_and_sees_a_shift():
+    from depo_ray.evaluate.stats import paired_mean_difference
+
+    rng = np.random.default_rng(3)
+    a = rng.random((3, 200))
+    shifted = paired_mean_difference(a, a + 0.1, "x", higher_is_better=True)
+    assert shifted.estimate == pytest.approx(0.1) and shifted.verdict == "better"
+    assert shifted.low == pytest.approx(0.1) and shifted.high == pytest.approx(0.1)  # every pair moved alike
+    noise = paired_mean_difference(a, a + rng.normal(0, 0.3, a.shape), "x", higher_is_better=True)
+    assert noise.low < 0 < noise.high and noise.verdict == "within noise"
+    assert paired_mean_difference(a, a - 0.1, "x", higher_is_better=False).verdict == "better"
+    with pytest.raises(ValueError, match="x: need two"):
+        paired_mean_difference(a, a[:, :5], "x", higher_is_better=True)

@@ -107,6 +107,31 @@ def _verdict(low: float | None, high: float | None, higher_is_better: bool) -> V
     return "within noise"
 
 
+def _crossed_resampler(n_seeds: int, n_items: int, resamples: int, rng_seed: int):
+    """The bootstrap's draws as a function: a (seeds, items) table -> per resample, its sum over
+    the drawn cells (seeds and items drawn with replacement, crossed; a cell's weight is how
+    often its seed was drawn times how often its item was)."""
+    rng = np.random.default_rng(rng_seed)
+    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=resamples).astype(float)
+    item_counts = rng.multinomial(n_items, np.full(n_items, 1 / n_items), size=resamples).astype(float)
+    return lambda values: np.einsum("rs,st,rt->r", seed_counts, values, item_counts)
+
+
+def paired_mean_difference(a, b, metric: str, higher_is_better: bool, resamples: int = 2000,
+                           confidence: float = 0.95, rng_seed: int = 0) -> PairedDifference:
+    """B − A of the mean of a (seeds, items) table, where item i is the same thing for both
+    methods (a task, or a turn of a fixed set of chats), with the interval of the same crossed
+    bootstrap as ``paired_bootstrap``: for per-item measures that are not task results."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 2 or a.shape != b.shape or not a.size:
+        raise ValueError(f"{metric}: need two non-empty (seeds, items) tables of one shape, got {a.shape} and {b.shape}")
+    weighted_sums = _crossed_resampler(*a.shape, resamples, rng_seed)
+    resampled = weighted_sums(b - a) / a.size
+    tail = (1 - confidence) / 2 * 100
+    low, high = float(np.percentile(resampled, tail)), float(np.percentile(resampled, 100 - tail))
+    return PairedDifference(metric, float((b - a).mean()), low, high, _verdict(low, high, higher_is_better), skipped=0)
+
+
 def paired_bootstrap(a: Mapping[int, Sequence[TaskResult]], b: Mapping[int, Sequence[TaskResult]],
                      baseline: str = "A", method: str = "B", resamples: int = 2000, confidence: float = 0.95,
                      rng_seed: int = 0) -> PairedComparison:
@@ -122,15 +147,7 @@ def paired_bootstrap(a: Mapping[int, Sequence[TaskResult]], b: Mapping[int, Sequ
     if task_ids_a != task_ids_b:
         raise ValueError(f"{baseline} and {method} were evaluated on different tasks")
     n_seeds, n_tasks = table_a.shape[:2]
-    rng = np.random.default_rng(rng_seed)
-    # How often each seed and task is drawn in each resample: a cell's weight is the product.
-    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=resamples).astype(float)
-    task_counts = rng.multinomial(n_tasks, np.full(n_tasks, 1 / n_tasks), size=resamples).astype(float)
-
-    def weighted_sums(values: np.ndarray) -> np.ndarray:
-        """Per resample, the sum of a (seeds, tasks) table over the drawn cells."""
-        return np.einsum("rs,st,rt->r", seed_counts, values, task_counts)
-
+    weighted_sums = _crossed_resampler(n_seeds, n_tasks, resamples, rng_seed)
     cells = n_seeds * n_tasks
     tail = (1 - confidence) / 2 * 100
     differences = {}
