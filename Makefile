@@ -3,14 +3,18 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.depo-ray-installed
-EXTRA  ?= cpu
+EXTRA  ?= cpu,tracking
 PYTEST_ARGS ?=
 
 RAY    := $(VENV)/bin/ray
 CONFIG ?= configs/cpu_pipeline.yaml
 DASHBOARD ?= http://127.0.0.1:8265
 
-.PHONY: install demo pipeline ray-stop test test-fast clean
+RUN    ?= runs/cpu
+UI_PORT ?= 5000
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser demo pipeline ui ray-stop test test-fast clean
 
 install: $(STAMP)
 
@@ -33,10 +37,18 @@ demo: $(STAMP)
 pipeline: $(STAMP)
 	$(PY) jobs/submit.py --config $(CONFIG) --address $(DASHBOARD)
 
+# MLflow's UI on a run's tracking store (the pipeline logs each finished stage there).
+ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(RUN))/mlflow.db --port $(UI_PORT)
+
+# Debian's Chromium: the tracking test loads MLflow's page in it, headless.
+browser:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 ray-stop: $(STAMP)
 	$(RAY) stop
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # No vLLM engine, no Ray cluster, no model download: the developer's loop.

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config
 from depo_ray.losses import EFFICIENCY_SETTINGS
+from depo_ray.tracking import Tracker
 from depo_ray.tune.config import STUDIES, Grid, SweepConfig
-from depo_ray.tune.sweep import prepare_sweep, run_sweep, study_points, trial_key, trial_params
+from depo_ray.tune.sweep import LOSS_SETTINGS, prepare_sweep, run_sweep, study_points, trial_key, trial_params
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = tuple(f.name for f in dataclasses.fields(Grid))
@@ -105,8 +106,12 @@ def main() -> None:
     rows = run_sweep(job, cpus, gpus)
     trials = {row["trial"]: read_results(job.folder / "trials" / row["trial"] / "eval") for row in rows}
     paired = paired_against(trials, {m: read_results(folder) for m, folder in job.baseline_folders.items()})
-    for path in write_outputs(rows, config.study, job.baselines, job.folder, paired):
+    outputs = write_outputs(rows, config.study, job.baselines, job.folder, paired)
+    for path in outputs:
         print(f"wrote {path}")
+    # the trials under the pipeline run's MLflow parent (the run folder is two levels up)
+    tracker = Tracker(job.tracking, job.folder.parents[1], title=str(job.folder.parents[1].name))
+    tracker.trials(f"sweep {config.folder_name}", rows, settings=("loss", *LOSS_SETTINGS, "fraction"), files=outputs)
 
 
 if __name__ == "__main__":

@@ -64,3 +64,21 @@ def kill(processes: list[psutil.Process]) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(processes, timeout=10)
+
+
+def wait_until_serving(url: str, server, log, timeout_s: float) -> None:
+    """Poll ``url`` until it answers; fail with the end of ``log`` (a Path) if ``server`` (a
+    Popen) exits first or ``timeout_s`` passes."""
+    import urllib.request
+
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{url} did not start serving:\n{log.read_text()[-3000:]}")
+            time.sleep(1)

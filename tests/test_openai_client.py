@@ -3,8 +3,6 @@
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -12,6 +10,7 @@ from depo_ray.cluster import free_port
 from depo_ray.rephrase import RephraseConfig, rephrase_turn
 from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import Sampling
+from tests.processes import wait_until_serving
 
 pytestmark = pytest.mark.vllm
 
@@ -30,15 +29,7 @@ def endpoint(tiny_model_dir, tmp_path_factory):
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                   env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(2)
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models", server, log, timeout_s=300)
         yield OpenAIEndpoint(EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="tiny"))
     finally:
         server.terminate()

@@ -18,6 +18,7 @@ from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
+from depo_ray.tracking import TrackingConfig
 from depo_ray.train.config import TrainConfig
 
 
@@ -101,6 +102,9 @@ class PipelineConfig:
     seeds: tuple[int, ...] = (0,)
     """Training seeds (shuffle order, initialisation): bc, kto, depo and evaluate run once per
     seed, each seed's KTO and DEPO from its own π_BC; the report gives the median over seeds."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """MLflow: each finished stage's training steps and evaluations, the report, and sweep
+    trials (optional; nothing is logged without the mlflow package)."""
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

@@ -23,6 +23,7 @@ from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.pipeline.stages import STAGES
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
+from depo_ray.tracking import Tracker
 
 
 def stage_settings(stage: Stage, config: PipelineConfig, as_data=asdict):
@@ -139,6 +140,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     for stage in pending if from_stage else ():
         stage.clear(run)
     save_config(config, run)
+    tracker = None
     for stage in pending:
         done, settings = completed(stage, run, config), stage_settings(stage, config)
         if done is not None:
@@ -160,4 +162,8 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
             seconds += earlier["seconds"]
         run.finish(stage.name, settings, seconds, **facts)
         print(f"[{stage.name}] finished in {seconds:.0f} s")
+        tracker = tracker or Tracker(config.tracking, run.root, title=config.run_dir)
+        tracker.stage(stage.name, settings, seconds, [run / name for name in stage.artifacts])
+    if tracker is not None:
+        tracker.files([run / CONFIG_FILE, *(run / name for name in stages[-1].artifacts)])
     return run / stages[-1].artifacts[0]

@@ -28,6 +28,7 @@ from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
+from depo_ray.tracking import TrackingConfig
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import SweepConfig
 
@@ -56,6 +57,8 @@ class SweepJob:
     """What the trials' results depend on (see ``sweep_manifest``), kept in the folder."""
     manifest_defaults: dict = field(default_factory=dict)
     """The manifest's settings at the code's defaults (see ``check_manifest``)."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """The pipeline's MLflow settings: the trials are logged under the pipeline run."""
 
     @property
     def baselines(self) -> dict:
@@ -158,7 +161,7 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate,
                    {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
                    sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
-                   plain(sweep_settings(config, pipeline, as_data=field_defaults)))
+                   plain(sweep_settings(config, pipeline, as_data=field_defaults)), pipeline.tracking)
     check_manifest(job)
     return job
 
