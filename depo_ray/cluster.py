@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from dataclasses import dataclass
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -41,20 +42,31 @@ TRAIN_ACTORS = ("TrainController", "RayTrainWorker")
 """The actors a Ray Train run starts (``end_outlived_actors`` after each run)."""
 
 
+@dataclass(frozen=True)
+class ActorProcess:
+    actor_id: str
+    class_name: str
+    state: str
+    """ALIVE, DEAD, ..."""
+    pid: int
+
+
 def actor_ids(class_names: tuple[str, ...]) -> set[str]:
     """Ids of this node's actors of ``class_names`` in any state."""
     return {a.actor_id for a in _actors(class_names)}
 
 
-def _actors(class_names: tuple[str, ...]) -> list:
+def _actors(class_names: tuple[str, ...]) -> list[ActorProcess]:
+    """This node's actors of ``class_names``, read from the connected cluster's GCS. (Ray's
+    state API is not used: it resolves the cluster from RAY_ADDRESS, which "local" leaves
+    ambiguous when another cluster runs on the machine.)"""
     import ray
-    from ray.util.state import list_actors
+    from ray._private.state import actors
 
-    context = ray.get_runtime_context()
-    # this cluster's address: without it the state API refuses when several clusters run here
-    found = list_actors(address=context.gcs_address, filters=[("node_id", "=", context.get_node_id())],
-                        limit=10_000, raise_on_missing_output=False)
-    return [a for a in found if a.class_name in class_names]
+    node = ray.get_runtime_context().get_node_id()
+    return [ActorProcess(info["ActorID"], info["ActorClassName"], info["State"], info["Pid"])
+            for info in actors().values()
+            if info["ActorClassName"] in class_names and info["Address"]["NodeID"] == node]
 
 
 def end_outlived_actors(class_names: tuple[str, ...], started: set[str] = frozenset(), settle_s: float = 10.0,
