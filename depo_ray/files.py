@@ -46,3 +46,16 @@ def fingerprint(path: str | Path) -> list:
     path = Path(path)
     files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
     return [[str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+NOT_RUN_OUTPUT = ("ray", "mlartifacts")
+"""Folders inside a run folder that hold copies, not the run's own outputs: Ray Train's
+storage (checkpoints) and MLflow's artifact store."""
+
+
+def run_outputs(folder: str | Path, name: str) -> list[Path]:
+    """Files called ``name`` under ``folder``, outside hidden folders (writes in progress) and
+    the folders of copies (``NOT_RUN_OUTPUT``)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob(name)
+                  if not any(part.startswith(".") or part in NOT_RUN_OUTPUT for part in p.relative_to(folder).parts[:-1]))

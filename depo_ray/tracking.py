@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from depo_ray.files import run_outputs
+
 PARENT_TAG = "depo.run_folder"
 STAGE_TAG = "depo.stage"
 PARAM_LIMIT = 6000  # characters MLflow keeps of a param value
@@ -65,17 +67,11 @@ def summary_metrics(summary: dict) -> dict[str, float]:
 
 
 def training_folders(folder: Path) -> list[Path]:
-    return sorted(p.parent for p in folder.rglob("metrics.jsonl") if not _hidden(p, folder))
+    return [p.parent for p in run_outputs(folder, "metrics.jsonl")]
 
 
 def evaluation_folders(folder: Path) -> list[Path]:
-    return sorted(p.parent for p in folder.rglob("summary.json")
-                  if (p.parent / "tasks.parquet").exists() and not _hidden(p, folder))
-
-
-def _hidden(path: Path, under: Path) -> bool:
-    """Inside a hidden folder (a write in progress) or Ray's own storage."""
-    return any(part.startswith(".") or part == "ray" for part in path.relative_to(under).parts[:-1])
+    return [p.parent for p in run_outputs(folder, "summary.json") if (p.parent / "tasks.parquet").exists()]
 
 
 class Tracker:
