@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,21 @@ def reasoning_per_turn(evaluation: Path, tokenizer) -> list[float]:
     return per_task
 
 
+def check_settings(study: Path, config: DistillStudyConfig) -> None:
+    """A study folder holds the students of one config: its kept outputs are reused only with
+    the settings they were made from (``study.json``)."""
+    from depo_ray.settings import first_difference, plain
+
+    settings, saved = plain(asdict(config)), study / "study.json"
+    if saved.exists():
+        change = first_difference(json.loads(saved.read_text()), settings)
+        if change:
+            raise SystemExit(f"{study} holds a study with other settings ({change}); use another run_dir")
+    else:
+        study.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(settings, indent=2))
+
+
 def run_study(config: DistillStudyConfig, pipeline) -> Path:
     from depo_ray.cluster import connect
     from depo_ray.distill.agreement import action_matches_on
@@ -91,6 +106,7 @@ def run_study(config: DistillStudyConfig, pipeline) -> Path:
     from depo_ray.records import read_records
 
     study = Path(under_root(ROOT, config.run_dir))
+    check_settings(study, config)
     connect()
     teacher, data = teacher_and_data(study, pipeline)
     teacher_eval = study / "teacher" / "eval"

@@ -49,6 +49,8 @@ class ActorProcess:
     state: str
     """ALIVE, DEAD, ..."""
     pid: int
+    ended_s: float
+    """When Ray marked it dead (seconds since the epoch; 0 while it lives)."""
 
 
 def actor_ids(class_names: tuple[str, ...]) -> set[str]:
@@ -64,19 +66,20 @@ def _actors(class_names: tuple[str, ...]) -> list[ActorProcess]:
     from ray._private.state import actors
 
     node = ray.get_runtime_context().get_node_id()
-    return [ActorProcess(info["ActorID"], info["ActorClassName"], info["State"], info["Pid"])
+    return [ActorProcess(info["ActorID"], info["ActorClassName"], info["State"], info["Pid"], info["EndTime"] / 1000)
             for info in actors().values()
             if info["ActorClassName"] in class_names and info["Address"]["NodeID"] == node]
 
 
-def end_outlived_actors(class_names: tuple[str, ...], started: set[str] = frozenset(), settle_s: float = 10.0,
+def end_outlived_actors(class_names: tuple[str, ...], started: set[str], settle_s: float = 10.0,
                         grace_s: float = 5.0) -> list[int]:
     """End this node's processes of ``class_names`` actors that Ray marks DEAD but that still
     run. Ray ends an actor gracefully when its last handle goes (a Train run's controller
     when ``fit`` returns); a process whose interpreter teardown then hangs lives on, holding
     its memory, and outlives even its cluster (Ray fixed that hang for its train workers in
-    ray-project/ray#59872; Ray 2.60's controllers still meet it). ``started``: ids of actors
-    that should be DEAD now (waited for up to ``settle_s``). Returns the pids ended."""
+    ray-project/ray#59872; Ray 2.60's controllers still meet it). Only the actors ``started``
+    (ids; a run's own) are looked at, each waited for up to ``settle_s`` to be marked DEAD.
+    Returns the pids ended."""
     import psutil
 
     deadline, actors = time.monotonic() + settle_s, _actors(class_names)
@@ -84,10 +87,13 @@ def end_outlived_actors(class_names: tuple[str, ...], started: set[str] = frozen
         time.sleep(0.5)
         actors = _actors(class_names)
     hung = []
-    for actor in (a for a in actors if a.state == "DEAD" and a.pid):
+    for actor in (a for a in actors if a.actor_id in started and a.state == "DEAD" and a.pid):
         try:
             process = psutil.Process(actor.pid)
-            if " ".join(process.cmdline()).startswith(f"ray::{actor.class_name}"):  # not a reused pid
+            # the actor's own process: its title, and started before Ray marked the actor dead (a
+            # reused pid belongs to a process started later)
+            if " ".join(process.cmdline()).startswith(f"ray::{actor.class_name}") and \
+                    process.create_time() <= actor.ended_s + 1:
                 hung.append(process)
         except psutil.Error:
             continue

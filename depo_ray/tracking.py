@@ -17,6 +17,7 @@ logged, and a tracking failure is one warning line, never a failed stage.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,14 @@ class Tracker:
         self.folder, self.title, self.client, self.experiment_id = Path(folder), title, None, None
         if not config.enabled:
             return
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # a training run phones no one
         try:
             import mlflow  # noqa: F401  (optional)
         except ImportError:
             print("tracking: the mlflow package is not installed; nothing is logged (pip install mlflow)")
+            return
+        except Exception as error:  # a broken install must not stop the run either
+            print(f"tracking: mlflow does not import ({type(error).__name__}: {error}); nothing is logged")
             return
         self._guarded("connect", self._connect, config)
 
@@ -105,9 +110,9 @@ class Tracker:
         try:
             action(*args)
         except Exception as error:  # tracking never fails the work it watches
-            print(f"tracking: could not log {what} to MLflow: {type(error).__name__}: {error}")
-            if what == "connect":
-                self.client = None
+            print(f"tracking: could not log {what} to MLflow ({type(error).__name__}: {error}); "
+                  "nothing more is logged in this run")
+            self.client = None  # an unreachable server would otherwise stall every later stage on retries
 
     def _runs(self, tag: str, value: str, parent: str | None = None) -> list:
         query = f"tags.`{tag}` = '{value}'" + (f" and tags.`mlflow.parentRunId` = '{parent}'" if parent else "")
@@ -145,10 +150,18 @@ class Tracker:
         for start in range(0, len(entries), BATCH_LIMIT):
             self.client.log_batch(run_id, metrics=entries[start:start + BATCH_LIMIT])
 
-    def stage(self, name: str, settings: dict, seconds: float, artifacts: list[Path]) -> None:
-        """A completed stage: replaces what an earlier run of it logged."""
-        if self.active:
+    def stage(self, name: str, settings: dict, seconds: float, artifacts: list[Path], only_if_missing: bool = False) -> None:
+        """A completed stage: replaces what an earlier run of it logged. ``only_if_missing``:
+        only when nothing of it is logged yet (a stage that completed in a driver that died
+        before logging it)."""
+        if self.active and not (only_if_missing and self._logged(name)):
             self._guarded(f"stage {name}", self._stage, name, settings, seconds, artifacts)
+
+    def _logged(self, name: str) -> bool:
+        try:
+            return bool(self._runs(STAGE_TAG, name, self._parent()))
+        except Exception:
+            return False
 
     def _stage(self, name: str, settings: dict, seconds: float, artifacts: list[Path]) -> None:
         stage_run = self._replaced(name)

@@ -2,6 +2,7 @@
 that tracking never fails the work (pure parts without MLflow, the rest on a SQLite store)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_a_stage_logs_its_training_steps_and_evaluations_once_even_when_logged_a
     for _ in range(2):  # a re-run of the stage replaces its runs
         tracker.stage("kto", {"kto": {"epochs": 2}}, 12.5, [run / "kto", run / "eval"])
     tracker.files([run / "report.md"])
+    tracker.stage("kto", {"kto": {"epochs": 3}}, 99.0, [run / "kto"], only_if_missing=True)  # logged: left alone
     client = MlflowClient(tracking_uri=store_uri(TrackingConfig(), run))
     experiment = client.get_experiment_by_name("depo-ray")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
@@ -66,6 +68,10 @@ def test_tracking_off_or_broken_logs_nothing_and_raises_nothing(tmp_path, capsys
     broken = Tracker(TrackingConfig(uri=f"sqlite:///{tmp_path / 'file' / 'not-a-folder' / 'x.db'}"), run, title="t")
     broken.stage("kto", {}, 1.0, [run / "kto"])
     assert "tracking: could not log" in capsys.readouterr().out and not broken.active
+    tracker = Tracker(TrackingConfig(), run, title="t")
+    tracker.client.search_runs = None  # a store that stops answering mid-run
+    tracker.stage("kto", {}, 1.0, [run / "kto"])
+    assert "nothing more is logged" in capsys.readouterr().out and not tracker.active
 
 
 @pytest.mark.parametrize("uri", [None, "http://tracking.example:5000"])
@@ -101,7 +107,8 @@ def test_the_mlflow_ui_shows_a_finished_pipelines_runs(finished_run, tmp_path):
     with log.open("w") as out:
         server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
                                    "--port", str(port), "--backend-store-uri", store_uri(TrackingConfig(), run)],
-                                  stdout=out, stderr=subprocess.STDOUT)
+                                  stdout=out, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     try:
         wait_until_serving(f"{url}/health", server, log, timeout_s=180)
         experiment = _get(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=depo-ray")["experiment"]

@@ -12,6 +12,7 @@ def student_from_teacher(teacher: str | Path, folder: str | Path, layers: tuple[
     import torch
     from transformers import AutoModelForCausalLM
 
+    from depo_ray.files import replaced_atomically
     from depo_ray.models import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(teacher, torch_dtype=torch.float32)
@@ -25,6 +26,7 @@ def student_from_teacher(teacher: str | Path, folder: str | Path, layers: tuple[
     if getattr(model.config, "layer_types", None):
         model.config.layer_types = [model.config.layer_types[i] for i in layers]
     folder = Path(folder)
-    model.save_pretrained(folder)
-    load_tokenizer(str(teacher)).save_pretrained(folder)
+    with replaced_atomically(folder) as tmp:  # an interrupted save leaves no half folder behind
+        model.save_pretrained(tmp)
+        load_tokenizer(str(teacher)).save_pretrained(tmp)
     return folder

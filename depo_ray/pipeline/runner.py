@@ -140,11 +140,13 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     for stage in pending if from_stage else ():
         stage.clear(run)
     save_config(config, run)
-    tracker = None
+    tracker = Tracker(config.tracking, run.root, title=config.run_dir)
     for stage in pending:
         done, settings = completed(stage, run, config), stage_settings(stage, config)
         if done is not None:
             print(f"[{stage.name}] done earlier ({done['seconds']:.0f} s), skipped")
+            tracker.stage(stage.name, settings, done["seconds"], [run / name for name in stage.artifacts],
+                          only_if_missing=True)
             continue
         earlier = stage.completed(run)  # finished for fewer seeds: kept, and the new seeds added
         started = run.read_started(stage.name)
@@ -162,8 +164,6 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
             seconds += earlier["seconds"]
         run.finish(stage.name, settings, seconds, **facts)
         print(f"[{stage.name}] finished in {seconds:.0f} s")
-        tracker = tracker or Tracker(config.tracking, run.root, title=config.run_dir)
         tracker.stage(stage.name, settings, seconds, [run / name for name in stage.artifacts])
-    if tracker is not None:
-        tracker.files([run / CONFIG_FILE, *(run / name for name in stages[-1].artifacts)])
+    tracker.files([run / CONFIG_FILE, *(run / name for name in stages[-1].artifacts)])
     return run / stages[-1].artifacts[0]
