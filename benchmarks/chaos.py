@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depo_ray.pipeline.audit import run_problems_against  # noqa: E402
+from depo_ray.processes import kill, marked  # noqa: E402
 
 MARKER = "DEPO_RAY_CHAOS_RUN"
 TARGETS = {"policy_server": "ray::PolicyServer", "mcts_worker": "ray::MCTSWorker", "evaluator": "ray::Evaluator",
@@ -93,41 +94,19 @@ def fault_schedule(seed: int, count: int, windows: dict[str, tuple[float, float]
     return sorted(faults, key=lambda f: f.at_s)
 
 
-def marked(value: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.pid != os.getpid() and process.environ().get(MARKER) == value:
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
-
-
 def target(value: str, kind: str, driver: subprocess.Popen) -> psutil.Process | None:
     if TARGETS[kind] is None:
         try:
             return psutil.Process(driver.pid)
         except psutil.Error:  # it exited just now
             return None
-    for process in marked(value):
-        try:
-            if " ".join(process.cmdline()).startswith(TARGETS[kind]):
-                return process
-        except psutil.Error:
-            continue
-    return None
+    found = marked(MARKER, value, titles=(TARGETS[kind],))
+    return found[0] if found else None
 
 
 def end_run(value: str) -> None:
     """What a user does after a crashed job: stop what is left of its cluster."""
-    left = marked(value)
-    for process in left:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(left, timeout=30)
+    kill(marked(MARKER, value), timeout_s=30)
 
 
 def run_pipeline(folder: Path, config: str, overrides: list[str], faults: list[Fault], max_attempts: int,

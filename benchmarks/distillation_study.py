@@ -36,11 +36,10 @@ from depo_ray.distill.study import Arm, DistillStudyConfig, StudentOutcomes, wri
 def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
     """The pipeline's bootstrap policy (trained on expert demos) and its D_BC shard."""
     from depo_ray.bootstrap import bootstrap_policy
-    from depo_ray.envs import paths_under
+    from depo_ray.pipeline.stages import bootstrap_settings
 
-    bootstrap = replace(pipeline.bootstrap, run_dir=str(study / "teacher"), env=paths_under(pipeline.env, ROOT),
-                        max_new_tokens=min(pipeline.generate.search.max_new_tokens, pipeline.evaluate.max_new_tokens))
-    return str(bootstrap_policy(bootstrap)), str(study / "teacher" / "bc" / "expert.parquet")
+    teacher = bootstrap_policy(bootstrap_settings(pipeline, study / "teacher", ROOT))
+    return str(teacher), str(study / "teacher" / "bc" / "expert.parquet")
 
 
 def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, teacher: str, data: str) -> str:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from depo_ray.envs import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy, vocabulary_of
+from depo_ray.models.tiny import TinyModelConfig
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.train.config import TrainConfig
 
@@ -137,14 +137,6 @@ def write_expert_demos(config: BootstrapConfig, tokenizer, folder: Path, progres
     return labeled
 
 
-def tiny_policy_for(env: EnvConfig, folder: Path, model: TinyModelConfig) -> Path:
-    """A randomly initialised tiny policy whose word vocabulary covers ``env``'s texts: two
-    built for one environment share their tokenizer, whatever their sizes."""
-    kit = expert_kit(env.name)
-    return build_tiny_policy(vocabulary_of(kit.vocabulary_texts(make_env(env).env)), folder, model,
-                             keep_spacing=kit.keep_spacing)
-
-
 def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     """Tiny policy -> expert demonstrations -> BC rounds with ``run_bc`` until greedy play
     is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
@@ -155,14 +147,15 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
 
     from depo_ray.labeling import LabelConfig, select_bc
     from depo_ray.models import load_tokenizer
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.run import FINAL, run_bc
 
     if config.env is None:
         raise ValueError("env: the bootstrap needs the environment of its demonstrations")
-    run = Path(config.run_dir)
+    run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
     policy, bc_shard = run / "policy", run / "bc" / "expert.parquet"
     if not (policy / "config.json").exists():
-        tiny_policy_for(config.env, policy, config.model)
+        build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
         labeled = write_expert_demos(config, load_tokenizer(str(policy)), run / "demos", progress)
         write_shard(select_bc(labeled, LabelConfig()), bc_shard)

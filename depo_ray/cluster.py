@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from depo_ray.processes import kill
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -39,7 +42,7 @@ def free_port() -> int:
 
 
 TRAIN_ACTORS = ("TrainController", "RayTrainWorker")
-"""The actors a Ray Train run starts (``end_outlived_actors`` after each run)."""
+"""The actors a Ray Train run starts (``outlived_actors_ended`` around each run)."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,32 @@ def end_outlived_actors(class_names: tuple[str, ...], started: set[str], settle_
         except psutil.Error:
             continue
     _, alive = psutil.wait_procs(hung, timeout=grace_s)
-    for process in alive:
-        process.kill()
-    psutil.wait_procs(alive, timeout=grace_s)
+    kill(alive, timeout_s=grace_s)
     if alive:
         print(f"ended {len(alive)} Ray process(es) that outlived their actor: {[p.pid for p in alive]}")
     return [p.pid for p in alive]
+
+
+@contextmanager
+def outlived_actors_ended(class_names: tuple[str, ...]):
+    """Around work that starts ``class_names`` actors (a Ray Train ``fit``): afterwards, end
+    those of its actors that Ray marks dead but whose processes still run
+    (``end_outlived_actors``). Reading the actor table is a safeguard here, never a reason to
+    fail the work: a failure prints one warning."""
+    def ids() -> set[str] | None:
+        try:
+            return actor_ids(class_names)
+        except Exception as error:
+            print(f"warning: cannot read Ray's actors ({type(error).__name__}: {error}); hung ones are not ended")
+            return None
+
+    before = ids()
+    try:
+        yield
+    finally:
+        after = ids() if before is not None else None
+        if after is not None:
+            try:
+                end_outlived_actors(class_names, started=after - before)
+            except Exception as error:
+                print(f"warning: could not end outlived actors ({type(error).__name__}: {error})")

@@ -1,8 +1,9 @@
 """Writing files so that a crash never leaves half of one where a reader (or a resumed
-stage) would take it for whole."""
+stage) would take it for whole; finding and reading a run's outputs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -59,3 +60,8 @@ def run_outputs(folder: str | Path, name: str) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.rglob(name)
                   if not any(part.startswith(".") or part in NOT_RUN_OUTPUT for part in p.relative_to(folder).parts[:-1]))
+
+
+def read_jsonl(path: str | Path) -> list:
+    """The rows of a JSON-lines file (a train run's ``metrics.jsonl``), blank lines skipped."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from depo_ray.files import run_outputs
+from depo_ray.files import read_jsonl, run_outputs
 
 PARENT_TAG = "depo.run_folder"
 STAGE_TAG = "depo.stage"
@@ -169,8 +169,8 @@ class Tracker:
         for folder in (f for a in artifacts if a.is_dir() for f in training_folders(a)):
             run = self._child(stage_run, str(folder.relative_to(self.folder)))
             config = folder / "train_config.json"
-            rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-            self._log(run, flat_params(json.loads(config.read_text())) if config.exists() else {}, step_metrics(rows))
+            self._log(run, flat_params(json.loads(config.read_text())) if config.exists() else {},
+                      step_metrics(read_jsonl(folder / "metrics.jsonl")))
             self.client.set_terminated(run)
         for folder in (f for a in artifacts if a.is_dir() for f in evaluation_folders(a)):
             run = self._child(stage_run, str(folder.relative_to(self.folder)))

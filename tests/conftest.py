@@ -71,7 +71,8 @@ def pytest_sessionfinish(session, exitstatus):
     memory and cores long after its cluster is gone), and end those processes."""
     import sys
 
-    from tests.processes import describe, kill, survivors
+    from depo_ray.processes import kill
+    from tests.processes import describe, survivors
 
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         sys.modules["ray"].shutdown()

@@ -189,7 +189,8 @@ def test_a_run_that_fails_leaves_no_worker_or_replica_behind(policy, tmp_path):
     its MCTS workers and vLLM replicas go with it instead of holding the cluster."""
     import ray
 
-    from tests.processes import SESSION_MARKER, describe, marked
+    from depo_ray.processes import marked
+    from tests.processes import SESSION_MARKER, describe
 
     blocked = tmp_path / "shards"
     blocked.write_text("a file where the shard folder should be")

@@ -328,7 +328,7 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
     import tempfile
     import uuid
 
-    from tests.processes import kill, marked
+    from depo_ray.processes import kill, marked
 
     config_file, report = finished_run
     before = report.stat().st_mtime_ns

@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from depo_ray.files import run_outputs
+from depo_ray.files import read_jsonl, run_outputs
 
 
 def _rows(path: Path) -> list[dict]:
@@ -18,7 +18,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _steps(metrics: Path) -> list[int]:
-    return [json.loads(line)["step"] for line in metrics.read_text().splitlines() if line.strip()]
+    return [row["step"] for row in read_jsonl(metrics)]
 
 
 def _duplicates(values) -> list:

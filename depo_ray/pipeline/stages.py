@@ -74,13 +74,18 @@ def _bootstrap_needs(config: PipelineConfig) -> StageNeeds:
     return replace(rounds, work=f"tiny model, expert demos of {_task_range(b.task_ids, b.tasks)}, BC up to {b.max_rounds} rounds")
 
 
+def bootstrap_settings(config: PipelineConfig, folder: Path, root: Path):
+    """The bootstrap section as the stage runs it, writing in ``folder``: the env's folders
+    taken from the project root (the markers keep them relative), and the smaller of
+    generate's and evaluate's turn budgets."""
+    budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
+    return replace(config.bootstrap, run_dir=str(folder), env=paths_under(config.env, root), max_new_tokens=budget)
+
+
 def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
     from depo_ray.bootstrap import bootstrap_policy
 
-    budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
-    # the env's folders from the project root, kept relative in the markers
-    bootstrap = replace(config.bootstrap, run_dir=str(run / "bootstrap"), env=paths_under(config.env, root),
-                        max_new_tokens=budget)
+    bootstrap = bootstrap_settings(config, run / "bootstrap", root)
     # kept relative to the run folder, so a moved run still resumes
     return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
 

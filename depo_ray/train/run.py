@@ -34,6 +34,8 @@ def _fit(config: TrainConfig, dataset, name: str):
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
+
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={"config": config},
@@ -52,34 +54,8 @@ def _fit(config: TrainConfig, dataset, name: str):
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
     )
-    before = _train_actors()
-    try:
+    with outlived_actors_ended(TRAIN_ACTORS):
         return trainer.fit()
-    finally:
-        _end_outlived(before)
-
-
-def _train_actors() -> set[str] | None:
-    from depo_ray.cluster import TRAIN_ACTORS, actor_ids
-
-    try:
-        return actor_ids(TRAIN_ACTORS)
-    except Exception as error:  # the state API is a convenience here, never a reason to fail a run
-        print(f"warning: cannot list Ray Train's actors ({type(error).__name__}: {error}); hung ones are not ended")
-        return None
-
-
-def _end_outlived(before: set[str] | None) -> None:
-    """This run's Train actors that Ray marks dead must not live on (``end_outlived_actors``)."""
-    from depo_ray.cluster import TRAIN_ACTORS, end_outlived_actors
-
-    after = _train_actors() if before is not None else None
-    if after is None:
-        return
-    try:
-        end_outlived_actors(TRAIN_ACTORS, started=after - before)
-    except Exception as error:
-        print(f"warning: could not end Ray Train's outlived actors ({type(error).__name__}: {error})")
 
 
 def _ordered():
