@@ -100,14 +100,26 @@ def test_every_epoch_visits_each_trajectory_exactly_once(schedule):
     orders = [epoch_order(scores, schedule, epoch, seed=1) for epoch in range(3)]
     assert all(sorted(order) == list(range(6)) for order in orders)
     if schedule == "simple_to_complex":
-        assert all([scores[i] for i in order] == sorted(scores) for order in orders)
+        assert all([scores[i] for i in order] == sorted(scores) for order in
+                   (epoch_order(scores, schedule, epoch, seed=1, bands=len(scores)) for epoch in range(3)))
     else:
         assert len({tuple(order) for order in orders}) > 1
+
+
+def test_simple_to_complex_visits_the_bands_in_order_and_the_seed_orders_each_band():
+    scores = [float(s) for s in range(40, 0, -1)]  # trajectory i has score 40 - i
+    orders = {seed: epoch_order(scores, "simple_to_complex", epoch=0, seed=seed, bands=4) for seed in range(5)}
+    for order in orders.values():
+        bands = [sorted(scores[i] for i in order[start:start + 10]) for start in range(0, 40, 10)]
+        assert bands == [[float(s) for s in range(lo, lo + 10)] for lo in (1, 11, 21, 31)]
+    assert len({tuple(order) for order in orders.values()}) == 5
 
 
 def test_a_bad_curriculum_or_segment_weight_names_the_key():
     with pytest.raises(ValueError, match="schedule"):
         CurriculumConfig(schedule="hard_first")
+    with pytest.raises(ValueError, match="bands"):
+        CurriculumConfig(schedule="simple_to_complex", bands=0)
     with pytest.raises(ValueError, match="action_weight"):
         LossConfig(name="sad", action_weight=-1)
 

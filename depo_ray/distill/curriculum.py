@@ -25,8 +25,12 @@ class Complexity:
 @dataclass(frozen=True)
 class CurriculumConfig:
     schedule: Literal["shuffle", "simple_to_complex"] = "shuffle"
-    """shuffle: a fresh random order every epoch (plain BC). simple_to_complex: ascending
-    complexity every epoch (ties in random order)."""
+    """shuffle: a fresh random order every epoch (plain BC). simple_to_complex: the
+    complexity bands in ascending order, each band in a seeded random order."""
+    bands: int = 4
+    """simple_to_complex: equal-count bands of the score (4: quartiles). Inside a band the
+    order is random, so the seed changes the batches and the run; with as many bands as
+    trajectories the order is a plain sort and every seed trains the same model."""
     reasoning_weight: float = 1.0
     """Weight of the reasoning length in the score (each part is divided by its mean first)."""
     action_weight: float = 1.0
@@ -37,6 +41,8 @@ class CurriculumConfig:
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {list(SCHEDULES)}, got {self.schedule!r}")
+        if self.bands < 1:
+            raise ValueError(f"bands must be at least 1, got {self.bands}")
         for name in ("reasoning_weight", "action_weight", "entropy_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -56,12 +62,14 @@ def complexity_scores(parts: Sequence[Complexity], config: CurriculumConfig) -> 
             for r, a, e in zip(reasoning, action, entropy)]
 
 
-def epoch_order(scores: Sequence[float], schedule: str, epoch: int, seed: int = 0) -> list[int]:
+def epoch_order(scores: Sequence[float], schedule: str, epoch: int, seed: int = 0, bands: int = 4) -> list[int]:
     """The order of the trajectories (indices into ``scores``) in one epoch."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: expected one of {list(SCHEDULES)}, got {schedule!r}")
     order = list(range(len(scores)))
     random.Random(seed * 100_003 + epoch).shuffle(order)
     if schedule == "simple_to_complex":
-        order.sort(key=lambda i: scores[i])  # stable: equal scores keep the shuffled order
+        by_score = sorted(range(len(scores)), key=lambda i: scores[i])
+        band = {index: rank * bands // len(scores) for rank, index in enumerate(by_score)}
+        order.sort(key=lambda i: band[i])  # stable: the shuffled order inside each band
     return order

@@ -156,7 +156,8 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
         scores = complexity_scores([Complexity(**{k: v for k, v in p.items() if k != "task_id"}) for p in parts],
                                    config.curriculum)
         ranks = [0] * len(scores)
-        for rank, index in enumerate(epoch_order(scores, config.curriculum.schedule, epoch=0, seed=config.seed)):
+        order = epoch_order(scores, config.curriculum.schedule, epoch=0, seed=config.seed, bands=config.curriculum.bands)
+        for rank, index in enumerate(order):
             ranks[index] = rank
         output.mkdir(parents=True)
         (output / "curriculum.jsonl").write_text("".join(json.dumps({**p, "score": s, "rank": r}) + "\n"
