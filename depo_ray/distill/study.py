@@ -44,7 +44,7 @@ class DistillStudyConfig:
     """The students' training (model, output_dir, loss, teacher and curriculum are filled in per arm)."""
     arms: tuple[Arm, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
-    """Training seeds: the student's initial weights and the data order."""
+    """Training seeds: the order of the data (every student starts from the same cut of the teacher)."""
     comparisons: tuple[Comparison, ...] = ()
 
     def __post_init__(self):
