@@ -53,7 +53,7 @@ def prepare(work: Path, samples: int, policy: str | None) -> str:
     return policy
 
 
-def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int | None) -> dict:
+def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int | None, checkpointing: bool) -> dict:
     import pyarrow as pa
     import torch
 
@@ -77,8 +77,10 @@ def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int |
               for i in range(0, len(rows) - batch + 1, batch)]
     del scorer
     config = TrainConfig(model=policy, output_dir=str(work / "ours"), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0),
-                         lora=None, learning_rate=1e-4, global_batch_size=batch, micro_batch_size=micro_batch)
+                         lora=None, learning_rate=1e-4, global_batch_size=batch, micro_batch_size=micro_batch,
+                         gradient_checkpointing=checkpointing)
     model = build_model(config)
+    model.train()  # as the train loop does (checkpointing acts in training mode only)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     loss_fn, started = get_loss("depo"), None
     for step in range(steps):
@@ -131,11 +133,13 @@ def main() -> None:
     parser.add_argument("--micro-batch", type=int, default=2, help="depo-ray's micro_batch_size for the second run")
     parser.add_argument("--child", choices=("ours", "trl"))
     parser.add_argument("--child-micro-batch", type=int)
+    parser.add_argument("--child-checkpointing", action="store_true")
     parser.add_argument("--work")
     parser.add_argument("--policy", help="folder, Hugging Face id or named model (default: the tiny CPU policy)")
     args = parser.parse_args()
     if args.child:
-        result = (run_ours(Path(args.work), args.policy, args.batch, args.steps, args.child_micro_batch)
+        result = (run_ours(Path(args.work), args.policy, args.batch, args.steps, args.child_micro_batch,
+                           args.child_checkpointing)
                   if args.child == "ours" else run_trl(Path(args.work), args.policy, args.batch, args.steps))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
@@ -146,7 +150,9 @@ def main() -> None:
 
         policy = prepare(work, args.samples, model_under_root(ROOT, args.policy) if args.policy else None)
         runs = {"TRL KTO": ["trl"], "depo-ray, whole batch": ["ours"],
-                f"depo-ray, micro-batch {args.micro_batch}": ["ours", "--child-micro-batch", str(args.micro_batch)]}
+                f"depo-ray, micro-batch {args.micro_batch}": ["ours", "--child-micro-batch", str(args.micro_batch)],
+                "  + gradient checkpointing": ["ours", "--child-micro-batch", str(args.micro_batch),
+                                                "--child-checkpointing"]}
         results = {}
         for name, child in runs.items():
             out = subprocess.run([sys.executable, __file__, "--child", *child, "--work", str(work), "--policy", policy,

@@ -130,3 +130,33 @@ def outlived_actors_ended(class_names: tuple[str, ...]):
                 end_outlived_actors(class_names, started=after - before)
             except Exception as error:
                 print(f"warning: could not end outlived actors ({type(error).__name__}: {error})")
+
+
+def map_on_replaceable_actors(make_actor, call, items: list, workers: int, max_replacements: int = 3):
+    """Yield ``call(actor, item)``'s result for every item once, as they finish, on at most
+    ``workers`` actors from ``make_actor``. An actor that dies (its process killed, its node
+    lost) is replaced and its item queued again, up to ``max_replacements`` times in all;
+    an exception raised inside a call is not retried: it would repeat."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    queue, idle = list(range(len(items))), [make_actor() for _ in range(min(workers, len(items)))]
+    running: dict = {}  # future -> (actor, item index)
+    replacements = 0
+    while queue or running:
+        while queue and idle:
+            actor, index = idle.pop(), queue.pop(0)
+            running[call(actor, items[index])] = (actor, index)
+        [ready], _ = ray.wait(list(running), num_returns=1)
+        actor, index = running.pop(ready)
+        try:
+            result = ray.get(ready)
+        except RayActorError:
+            replacements += 1
+            if replacements > max_replacements:
+                raise
+            queue.append(index)
+            idle.append(make_actor())
+            continue
+        idle.append(actor)
+        yield result

@@ -1,4 +1,4 @@
-"""Processes Ray marks dead must end: an actor whose interpreter teardown hangs is ended."""
+"""Ray actors and their processes: one whose teardown hangs is ended after Ray marks it dead; a dead one's work is played again."""
 
 import os
 import time
@@ -41,3 +41,41 @@ def test_an_actor_process_that_outlives_its_actor_is_ended_and_a_live_one_is_not
     finally:
         ray.shutdown()
 
+
+
+class Fragile:
+    """Squares numbers; its process dies the first time it is given ``fatal`` (a marker file
+    remembers the death across replacements), and it raises on negative numbers."""
+
+    def __init__(self, folder: str, fatal: int):
+        self.marker, self.fatal = os.path.join(folder, "died"), fatal
+
+    def square(self, x: int) -> int:
+        if x == self.fatal and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        if x < 0:
+            raise ValueError(f"negative: {x}")
+        return x * x
+
+
+@pytest.mark.ray
+def test_a_dead_actors_item_is_played_again_on_a_new_actor_and_a_failing_call_is_not(tmp_path):
+    import ray
+
+    from depo_ray.cluster import connect, map_on_replaceable_actors
+
+    connect(num_cpus=1, fresh=True)
+    try:
+        actor = ray.remote(num_cpus=0)(Fragile)
+        make = lambda: actor.remote(str(tmp_path), 3)  # noqa: E731
+        square = lambda a, x: a.square.remote(x)  # noqa: E731
+        results = list(map_on_replaceable_actors(make, square, list(range(8)), workers=2))
+        assert sorted(results) == [x * x for x in range(8)] and (tmp_path / "died").exists()
+        with pytest.raises(ray.exceptions.RayTaskError, match="negative"):
+            list(map_on_replaceable_actors(make, square, [1, -2, 4], workers=2))
+        (tmp_path / "died").unlink()
+        with pytest.raises(ray.exceptions.RayActorError):
+            list(map_on_replaceable_actors(make, square, [3], workers=1, max_replacements=0))
+    finally:
+        ray.shutdown()

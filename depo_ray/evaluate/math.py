@@ -122,8 +122,8 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
     import ray
-    from ray.util import ActorPool
 
+    from depo_ray.cluster import map_on_replaceable_actors
     from depo_ray.serving.router import start_router, stop_router
 
     output = Path(config.output_dir)
@@ -134,11 +134,11 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True) -> dict:
     router = start_router(config.policy, config.serving, name=f"math-router-{uuid.uuid4().hex[:8]}")
     try:
         solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
-        pool = ActorPool([solver.remote(router, config.policy, config.max_new_tokens)
-                          for _ in range(min(config.workers, len(problems)))])
+        solved = map_on_replaceable_actors(lambda: solver.remote(router, config.policy, config.max_new_tokens),
+                                           lambda actor, problem: actor.solve.remote(problem), problems, config.workers)
         rows = []
         with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:
-            for row in pool.map_unordered(lambda actor, problem: actor.solve.remote(problem), problems):
+            for row in solved:
                 rows.append(row)
                 bar.update()
                 bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")

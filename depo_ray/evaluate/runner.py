@@ -160,9 +160,9 @@ def _write_results(results: list[TaskResult], path: Path) -> None:
 def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True) -> dict:
     """Play every held-out task once; returns the summary (read back when already complete)."""
     import ray
-    from ray.util import ActorPool
     from ray.util.metrics import Counter, Gauge
 
+    from depo_ray.cluster import map_on_replaceable_actors
     from depo_ray.serving.router import start_router, stop_router
 
     output = Path(config.output_dir)
@@ -176,16 +176,17 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
         actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)
-        pool = ActorPool([actor.remote(config.env, router, config.policy, config.policy, config.max_new_tokens)
-                          for _ in range(min(config.workers, len(task_ids)))])
         # One batch is played interleaved by one worker; many batches spread the tasks over the workers.
+        # A worker that dies is replaced and its batch played again: greedy play repeats it.
         batches = [task_ids[i:i + config.episodes_per_worker] for i in range(0, len(task_ids), config.episodes_per_worker)]
+        played = map_on_replaceable_actors(
+            lambda: actor.remote(config.env, router, config.policy, config.policy, config.max_new_tokens),
+            lambda evaluator, batch: evaluator.play.remote(batch), batches, config.workers)
         done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
         success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
         results, records = [], []
         bar = tqdm(total=len(task_ids), desc=f"evaluate {method}", disable=not progress)
-        for result, record in (pair for batch in pool.map_unordered(lambda a, batch: a.play.remote(batch), batches)
-                               for pair in batch):
+        for result, record in (pair for batch in played for pair in batch):
             results.append(result)
             records.append(record)
             done.inc(tags={"method": method})

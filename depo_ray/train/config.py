@@ -66,6 +66,10 @@ class TrainConfig:
     """Seed of the global shuffle and of weight initialisation of adapters."""
     dtype: str = "float32"
     """Training dtype of the weights (float32 on CPU, bfloat16 on GPU)."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them: less
+    memory for long chats (a pretrained model's chats of thousands of tokens), at the cost of
+    a second forward pass through the layers. The gradient is the same."""
     data_fraction: float = 1.0
     """Share of the packed global batches a stage trains on (the first ones after the seeded
     global shuffle, so a random subset of trajectories, the same on every run): the

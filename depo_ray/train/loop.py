@@ -39,6 +39,9 @@ def build_model(config: TrainConfig):
     from depo_ray.models import load_model
 
     model = load_model(config.model, dtype=config.dtype)
+    if config.gradient_checkpointing:
+        # non-reentrant: frozen embeddings under LoRA need no input that requires grad
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.lora is not None:
         from peft import LoraConfig, get_peft_model
 
