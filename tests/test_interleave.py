@@ -122,3 +122,69 @@ def test_episodes_interleaved_on_one_environment_play_as_alone():
                 del requests[goal]
     assert [played[goal] for goal in goals] == alone
     assert len({e.turns for e in alone}) > 1
+
+
+class SeedDrivenRouter:
+    """Stands in for the PolicyRouter actor's transport: answers at once, each response
+    chosen by the request's sampling seed alone (as a seeded engine samples), and records
+    the seeds it was sent, in order."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.sent: list[int] = []
+        self.generate = SimpleNamespace(remote=self._generate)
+        self.forget = SimpleNamespace(remote=lambda key: None)
+
+    def _generate(self, messages, n, sampling, key=None):
+        from types import SimpleNamespace
+
+        from depo_ray.serving.server import Generation
+
+        self.sent.append(sampling.seed)
+        rng = random.Random(sampling.seed)
+        answers = [Generation(f"Thought: go. Action: {rng.choice(['turn left', 'turn right', 'move forward'])}", 8, 50)
+                   for _ in range(n)]
+        done = Future()
+        done.set_result(answers)
+        return SimpleNamespace(future=lambda: done)
+
+
+class TaskQueue:
+    def __init__(self, items=()):
+        self.items = list(items)
+
+    def get(self, block=True):
+        from ray.util.queue import Empty
+
+        if not self.items:
+            raise Empty
+        return self.items.pop(0)
+
+    def put(self, item):
+        self.items.append(item)
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_a_searchs_requests_carry_seeds_from_its_task_and_their_place_so_it_repeats(tiny_model_dir, in_flight):
+    from depo_ray.envs import EnvConfig
+    from depo_ray.search.mcts import request_seed
+    from depo_ray.search.worker import MCTSWorker, TaskDone
+
+    def search(tasks, in_flight, base=0):
+        router = SeedDrivenRouter()
+        worker = MCTSWorker("w", EnvConfig(options={"max_turns": 4}),
+                            SearchConfig(simulations=3, children=2, max_depth=4, seed=base),
+                            router, str(tiny_model_dir), "tiny", trees_in_flight=in_flight)
+        results = TaskQueue()
+        worker.run(TaskQueue(tasks), results)
+        done = {m.task_id: [r.messages for r in m.records] for m in results.items if isinstance(m, TaskDone)}
+        return done, router.sent
+
+    alone = {task: search([task], 1)[0][task] for task in (0, 1, 40)}
+    together, sent = search([0, 1, 40], in_flight)
+    assert together == alone  # each task's trajectories whatever else the worker searched beside it
+    per_task = {task: [request_seed(0, task, i) for i in range(50)] for task in (0, 1, 40)}
+    assert all(seed in set().union(*map(set, per_task.values())) for seed in sent)
+    assert len(set(sent)) == len(sent)  # no two requests share a seed
+    assert search([0], 1, base=1)[1][0] != search([0], 1, base=0)[1][0]  # the base seed moves them

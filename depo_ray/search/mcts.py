@@ -26,6 +26,7 @@ Trees may share one environment object: every step restores its parent's snapsho
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Generator, Protocol
 
@@ -46,6 +47,10 @@ class SearchConfig:
     """Sampling temperature of expansions and rollouts."""
     max_new_tokens: int = 96
     """Longest response the policy may generate in one turn."""
+    seed: int = 0
+    """Base of the sampling seeds: each request of a task's search gets its own seed from
+    (seed, task, its place in that search), so a task searched again (after a worker's death,
+    in a resumed run) samples what it sampled before, however requests were batched."""
 
     def __post_init__(self):
         for name in ("simulations", "children", "max_depth", "max_new_tokens"):
@@ -53,6 +58,11 @@ class SearchConfig:
                 raise ValueError(f"search.{name} must be at least 1, got {getattr(self, name)}")
         if self.exploration < 0 or self.temperature < 0:
             raise ValueError("search.exploration and search.temperature must be non-negative")
+
+
+def request_seed(base: int, task_id: int, index: int) -> int:
+    """The sampling seed of the ``index``-th request of task ``task_id``'s search (31 bits)."""
+    return zlib.crc32(f"{base}:{task_id}:{index}".encode()) & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)

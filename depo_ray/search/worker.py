@@ -10,12 +10,12 @@ Messages on the results queue: ``TaskStarted`` before a search, then ``TaskDone`
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from depo_ray.envs import EnvConfig, make_env
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.interleave import Interleaver
-from depo_ray.search.mcts import Request, Search, SearchConfig
+from depo_ray.search.mcts import Request, Search, SearchConfig, request_seed
 from depo_ray.serving.client import Meter, policy_client
 from depo_ray.serving.server import Sampling
 from environments.episode import Episode, ObservedEnv
@@ -64,6 +64,8 @@ class _Tree:
     """When its request in flight was sent."""
     turns: int = 0
     """Environment steps so far."""
+    requests: int = 0
+    """Requests sent so far (the next one's place in the search, for its seed)."""
     meter: Meter = field(default_factory=Meter)
 
     def count_turn(self, _step_result) -> None:
@@ -118,7 +120,9 @@ class MCTSWorker:
     def _submit(self, task_id: int, request: Request):
         tree = self._trees[task_id]
         tree.asked = time.perf_counter()
-        return self.client.submit(request.messages, request.n, self.sampling, key=tree.key)
+        seed = request_seed(self.search_config.seed, task_id, tree.requests)
+        tree.requests += 1
+        return self.client.submit(request.messages, request.n, replace(self.sampling, seed=seed), key=tree.key)
 
     def _receive(self, task_id: int, generations) -> list[str]:
         tree = self._trees[task_id]
