@@ -8,7 +8,9 @@ training step once, evaluation rows for every task.
     .venv/bin/python benchmarks/chaos.py --schedules 5 --output runs/chaos
     .venv/bin/python benchmarks/chaos.py --seeds 3 --output runs/chaos   # replay schedule 3
 
-The reference run goes first (``<output>/reference``); each schedule runs in
+Each fault fires at a seeded moment of a stage during which its kind of process runs, counted
+from that stage's start in the attacked run, so runs slower or faster than the reference
+still meet it. The reference run goes first (``<output>/reference``); each schedule runs in
 ``<output>/schedule-<seed>`` from a copy of the reference's bootstrap (the bootstrap is
 never attacked: it is the same for every run). Every run gets a private Ray cluster (its own
 temp folder) and a marker in its environment, so only its own processes are ever killed.
@@ -50,8 +52,11 @@ evaluation tasks (the first of the harness's test tasks)."""
 
 @dataclass(frozen=True)
 class Fault:
-    at_s: float
-    """Seconds after the run started."""
+    stage: str
+    """The stage during which it fires."""
+    after_s: float
+    """Seconds into that stage's current start: a seeded share of the stage's time in the
+    reference, so a run faster or slower than the reference still meets it in that stage."""
     kind: str
     """A key of TARGETS."""
 
@@ -59,9 +64,11 @@ class Fault:
 @dataclass
 class Outcome:
     at_s: float
+    """Seconds after the run started."""
     kind: str
     result: str
     """killed pid N, or why nothing was killed."""
+    stage: str = ""
 
 
 STAGES_OF = {"policy_server": ("generate", "evaluate"), "mcts_worker": ("generate",), "evaluator": ("evaluate",),
@@ -82,16 +89,36 @@ def stage_windows(run: Path, order: list[str]) -> dict[str, tuple[float, float]]
 
 
 def fault_schedule(seed: int, count: int, windows: dict[str, tuple[float, float]]) -> list[Fault]:
-    """``count`` faults, each kind at least once when ``count`` allows, each at a seeded random
-    moment of a stage during which its kind of process runs (stage times of the reference run)."""
+    """``count`` faults, each kind at least once when ``count`` allows, each in a stage during
+    which its kind of process runs (drawn by the stage's time in the reference), at a seeded
+    moment within the first 90% of that time."""
     rng = random.Random(seed)
     kinds = list(TARGETS) * (count // len(TARGETS)) + rng.sample(list(TARGETS), count % len(TARGETS))
+    order = list(windows)
     faults = []
     for kind in kinds:
-        spans = [windows[s] for s in STAGES_OF[kind] if s in windows]
-        start, end = rng.choices(spans, weights=[b - a for a, b in spans])[0]
-        faults.append(Fault(round(rng.uniform(start, end), 1), kind))
-    return sorted(faults, key=lambda f: f.at_s)
+        stages = [s for s in STAGES_OF[kind] if s in windows]
+        stage = rng.choices(stages, weights=[windows[s][1] - windows[s][0] for s in stages])[0]
+        faults.append(Fault(stage, round(rng.uniform(0, 0.9) * (windows[stage][1] - windows[stage][0]), 1), kind))
+    return sorted(faults, key=lambda f: (order.index(f.stage), f.after_s))
+
+
+def running_stage(stages: Path) -> tuple[str, float] | None:
+    """The stage a run is in (its start marker is there, its end marker not yet) and the
+    seconds since that start."""
+    for started in stages.glob("*.started.json"):
+        name = started.name.removesuffix(".started.json")
+        if not (stages / f"{name}.json").exists():
+            try:
+                return name, time.time() - started.stat().st_mtime
+            except FileNotFoundError:  # finished just now
+                return None
+    return None
+
+
+def due(pending: list[Fault], stage: tuple[str, float] | None) -> list[Fault]:
+    """The pending faults whose moment has come in the running stage."""
+    return [] if stage is None else [f for f in pending if f.stage == stage[0] and f.after_s <= stage[1]]
 
 
 def target(value: str, kind: str, driver: subprocess.Popen) -> psutil.Process | None:
@@ -128,19 +155,20 @@ def run_pipeline(folder: Path, config: str, overrides: list[str], faults: list[F
             driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
             started = time.monotonic()
             try:
-                watch(driver, value, pending, outcomes, began, started + start_limit_s)
+                watch(driver, value, folder / "run" / "stages", pending, outcomes, began, started + start_limit_s)
             finally:  # also on Ctrl-C: nothing of this run's cluster is left behind
                 end_run(value)
                 shutil.rmtree(temp, ignore_errors=True)
             if driver.returncode == 0 or starts >= max_attempts:
                 break
-    outcomes += [Outcome(f.at_s, f.kind, "no process of its kind ran after this moment") for f in pending]
+    outcomes += [Outcome(round(time.monotonic() - began, 1), f.kind,
+                         f"its stage ended before {f.after_s:.0f} s into it", f.stage) for f in pending]
     return {"outcomes": [asdict(o) for o in outcomes], "starts": starts, "succeeded": driver.returncode == 0,
             "seconds": round(time.monotonic() - began, 1)}
 
 
-def watch(driver: subprocess.Popen, value: str, pending: list[Fault], outcomes: list[Outcome], began: float,
-          deadline: float) -> None:
+def watch(driver: subprocess.Popen, value: str, stages: Path, pending: list[Fault], outcomes: list[Outcome],
+          began: float, deadline: float) -> None:
     """Inject the due faults until the driver exits (or is stopped as hung at ``deadline``)."""
     while driver.poll() is None:
         if time.monotonic() > deadline:
@@ -148,18 +176,18 @@ def watch(driver: subprocess.Popen, value: str, pending: list[Fault], outcomes: 
             driver.kill()
             driver.wait()
             return
-        now = time.monotonic() - began
-        # each due fault hits at its first chance: when a process of its kind runs
-        for fault in [f for f in pending if f.at_s <= now]:
+        now, stage = time.monotonic() - began, running_stage(stages)
+        # each due fault hits at its first chance in its stage: when a process of its kind runs
+        for fault in due(pending, stage):
             process = target(value, fault.kind, driver)
             if process is None:
                 continue
             pending.remove(fault)
             try:
                 process.send_signal(signal.SIGKILL)
-                outcomes.append(Outcome(round(now, 1), fault.kind, f"killed pid {process.pid}"))
+                outcomes.append(Outcome(round(now, 1), fault.kind, f"killed pid {process.pid}", fault.stage))
             except psutil.Error as error:
-                outcomes.append(Outcome(round(now, 1), fault.kind, f"gone before the kill ({error})"))
+                outcomes.append(Outcome(round(now, 1), fault.kind, f"gone before the kill ({error})", fault.stage))
             if fault.kind == "driver":
                 break
         time.sleep(0.5)
@@ -179,8 +207,8 @@ def table(rows: list[dict]) -> str:
     lines = ["| schedule seed | faults injected | killed | starts | completed | wall s | lost or duplicated |",
              "|---:|---|---:|---:|---|---:|---|"]
     for row in rows:
-        kinds = ", ".join(f"{o['kind']} at {o['at_s']:.0f} s" + ("" if o["result"].startswith("killed") else " (missed)")
-                          for o in row["outcomes"])
+        kinds = ", ".join(f"{o['kind']}{' in ' + o['stage'] if o.get('stage') else ''} at {o['at_s']:.0f} s"
+                          + ("" if o["result"].startswith("killed") else " (missed)") for o in row["outcomes"])
         killed = sum(o["result"].startswith("killed") for o in row["outcomes"])
         problems = "; ".join(row["problems"]) if row["problems"] else "nothing"
         lines.append(f"| {row['seed']} | {kinds} | {killed} | {row['starts']} | {'yes' if row['succeeded'] else 'NO'} | "
