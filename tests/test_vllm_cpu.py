@@ -1,4 +1,4 @@
-"""The tiny policy folder serves through vLLM and agrees with transformers on greedy decoding."""
+"""The tiny policy folder serves through vLLM, agrees with transformers on greedy decoding, and\nsamples reproducibly with per-request seeds."""
 
 import pytest
 import torch
@@ -27,6 +27,38 @@ def test_vllm_generates_what_transformers_generates(tiny_model_dir):
         reference = model.generate(ids, max_new_tokens=8, min_new_tokens=8, do_sample=False)[0, ids.shape[1]:]
     assert list(out.token_ids) == reference.tolist()
     assert out.text == tokenizer.decode(reference, skip_special_tokens=True)
+
+
+def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arriving_together(tiny_model_dir):
+    """A PolicyServer's requests with their own seeds give the same samples whatever else is in
+    the batch. Long prompts arriving together used to be prefilled in chunks, which vLLM CPU
+    cannot do for a seeded request (the engine died: "CPU Generator does not use offset")."""
+    import asyncio
+
+    from depo_ray.serving.server import PolicyServer, Sampling
+
+    colours = ["red", "blue", "green", "grey", "purple", "yellow", "red", "blue"]
+    chats = [[{"role": "user", "content": f"Mission: go to the {c} ball\n" + "You see: a wall 1 step left\n" * (60 + 5 * i)}]
+             for i, c in enumerate(colours)]
+
+    async def sample(server, order):
+        # seeds far apart: vLLM samples a request's n answers with seeds seed, seed + 1, ...
+        order = list(order)
+        answers = await asyncio.gather(*(server.generate(chats[i], 2, Sampling(temperature=1.0, max_tokens=16, seed=1000 * i))
+                                         for i in order))
+        return {i: [g.text for g in generations] for i, generations in zip(order, answers)}
+
+    async def run():
+        server = PolicyServer(str(tiny_model_dir), EngineConfig(max_model_len=1024, dtype="float32"))
+        try:
+            return (await sample(server, range(len(chats))), await sample(server, reversed(range(len(chats)))),
+                    await sample(server, [5, 2]))
+        finally:
+            server.engine.shutdown()
+
+    forward, backward, subset = asyncio.run(run())
+    assert backward == forward and subset == {i: forward[i] for i in (5, 2)}
+    assert len({text for texts in forward.values() for text in texts}) > len(chats)  # still sampling
 
 
 def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):

@@ -61,7 +61,9 @@ class SearchConfig:
 
 
 def request_seed(base: int, task_id: int, index: int) -> int:
-    """The sampling seed of the ``index``-th request of task ``task_id``'s search (31 bits)."""
+    """The sampling seed of the ``index``-th request of task ``task_id``'s search: a hash over
+    31 bits, not a counter, since vLLM samples a request's n answers with seeds seed, seed + 1, ...
+    and neighbouring requests would share samples."""
     return zlib.crc32(f"{base}:{task_id}:{index}".encode()) & 0x7FFFFFFF
 
 

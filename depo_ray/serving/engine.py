@@ -52,8 +52,13 @@ def engine_arguments(model: str, config: EngineConfig) -> dict:
     """Keyword arguments shared by ``vllm.LLM`` and ``AsyncEngineArgs``; on CPU also sets the
     KV cache size, which vLLM reads from the environment only."""
     gpu = on_gpu()
+    cpu_only = {}
     if not gpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.cpu_kv_cache_gib))
+        # vLLM CPU 0.32 fails a request with its own sampling seed whenever a prompt is
+        # prefilled in chunks ("CPU Generator does not use offset"): whole prompts only, with
+        # a token budget that fits the longest (as vLLM itself does where it turns chunking off).
+        cpu_only = dict(enable_chunked_prefill=False, max_num_batched_tokens=max(config.max_model_len, 4096))
     return dict(
         model=model,
         dtype=config.dtype,
@@ -63,4 +68,5 @@ def engine_arguments(model: str, config: EngineConfig) -> dict:
         tensor_parallel_size=config.tensor_parallel_size,
         enforce_eager=not gpu,
         enable_prefix_caching=config.enable_prefix_caching,
+        **cpu_only,
     )
