@@ -1,12 +1,9 @@
-"""Math evaluation: answer picking and scoring without Ray, then a served tiny policy."""
+"""Math evaluation: answer picking and scoring without Ray (a served policy is scored in the
+small pipeline's math stage: tests/test_pipeline.py)."""
 
-import json
-
-import pyarrow.parquet as pq
 import pytest
 
-from depo_ray.config import from_dict
-from depo_ray.evaluate.math import MathEvalConfig, chat, final_answer, run_math_evaluation, score, summarize_math
+from depo_ray.evaluate.math import MathEvalConfig, chat, final_answer, score, summarize_math
 from depo_ray.tokens import prompt_ids
 from environments.math import MathProblem, generated_problems
 
@@ -56,27 +53,6 @@ def test_bad_math_configs_are_refused():
         MathEvalConfig(benchmark="aime")
     with pytest.raises(ValueError, match="limit"):
         MathEvalConfig(limit=0)
-
-
-@pytest.mark.ray
-@pytest.mark.vllm
-def test_a_served_policy_is_scored_on_the_generated_set(tiny_model_dir, tmp_path):
-    import ray
-
-    from depo_ray.cluster import connect
-
-    config = from_dict(MathEvalConfig, {"policy": str(tiny_model_dir), "output_dir": str(tmp_path), "limit": 4, "max_new_tokens": 16,
-                                        "serving": {"replicas": 1, "engine": {"max_model_len": 4096, "dtype": "float32"}}})
-    connect(num_cpus=2, fresh=True)
-    try:
-        summary = run_math_evaluation(config, progress=False)
-    finally:
-        ray.shutdown()
-    rows = pq.read_table(tmp_path / "problems.parquet").to_pylist()
-    assert [r["id"] for r in rows] == sorted(p.id for p in generated_problems(60)[:4])
-    assert all(0 < r["generated_tokens"] <= 16 for r in rows)
-    assert summary == json.loads((tmp_path / "summary.json").read_text()) and summary["problems"] == 4
-    assert summary["accuracy"] == sum(r["correct"] for r in rows) / 4
 
 
 def test_the_job_refuses_to_start_without_a_policy(tmp_path):

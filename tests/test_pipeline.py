@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -18,6 +19,7 @@ from depo_ray.pipeline.runner import run_problems, stage_settings, stale_stages,
 from depo_ray.pipeline.stage import RunFolder
 from depo_ray.pipeline.stages import STAGES
 from depo_ray.settings import first_difference
+from environments.math import generated_problems
 
 STAGE = {s.name: s for s in STAGES}
 
@@ -294,28 +296,14 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
     labeled = json.loads((run / "stages" / "label.json").read_text())
     assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
     assert "## Math, out of domain: `generated`" in text
-    for method in ("bc", "kto", "depo"):
+    for method in ("bc", "kto", "depo"):  # the served policy scored on the generated set
         math = json.loads((run / "math" / method / "seed-0" / "summary.json").read_text())
-        assert math["problems"] == 3 and 0 <= math["accuracy"] <= 1 and math["mean_tokens"] > 0
-
-
-@pytest.mark.ray
-@pytest.mark.vllm
-def test_a_second_run_redoes_no_finished_stage(finished_run):
-    import ray
-
-    from depo_ray.cluster import connect
-    from depo_ray.pipeline.runner import run_pipeline
-
-    config_file, report = finished_run
-    markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
-    connect(num_cpus=2, fresh=True)
-    try:
-        run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
-    finally:
-        ray.shutdown()
-    assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
-    assert load_yaml(PipelineConfig, report.parent / "config.yaml") == load_yaml(PipelineConfig, config_file)
+        rows = pq.read_table(run / "math" / method / "seed-0" / "problems.parquet").to_pylist()
+        assert [r["id"] for r in rows] == sorted(p.id for p in generated_problems(3))
+        # the config's max_new_tokens, plus the turn's end token that every assistant turn counts
+        assert all(0 < r["generated_tokens"] <= 16 + 1 for r in rows)
+        assert math["problems"] == 3 and math["accuracy"] == sum(r["correct"] for r in rows) / 3
+        assert math["mean_tokens"] > 0
 
 
 @pytest.mark.ray
@@ -323,7 +311,7 @@ def test_a_second_run_redoes_no_finished_stage(finished_run):
 def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_run, tmp_path):
     """`make pipeline`'s path (jobs/submit.py) with an empty home folder, so no Ray token, and
     no head running: it creates the token, starts the head, says where the dashboard and its
-    token are, and submits a named job that resumes the finished run."""
+    token are, and submits a named job that resumes the finished run, redoing no finished stage."""
     import shutil
     import tempfile
     import uuid
@@ -332,6 +320,7 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
 
     config_file, report = finished_run
     before = report.stat().st_mtime_ns
+    markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
     home, head_marker = tmp_path / "home", uuid.uuid4().hex
     home.mkdir()
     env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")},
@@ -354,6 +343,8 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
         kill(marked("DEPO_RAY_TEST_HEAD", head_marker))
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
+    assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
+    assert load_yaml(PipelineConfig, report.parent / "config.yaml") == load_yaml(PipelineConfig, config_file)
 
 
 @pytest.mark.parametrize("name", ["cpu_pipeline.yaml", "cpu_webshop_pipeline.yaml", "qwen2.5_7b_pipeline.yaml"])
