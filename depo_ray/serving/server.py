@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from depo_ray.serving.engine import EngineConfig, engine_arguments
+from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ class PolicyServer:
         self.context_full = 0
         """Requests answered empty because their chat filled the context."""
         self.tokenizer = load_tokenizer(model)
-        self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
+        with executor_for(engine):
+            self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
         self._ids = itertools.count()
 
     async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
