@@ -120,7 +120,7 @@ def small_pipeline(run_dir: Path) -> dict:
         "evaluate": {"task_ids": [321, 323, 361, 363], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
                      "max_new_tokens": 48},
         "math": {"benchmark": "generated", "generated_count": 3, "max_new_tokens": 16, "workers": 1,
-                 "cpus_per_worker": 0.25, "serving": SERVING},
+                 "cpus_per_worker": 0.25},
     }
 
 

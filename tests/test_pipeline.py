@@ -358,13 +358,22 @@ def test_the_run_keeps_its_config_as_run_and_it_loads_back_the_same(name, tmp_pa
     assert load_yaml(PipelineConfig, saved) == config and config.seeds == (3, 4) and config.depo.loss.beta == 0.3
 
 
-def test_the_math_stage_runs_only_when_configured():
-    assert "math" not in names(to_run(from_dict(PipelineConfig, {}), None))
-    with_math = from_dict(PipelineConfig, {"math": {"benchmark": "gsm8k", "limit": 200}})
-    assert names(to_run(with_math, "evaluate")) == ["evaluate", "math", "report"]
-    assert "gsm8k (first 200)" in stage_needs(with_math)["math"].work
-    with pytest.raises(ConfigError, match="math.policy"):
-        from_dict(PipelineConfig, {"math": {"policy": "some/model"}})
+def test_math_is_solved_by_the_evaluate_stage_only_when_configured(tmp_path):
+    """Math runs on the evaluation engines, so adding it makes a finished evaluation stale
+    and a run without it reads back unchanged."""
+    plain = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
+    assert "math" not in stage_needs(plain)["evaluate"].work
+    run = RunFolder(tmp_path)
+    run.finish("evaluate", stage_settings(STAGE["evaluate"], plain), 1.0)
+    with_math = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "math": {"benchmark": "gsm8k", "limit": 200}})
+    assert names(to_run(with_math, "evaluate")) == ["evaluate", "report"]
+    assert "then on math gsm8k (first 200)" in stage_needs(with_math)["evaluate"].work
+    (problem,) = stale_stages(with_math, run, set())
+    assert problem.startswith("evaluate:") and "math" in problem
+    assert stale_stages(plain, run, set()) == []
+    for data, key in (({"policy": "some/model"}, "math.policy"), ({"serving": {"replicas": 2}}, "math.serving")):
+        with pytest.raises(ConfigError, match=key):
+            from_dict(PipelineConfig, {"math": data})
 
 
 def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):

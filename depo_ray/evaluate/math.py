@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,22 +117,22 @@ class MathSolver:
         return score(problem, self.policy(chat(problem))[0], self.tokenizer)
 
 
-def run_math_evaluation(config: MathEvalConfig, progress: bool = True) -> dict:
-    """Solve every problem once; returns the summary (read back when already complete)."""
+def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=None) -> dict:
+    """Solve every problem once; returns the summary (read back when already complete).
+    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import ray
 
     from depo_ray.cluster import map_on_replaceable_actors
-    from depo_ray.serving.router import start_router, stop_router
+    from depo_ray.serving.router import serving
 
     output = Path(config.output_dir)
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     problems = problems_for(config)  # a bad file fails here, before any engine starts
     output.mkdir(parents=True, exist_ok=True)
-    router = start_router(config.policy, config.serving, name=f"math-router-{uuid.uuid4().hex[:8]}")
-    try:
+    with nullcontext(router) if router is not None else serving(config.policy, config.serving, "math-router") as router:
         solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
         solved = map_on_replaceable_actors(lambda: solver.remote(router, config.policy, config.max_new_tokens),
                                            lambda actor, problem: actor.solve.remote(problem), problems, config.workers)
@@ -142,8 +142,6 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True) -> dict:
                 rows.append(row)
                 bar.update()
                 bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")
-    finally:
-        stop_router(router)
     rows.sort(key=lambda r: r["id"])
     with replaced_atomically(output / "problems.parquet") as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -157,13 +157,14 @@ def _write_results(results: list[TaskResult], path: Path) -> None:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
-def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True) -> dict:
-    """Play every held-out task once; returns the summary (read back when already complete)."""
+def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True, router=None) -> dict:
+    """Play every held-out task once; returns the summary (read back when already complete).
+    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
     import ray
     from ray.util.metrics import Counter, Gauge
 
     from depo_ray.cluster import map_on_replaceable_actors
-    from depo_ray.serving.router import start_router, stop_router
+    from depo_ray.serving.router import serving
 
     output = Path(config.output_dir)
     if (output / SUMMARY).exists():
@@ -171,8 +172,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
     output.mkdir(parents=True, exist_ok=True)
     task_ids = evaluation_tasks(config)
     launched = time.perf_counter()
-    router = start_router(config.policy, config.serving, name=f"eval-router-{uuid.uuid4().hex[:8]}")
-    try:
+    with nullcontext(router) if router is not None else serving(config.policy, config.serving, "eval-router") as router:
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
         actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)
@@ -194,8 +194,6 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
             bar.update()
             bar.set_postfix(succ=f"{sum(r.success for r in results) / len(results):.2f}")
         bar.close()
-    finally:
-        stop_router(router)
     summary = {"method": method, "policy": config.policy, **summarize(results), "engine_startup_seconds": startup}
     write_shard(sorted(records, key=lambda r: int(r.task_id)), output / "trajectories.parquet")
     _write_results(results, output / "tasks.parquet")

@@ -18,6 +18,7 @@ from depo_ray.labeling import LabelConfig
 from depo_ray.losses import LossConfig
 from depo_ray.rephrase import RephraseConfig
 from depo_ray.search.generate import GenerateConfig
+from depo_ray.serving.router import ServingConfig
 from depo_ray.tracking import TrackingConfig
 from depo_ray.train.config import TrainConfig
 
@@ -98,7 +99,8 @@ class PipelineConfig:
     """Greedy evaluation of π_BC, π_KTO and π_DEPO on the held-out tasks."""
     math: MathEvalConfig | None = None
     """Out-of-domain math (GSM8K, MATH, SimulEq or the generated set) solved by π_BC, π_KTO
-    and π_DEPO: accuracy and generated tokens, as the paper's Figure 2; None: not run."""
+    and π_DEPO: accuracy and generated tokens, as the paper's Figure 2; None: not run. The
+    evaluate stage solves it on each policy's evaluation engines (``evaluate.serving``)."""
     seeds: tuple[int, ...] = (0,)
     """Training seeds (shuffle order, initialisation): bc, kto, depo and evaluate run once per
     seed, each seed's KTO and DEPO from its own π_BC; the report gives the median over seeds."""
@@ -124,6 +126,8 @@ class PipelineConfig:
                 if getattr(self, section) is not None and getattr(getattr(self, section), name):
                     raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the "
                                      "turn budgets of generate and evaluate); leave it out")
+        if self.math is not None and self.math.serving != ServingConfig():
+            raise ValueError("math.serving: the pipeline solves math on the evaluation engines; set evaluate.serving")
         for section in ("generate", "evaluate"):
             if getattr(self, section).env != EnvConfig():
                 raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")

@@ -9,6 +9,7 @@ section).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -224,14 +225,17 @@ def train_stage(method: Method) -> Stage:
                  applies=lambda config: getattr(config, method.name) is not None)
 
 
-# --- evaluate and math: every method's policy of every seed ---------------------------------
+# --- evaluate: every method's policy of every seed, on the env (and on math) ---------------
 
 def _evaluated(config: PipelineConfig, as_data) -> dict:
-    """The optional methods evaluated, when any is set: adding one makes a finished evaluation
-    stale, while the settings of a run made before optional methods existed still match. At
-    the code's defaults (``field_defaults``) no optional method is set."""
-    optional = [] if as_data is field_defaults else [m.name for m in config.methods() if m.optional]
-    return {"optional_methods": optional} if optional else {}
+    """The optional methods evaluated and the math section, when set: adding either makes a
+    finished evaluation stale, while the settings of a run made before they existed still
+    match. At the code's defaults (``field_defaults``) neither is set."""
+    if as_data is field_defaults:
+        return {}
+    optional = [m.name for m in config.methods() if m.optional]
+    return {**({"optional_methods": optional} if optional else {}),
+            **({"math": as_data(config.math)} if config.math is not None else {})}
 
 
 def _evaluate_settings(config: PipelineConfig, as_data) -> dict:
@@ -239,48 +243,42 @@ def _evaluate_settings(config: PipelineConfig, as_data) -> dict:
             **_evaluated(config, as_data)}
 
 
-def _math_settings(config: PipelineConfig, as_data) -> dict:
-    return {**_section_and_seeds("math")(config, as_data), **_evaluated(config, as_data)}
-
-
 def _methods(config: PipelineConfig) -> str:
     return ", ".join(m.name for m in config.methods())
 
 
 def _evaluate_needs(config: PipelineConfig) -> StageNeeds:
-    e = config.evaluate
+    e, m = config.evaluate, config.math
     tasks = f"{len(e.task_ids)} tasks" if e.task_ids else f"task set {e.task_set!r}"
-    return _served(f"{_methods(config)} on {tasks}, greedy{_seed_count(config)}", e.serving, e.workers, e.cpus_per_worker, "evaluators")
+    work = f"{_methods(config)} on {tasks}, greedy{_seed_count(config)}"
+    if m is None:
+        return _served(work, e.serving, e.workers, e.cpus_per_worker, "evaluators")
+    work += f"; then on math {m.benchmark}" + (f" (first {m.limit})" if m.limit else "")
+    solvers = _served(work, e.serving, m.workers, m.cpus_per_worker, "solvers")
+    return max(_served(work, e.serving, e.workers, e.cpus_per_worker, "evaluators"), solvers, key=lambda n: n.cpus)
 
 
 def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.evaluate.runner import run_evaluation
+    """Each (method, seed) policy plays the held-out tasks and, with a math section, then
+    solves the math problems on the same engine. Each keeps its summary: a resumed stage
+    skips what is done, and starts no engine for a policy with nothing left."""
+    from depo_ray.evaluate.math import run_math_evaluation
+    from depo_ray.evaluate.runner import SUMMARY, run_evaluation
+    from depo_ray.serving.router import serving
 
-    env, summaries = paths_under(config.env, root), {}
+    env, summaries, math = paths_under(config.env, root), {}, {}
     for method in config.methods():
         for seed in config.seeds:
-            evaluate = replace(config.evaluate, policy=str(run.model(method.name, seed)),
-                               output_dir=str(run.evaluation(method.name, seed)), env=env)
-            summaries[f"{method.name}/seed-{seed}"] = run_evaluation(evaluate, method=method.name, progress=progress)
-    return {"summaries": summaries}
-
-
-def _math_needs(config: PipelineConfig) -> StageNeeds:
-    m = config.math
-    work = f"{_methods(config)} on {m.benchmark}" + (f" (first {m.limit})" if m.limit else "") + _seed_count(config)
-    return _served(work, m.serving, m.workers, m.cpus_per_worker, "solvers")
-
-
-def _math(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.evaluate.math import run_math_evaluation
-
-    summaries = {}
-    for method in config.methods():  # each (method, seed) keeps its summary: a resumed stage skips it
-        for seed in config.seeds:
-            solve = replace(config.math, policy=str(run.model(method.name, seed)),
-                            output_dir=str(run.math(method.name, seed)))
-            summaries[f"{method.name}/seed-{seed}"] = run_math_evaluation(solve, progress=progress)
-    return {"summaries": summaries}
+            key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
+            evaluate = replace(config.evaluate, policy=policy, output_dir=str(run.evaluation(method.name, seed)), env=env)
+            solve = config.math and replace(config.math, policy=policy, output_dir=str(run.math(method.name, seed)),
+                                            serving=config.evaluate.serving)
+            left = [c for c in (evaluate, solve) if c and not (Path(c.output_dir) / SUMMARY).exists()]
+            with serving(policy, config.evaluate.serving, "eval-router") if left else nullcontext() as router:
+                summaries[key] = run_evaluation(evaluate, method=method.name, progress=progress, router=router)
+                if solve:
+                    math[key] = run_math_evaluation(solve, progress=progress, router=router)
+    return {"summaries": summaries, **({"math": math} if math else {})}
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -301,8 +299,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("generate", ("trajectories",), _generate_settings, _generate_needs, _generate),
     Stage("label", ("labeled",), lambda config, as_data: as_data(config.label), _label_needs, _label),
     *(train_stage(method) for method in METHODS),
-    Stage("evaluate", ("eval",), _evaluate_settings, _evaluate_needs, _evaluate),
-    Stage("math", ("math",), _math_settings, _math_needs, _math, applies=lambda config: config.math is not None),
+    Stage("evaluate", ("eval", "math"), _evaluate_settings, _evaluate_needs, _evaluate),
     Stage("report", ("report.md", "plots"), lambda config, as_data: {},
           lambda config: StageNeeds("report.md and plots", DRIVER, 0, 0), _report, always_runs=True),
 )

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import ray
@@ -285,6 +287,17 @@ def start_router(model: str, config: ServingConfig, name: str | None = None):
     if name:
         options["name"] = name
     return ray.remote(PolicyRouter).options(**options).remote(model, config)
+
+
+@contextmanager
+def serving(model: str, config: ServingConfig, name: str):
+    """A router serving ``model`` (named ``name`` plus a unique suffix) while the block runs;
+    it and its replicas are killed when the block ends, however it ends."""
+    router = start_router(model, config, name=f"{name}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield router
+    finally:
+        stop_router(router)
 
 
 def stop_router(router) -> None:
