@@ -158,26 +158,17 @@ def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_mod
     assert after["reward_desirable"] > 0 > after["reward_undesirable"], (before, after)
 
 
-def test_a_data_fraction_trains_on_that_share_of_the_batches(bc_model, shards, tmp_path):
-    from depo_ray.train.run import scored_preference_data
-
-    _, pi_bc = bc_model
-    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo"), lora=None,
-                         learning_rate=1e-4, epochs=1, global_batch_size=4, num_workers=1, data_fraction=0.5)
-    run_preference(config, shards["labeled"], scored_folder=tmp_path / "scored")
-    batches = scored_preference_data(config, shards["labeled"], tmp_path / "scored").count()
-    assert batches >= 2 and len(metrics(tmp_path)) == round(batches / 2)
-
-
-def test_scored_batches_come_back_in_the_seeded_order_they_were_packed_in(bc_model, shards, tmp_path):
-    """KTO and DEPO train on the scored batches in this order; the scoring actor's output
-    order alone changed it from run to run."""
+def test_a_data_fraction_trains_on_that_share_of_the_scored_batches_in_their_packed_order(bc_model, shards, tmp_path):
+    """KTO and DEPO train on the scored batches in the seeded order they were packed in (the
+    scoring actor's output order alone changed it from run to run); a data fraction trains
+    on that share of them."""
     from depo_ray.train.data import build_dataset
     from depo_ray.train.run import scored_preference_data
 
     _, pi_bc = bc_model
-    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="kto"), lora=None,
-                         global_batch_size=2, num_workers=1)
+    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo"), lora=None,
+                         learning_rate=1e-4, epochs=1, global_batch_size=2, num_workers=1, data_fraction=0.5)
+    run_preference(config, shards["labeled"], scored_folder=tmp_path / "scored")
     packed = build_dataset(shards["labeled"], config.model, global_size=2, num_workers=1, preference=True,
                            max_length=config.max_length, seed=config.seed, labels=("desirable", "undesirable"))
     scored = scored_preference_data(config, shards["labeled"], tmp_path / "scored")
@@ -187,6 +178,7 @@ def test_scored_batches_come_back_in_the_seeded_order_they_were_packed_in(bc_mod
 
     expected = sequences(packed)
     assert len(expected) > 5 and sequences(scored) == expected
+    assert len(metrics(tmp_path)) == round(len(expected) / 2)
 
 
 def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(bc_model, shards, tiny_model_dir, tmp_path):
