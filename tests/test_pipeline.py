@@ -376,6 +376,28 @@ def test_math_is_solved_by_the_evaluate_stage_only_when_configured(tmp_path):
             from_dict(PipelineConfig, {"math": data})
 
 
+def test_a_resumed_evaluation_starts_an_engine_only_for_a_policy_with_work_left(tmp_path, monkeypatch):
+    from depo_ray.serving import router
+
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "math": {"benchmark": "generated", "generated_count": 3}})
+    run = RunFolder(tmp_path)
+    for method in config.methods():
+        for folder in (run.evaluation(method.name, 0), run.math(method.name, 0)):
+            folder.mkdir(parents=True)
+            (folder / "summary.json").write_text(json.dumps({"read_back": str(folder)}))
+
+    def no_engine(model, *args, **kwargs):
+        raise AssertionError(f"an engine was started for {model}")
+
+    monkeypatch.setattr(router, "serving", no_engine)
+    facts = STAGE["evaluate"].run(config, run, ROOT, False)
+    assert facts["summaries"]["kto/seed-0"] == {"read_back": str(run.evaluation("kto", 0))}
+    assert facts["math"]["depo/seed-0"] == {"read_back": str(run.math("depo", 0))}
+    (run.math("depo", 0) / "summary.json").unlink()
+    with pytest.raises(AssertionError, match=r"an engine was started for .*depo"):
+        STAGE["evaluate"].run(config, run, ROOT, False)
+
+
 def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     import yaml
 
