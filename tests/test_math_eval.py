@@ -1,5 +1,5 @@
-"""Math evaluation: answer picking and scoring without Ray (a served policy is scored in the
-small pipeline's math stage: tests/test_pipeline.py)."""
+"""Math evaluation: answer picking and scoring without Ray (a served policy is scored by the
+small pipeline's evaluate stage: tests/test_pipeline.py)."""
 
 import pytest
 

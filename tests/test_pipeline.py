@@ -306,6 +306,11 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
         assert math["mean_tokens"] > 0
 
 
+def marker_times(run: Path) -> dict[str, int]:
+    """When each stage marker but the report's (rewritten by every run) was last written."""
+    return {p.name: p.stat().st_mtime_ns for p in (run / "stages").glob("*.json") if p.name != "report.json"}
+
+
 @pytest.mark.ray
 @pytest.mark.vllm
 def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_run, tmp_path):
@@ -320,7 +325,7 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
 
     config_file, report = finished_run
     before = report.stat().st_mtime_ns
-    markers = {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"}
+    markers = marker_times(report.parent)
     home, head_marker = tmp_path / "home", uuid.uuid4().hex
     home.mkdir()
     env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")},
@@ -343,7 +348,7 @@ def test_make_pipelines_submit_works_on_a_machine_that_never_ran_ray(finished_ru
         kill(marked("DEPO_RAY_TEST_HEAD", head_marker))
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert report.stat().st_mtime_ns > before
-    assert {p.name: p.stat().st_mtime_ns for p in (report.parent / "stages").glob("*.json") if p.name != "report.json"} == markers
+    assert marker_times(report.parent) == markers
     assert load_yaml(PipelineConfig, report.parent / "config.yaml") == load_yaml(PipelineConfig, config_file)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,7 +131,7 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
         return json.loads((output / SUMMARY).read_text())
     problems = problems_for(config)  # a bad file fails here, before any engine starts
     output.mkdir(parents=True, exist_ok=True)
-    with nullcontext(router) if router is not None else serving(config.policy, config.serving, "math-router") as router:
+    with serving(config.policy, config.serving, "math-router", router) as router:
         solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
         solved = map_on_replaceable_actors(lambda: solver.remote(router, config.policy, config.max_new_tokens),
                                            lambda actor, problem: actor.solve.remote(problem), problems, config.workers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -172,7 +171,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
     output.mkdir(parents=True, exist_ok=True)
     task_ids = evaluation_tasks(config)
     launched = time.perf_counter()
-    with nullcontext(router) if router is not None else serving(config.policy, config.serving, "eval-router") as router:
+    with serving(config.policy, config.serving, "eval-router", router) as router:
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
         actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)

@@ -254,8 +254,8 @@ def _evaluate_needs(config: PipelineConfig) -> StageNeeds:
     if m is None:
         return _served(work, e.serving, e.workers, e.cpus_per_worker, "evaluators")
     work += f"; then on math {m.benchmark}" + (f" (first {m.limit})" if m.limit else "")
-    solvers = _served(work, e.serving, m.workers, m.cpus_per_worker, "solvers")
-    return max(_served(work, e.serving, e.workers, e.cpus_per_worker, "evaluators"), solvers, key=lambda n: n.cpus)
+    return max(_served(work, e.serving, e.workers, e.cpus_per_worker, "evaluators"),
+               _served(work, e.serving, m.workers, m.cpus_per_worker, "solvers"), key=lambda needs: needs.cpus)
 
 
 def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
@@ -271,8 +271,7 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
         for seed in config.seeds:
             key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
             evaluate = replace(config.evaluate, policy=policy, output_dir=str(run.evaluation(method.name, seed)), env=env)
-            solve = config.math and replace(config.math, policy=policy, output_dir=str(run.math(method.name, seed)),
-                                            serving=config.evaluate.serving)
+            solve = config.math and replace(config.math, policy=policy, output_dir=str(run.math(method.name, seed)))
             left = [c for c in (evaluate, solve) if c and not (Path(c.output_dir) / SUMMARY).exists()]
             with serving(policy, config.evaluate.serving, "eval-router") if left else nullcontext() as router:
                 summaries[key] = run_evaluation(evaluate, method=method.name, progress=progress, router=router)

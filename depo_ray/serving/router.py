@@ -290,9 +290,13 @@ def start_router(model: str, config: ServingConfig, name: str | None = None):
 
 
 @contextmanager
-def serving(model: str, config: ServingConfig, name: str):
-    """A router serving ``model`` (named ``name`` plus a unique suffix) while the block runs;
-    it and its replicas are killed when the block ends, however it ends."""
+def serving(model: str, config: ServingConfig, name: str, router=None):
+    """A router serving ``model`` while the block runs: ``router`` as given (one the caller
+    already started and stops), or one started here, named ``name`` plus a unique suffix, and
+    killed with its replicas when the block ends, however it ends."""
+    if router is not None:
+        yield router
+        return
     router = start_router(model, config, name=f"{name}-{uuid.uuid4().hex[:8]}")
     try:
         yield router
