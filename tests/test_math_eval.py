@@ -3,7 +3,7 @@ small pipeline's evaluate stage: tests/test_pipeline.py)."""
 
 import pytest
 
-from depo_ray.evaluate.math import MathEvalConfig, chat, final_answer, score, summarize_math
+from depo_ray.evaluate.math import MathEvalConfig, MathSolver, chat, final_answer, score, summarize_math
 from depo_ray.tokens import prompt_ids
 from environments.math import MathProblem, generated_problems
 
@@ -53,6 +53,32 @@ def test_bad_math_configs_are_refused():
         MathEvalConfig(benchmark="aime")
     with pytest.raises(ValueError, match="limit"):
         MathEvalConfig(limit=0)
+    with pytest.raises(ValueError, match="problems_per_worker"):
+        MathEvalConfig(problems_per_worker=0)
+
+
+def test_a_solver_has_its_whole_batch_in_flight_before_it_reads_an_answer(tiny_model_dir):
+    from concurrent.futures import Future
+
+    from depo_ray.serving.server import Generation
+
+    asked, in_flight_at_first_read = [], []
+
+    class Answer(Future):
+        def result(self, timeout=None):
+            in_flight_at_first_read.append(len(asked))
+            return [Generation(text=r"\boxed{1}", completion_tokens=3, prompt_tokens=9)]
+
+    class Router:  # the actor handle's surface that RouterClient uses
+        class generate:
+            @staticmethod
+            def remote(messages, n, sampling, key=None):
+                asked.append(messages)
+                return type("Ref", (), {"future": lambda self: Answer()})()
+
+    problems = generated_problems(5)
+    rows = MathSolver(Router(), str(tiny_model_dir), max_new_tokens=8).solve(problems)
+    assert in_flight_at_first_read[0] == 5 and [r["id"] for r in rows] == [p.id for p in problems]
 
 
 def test_the_job_refuses_to_start_without_a_policy(tmp_path):

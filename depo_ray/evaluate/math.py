@@ -42,7 +42,10 @@ class MathEvalConfig:
     serving: ServingConfig = field(default_factory=ServingConfig)
     """vLLM replicas that serve the checkpoint."""
     workers: int = 2
-    """Solver actors asking at once."""
+    """Solver actors."""
+    problems_per_worker: int = 16
+    """Problems each solver keeps in flight at once: the replicas batch up to
+    workers × problems_per_worker greedy requests."""
     cpus_per_worker: float = 0.25
     """CPU Ray reserves per solver actor."""
     max_new_tokens: int = 512
@@ -51,7 +54,7 @@ class MathEvalConfig:
     def __post_init__(self):
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark: unknown {self.benchmark!r}; expected one of {list(BENCHMARKS)}")
-        for name in ("generated_count", "workers", "max_new_tokens"):
+        for name in ("generated_count", "workers", "problems_per_worker", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
@@ -102,18 +105,20 @@ def summarize_math(rows: list[dict]) -> dict:
 
 
 class MathSolver:
-    """Solves problems greedily through the router. Wrap with ``ray.remote``."""
+    """Solves a batch of problems greedily through the router, all in flight at once. Wrap
+    with ``ray.remote``."""
 
     def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
         from depo_ray.models import load_tokenizer
-        from depo_ray.serving.client import MeteredPolicy
+        from depo_ray.serving.client import RouterClient
         from depo_ray.serving.server import Sampling
 
         self.tokenizer = load_tokenizer(tokenizer_path)
-        self.policy = MeteredPolicy(router, Sampling(temperature=0.0, max_tokens=max_new_tokens))
+        self.client, self.sampling = RouterClient(router), Sampling(temperature=0.0, max_tokens=max_new_tokens)
 
-    def solve(self, problem: MathProblem) -> dict:
-        return score(problem, self.policy(chat(problem))[0], self.tokenizer)
+    def solve(self, problems: list[MathProblem]) -> list[dict]:
+        asked = [self.client.submit(chat(problem), 1, self.sampling) for problem in problems]
+        return [score(problem, answer.result()[0].text, self.tokenizer) for problem, answer in zip(problems, asked)]
 
 
 def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=None) -> dict:
@@ -133,13 +138,16 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     output.mkdir(parents=True, exist_ok=True)
     with serving(config.policy, config.serving, "math-router", router) as router:
         solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
+        # A solver that dies is replaced and its batch solved again: greedy decoding repeats it.
+        size = config.problems_per_worker
+        batches = [problems[i:i + size] for i in range(0, len(problems), size)]
         solved = map_on_replaceable_actors(lambda: solver.remote(router, config.policy, config.max_new_tokens),
-                                           lambda actor, problem: actor.solve.remote(problem), problems, config.workers)
+                                           lambda actor, batch: actor.solve.remote(batch), batches, config.workers)
         rows = []
         with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:
-            for row in solved:
-                rows.append(row)
-                bar.update()
+            for batch in solved:
+                rows += batch
+                bar.update(len(batch))
                 bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")
     rows.sort(key=lambda r: r["id"])
     with replaced_atomically(output / "problems.parquet") as tmp:

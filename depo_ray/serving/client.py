@@ -2,15 +2,15 @@
 
 Two backends answer the same calls: the PolicyRouter actor (``RouterClient``) and a remote
 OpenAI-compatible endpoint (``OpenAIEndpoint``). ``submit`` returns a future, so a caller can
-keep many requests in flight (``depo_ray.search.interleave``); ``MeteredPolicy`` is the
-one-request-at-a-time form that also keeps the model's wall time and generated tokens.
+keep many requests in flight (``depo_ray.search.interleave``); a ``Meter`` keeps what the
+answered requests cost (the model's wall time, generated tokens).
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import Generation, Sampling
@@ -50,29 +50,3 @@ class Meter:
         self.model_seconds += time.perf_counter() - asked
         self.generated_tokens += sum(g.completion_tokens for g in generations)
         return [g.text for g in generations]
-
-
-@dataclass
-class MeteredPolicy:
-    backend: object
-    """A PolicyRouter actor handle, an EndpointConfig or a client (see ``policy_client``)."""
-    sampling: Sampling
-    """Sampling of every request (temperature 0: greedy)."""
-    key: str | None = None
-    """Routing key: requests with one key go to one replica (its prefix cache)."""
-    meter: Meter = field(default_factory=Meter)
-
-    def __post_init__(self):
-        self.client = policy_client(self.backend)
-
-    @property
-    def model_seconds(self) -> float:
-        return self.meter.model_seconds
-
-    @property
-    def generated_tokens(self) -> int:
-        return self.meter.generated_tokens
-
-    def __call__(self, messages: list[dict], n: int = 1) -> list[str]:
-        asked = time.perf_counter()
-        return self.meter.add(self.client.submit(messages, n, self.sampling, key=self.key).result(), asked)
