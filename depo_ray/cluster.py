@@ -132,6 +132,12 @@ def outlived_actors_ended(class_names: tuple[str, ...]):
                 print(f"warning: could not end outlived actors ({type(error).__name__}: {error})")
 
 
+def in_batches(items: list, size: int) -> list[list]:
+    """``items`` in order, cut into lists of ``size`` (the last may be shorter): the units of
+    work ``map_on_replaceable_actors`` hands out when one actor keeps several in flight."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def map_on_replaceable_actors(make_actor, call, items: list, workers: int, max_replacements: int = 3):
     """Yield ``call(actor, item)``'s result for every item once, as they finish, on at most
     ``workers`` actors from ``make_actor``. An actor that dies (its process killed, its node

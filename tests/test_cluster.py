@@ -59,6 +59,13 @@ class Fragile:
         return x * x
 
 
+def test_work_is_handed_out_in_order_in_batches_of_the_given_size():
+    from depo_ray.cluster import in_batches
+
+    assert in_batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert in_batches([1, 2], 16) == [[1, 2]] and in_batches([], 4) == []
+
+
 @pytest.mark.ray
 def test_a_dead_actors_item_is_played_again_on_a_new_actor_and_a_failing_call_is_not(tmp_path):
     import ray

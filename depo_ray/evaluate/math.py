@@ -128,7 +128,7 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     import pyarrow.parquet as pq
     import ray
 
-    from depo_ray.cluster import map_on_replaceable_actors
+    from depo_ray.cluster import in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(config.output_dir)
@@ -139,10 +139,9 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     with serving(config.policy, config.serving, "math-router", router) as router:
         solver = ray.remote(MathSolver).options(num_cpus=config.cpus_per_worker)
         # A solver that dies is replaced and its batch solved again: greedy decoding repeats it.
-        size = config.problems_per_worker
-        batches = [problems[i:i + size] for i in range(0, len(problems), size)]
         solved = map_on_replaceable_actors(lambda: solver.remote(router, config.policy, config.max_new_tokens),
-                                           lambda actor, batch: actor.solve.remote(batch), batches, config.workers)
+                                           lambda actor, batch: actor.solve.remote(batch),
+                                           in_batches(problems, config.problems_per_worker), config.workers)
         rows = []
         with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:
             for batch in solved:

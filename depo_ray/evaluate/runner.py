@@ -162,7 +162,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
     import ray
     from ray.util.metrics import Counter, Gauge
 
-    from depo_ray.cluster import map_on_replaceable_actors
+    from depo_ray.cluster import in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(config.output_dir)
@@ -177,7 +177,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
         actor = ray.remote(Evaluator).options(num_cpus=config.cpus_per_worker)
         # One batch is played interleaved by one worker; many batches spread the tasks over the workers.
         # A worker that dies is replaced and its batch played again: greedy play repeats it.
-        batches = [task_ids[i:i + config.episodes_per_worker] for i in range(0, len(task_ids), config.episodes_per_worker)]
+        batches = in_batches(task_ids, config.episodes_per_worker)
         played = map_on_replaceable_actors(
             lambda: actor.remote(config.env, router, config.policy, config.policy, config.max_new_tokens),
             lambda evaluator, batch: evaluator.play.remote(batch), batches, config.workers)
