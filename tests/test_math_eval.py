@@ -1,5 +1,5 @@
 """Math evaluation: answer picking and scoring without Ray (a served policy is scored by the
-small pipeline's evaluate stage: tests/test_pipeline.py)."""
+small pipeline's evaluate stage: tests/test_pipeline_end_to_end.py)."""
 
 import pytest
 
