@@ -151,3 +151,22 @@ def test_many_environments_share_one_shop_actor(env):
         assert len([n for n in ray.util.list_named_actors() if n.startswith("webshop-shop-")]) == 1
     finally:
         ray.shutdown()
+
+
+def test_product_clicks_count_the_ids_the_page_showed_as_the_env_judges_them(env):
+    from environments.webshop.clicks import product_clicks
+
+    observation, _ = env.reset(options={"task_id": 0})
+    messages = [{"role": "system", "content": "shop"}, {"role": "user", "content": observation}]
+    valid_product_clicks = []
+    for action in ("search[tea tree shampoo]", "click[b000sofa01]", "click[B000SHAMP1]", "click[< Prev]",
+                   "click[b000sofa01]", "click[b000sofa01]", "click[next >]"):
+        response = f"Thought: next.\nAction: {action}"
+        page, *_, info = env.step(response)
+        messages += [{"role": "assistant", "content": response}, {"role": "user", "content": page}]
+        if action.lower().startswith("click[b0"):
+            valid_product_clicks.append(info["valid"])
+    # the sofa is never on a results page; the second time it is quoted by the feedback line only
+    assert valid_product_clicks == [False, True, False, False]
+    counts = product_clicks(messages)
+    assert (counts.clicks, counts.on_page) == (4, sum(valid_product_clicks))
