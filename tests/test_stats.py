@@ -144,3 +144,28 @@ def test_a_per_item_difference_agrees_with_the_task_bootstrap_and_sees_a_shift()
     assert paired_mean_difference(a, a - 0.1, "x", higher_is_better=False).verdict == "better"
     with pytest.raises(ValueError, match="x: need two"):
         paired_mean_difference(a, a[:, :5], "x", higher_is_better=True)
+
+
+def test_comparing_two_evaluation_folders_matches_tasks_by_id_whatever_their_order():
+    from dataclasses import replace
+
+    from depo_ray.evaluate.compare import math_differences, task_differences
+
+    rng = np.random.default_rng(3)
+    success, tokens, turns = random_method(rng, tasks=30)
+    base = outcomes(success, tokens, turns)
+    halved = [replace(r, generated_tokens=r.generated_tokens // 2, invalid_actions=r.turns) for r in base]
+    differences = {d.metric: d for d in task_differences(base, halved[::-1])}
+    assert differences["succ"].estimate == 0 and differences["s_all"].estimate == 0
+    per_turn = np.mean([(t // 2 - t) / n for t, n in zip(tokens, turns)])
+    assert differences["tokens_per_turn"].estimate == pytest.approx(per_turn)
+    assert differences["tokens_per_turn"].verdict == "better" and differences["t_all"].verdict == "better"
+    assert differences["invalid_share"].estimate == 1.0 and differences["invalid_share"].verdict == "worse"
+    with pytest.raises(ValueError, match="task sets differ"):
+        task_differences(base, halved[1:])
+
+    rows = [{"id": f"p{i}", "correct": i % 2 == 0, "generated_tokens": 100} for i in range(10)]
+    all_right = [{**r, "correct": True, "generated_tokens": 80} for r in reversed(rows)]
+    accuracy, math_tokens = math_differences(rows, all_right)
+    assert accuracy.estimate == pytest.approx(0.5) and accuracy.verdict == "better"
+    assert math_tokens.estimate == pytest.approx(-20) and math_tokens.low == math_tokens.high == pytest.approx(-20)

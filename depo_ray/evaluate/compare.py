@@ -1,0 +1,43 @@
+"""Paired differences between two evaluated policies outside a pipeline run (a zero-shot
+model against a trained checkpoint, say): the task metrics of ``paired_bootstrap`` plus
+per-task tokens per turn and share of invalid actions, and per-problem math accuracy and
+tokens, each B − A with its 95% interval. Items are matched by task (problem) id."""
+
+from __future__ import annotations
+
+from depo_ray.evaluate.metrics import TaskResult
+from depo_ray.evaluate.stats import PairedDifference, paired_bootstrap, paired_mean_difference
+
+
+def _matched(a: list, b: list, key, what: str) -> tuple[list, list]:
+    a, b = sorted(a, key=key), sorted(b, key=key)
+    if [key(x) for x in a] != [key(x) for x in b]:
+        raise ValueError(f"the two {what} sets differ: {len(a)} and {len(b)} items, not the same ids")
+    if not a:
+        raise ValueError(f"no {what} to compare")
+    return a, b
+
+
+def task_differences(a: list[TaskResult], b: list[TaskResult], resamples: int = 2000) -> list[PairedDifference]:
+    a, b = _matched(a, b, lambda r: r.task_id, "task")
+    paired = paired_bootstrap({0: a}, {0: b}, resamples=resamples).differences
+    per_task = [("tokens_per_turn", lambda r: r.generated_tokens / r.turns, False),
+                ("invalid_share", lambda r: r.invalid_actions / r.turns, False)]
+    return [paired["succ"], paired["t_all"], paired["s_all"]] + [
+        paired_mean_difference([[value(r) for r in a]], [[value(r) for r in b]], name, higher, resamples)
+        for name, value, higher in per_task]
+
+
+def math_differences(a: list[dict], b: list[dict], resamples: int = 2000) -> list[PairedDifference]:
+    """``a`` and ``b``: the rows of two math runs' problems.parquet."""
+    a, b = _matched(a, b, lambda r: r["id"], "math problem")
+    return [paired_mean_difference([[float(r[column]) for r in a]], [[float(r[column]) for r in b]], name, higher,
+                                   resamples)
+            for name, column, higher in (("math_accuracy", "correct", True), ("math_tokens", "generated_tokens", False))]
+
+
+def describe(difference: PairedDifference) -> str:
+    if difference.estimate is None or difference.low is None:
+        return f"{difference.metric}: undefined"
+    return (f"{difference.metric}: {difference.estimate:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}] "
+            f"{difference.verdict}")
