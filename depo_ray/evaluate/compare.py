@@ -1,12 +1,13 @@
 """Paired differences between two evaluated policies outside a pipeline run (a zero-shot
 model against a trained checkpoint, say): the task metrics of ``paired_bootstrap`` plus
-per-task tokens per turn and share of invalid actions, and per-problem math accuracy and
+tokens per turn and the invalid-action rate (pooled over tasks, as the evaluation summary
+has them), and per-problem math accuracy and
 tokens, each B − A with its 95% interval. Items are matched by task (problem) id."""
 
 from __future__ import annotations
 
 from depo_ray.evaluate.metrics import TaskResult
-from depo_ray.evaluate.stats import PairedDifference, paired_bootstrap, paired_mean_difference
+from depo_ray.evaluate.stats import PairedDifference, paired_bootstrap, paired_mean_difference, paired_ratio_difference
 
 
 def _matched(a: list, b: list, key, what: str) -> tuple[list, list]:
@@ -21,11 +22,12 @@ def _matched(a: list, b: list, key, what: str) -> tuple[list, list]:
 def task_differences(a: list[TaskResult], b: list[TaskResult], resamples: int = 2000) -> list[PairedDifference]:
     a, b = _matched(a, b, lambda r: r.task_id, "task")
     paired = paired_bootstrap({0: a}, {0: b}, resamples=resamples).differences
-    per_task = [("tokens_per_turn", lambda r: r.generated_tokens / r.turns, False),
-                ("invalid_share", lambda r: r.invalid_actions / r.turns, False)]
+    turns = [[r.turns for r in a]], [[r.turns for r in b]]
+    # all tokens (invalid actions) over all turns, as the evaluation summary has them
     return [paired["succ"], paired["t_all"], paired["s_all"]] + [
-        paired_mean_difference([[value(r) for r in a]], [[value(r) for r in b]], name, higher, resamples)
-        for name, value, higher in per_task]
+        paired_ratio_difference([[getattr(r, field) for r in a]], turns[0], [[getattr(r, field) for r in b]], turns[1],
+                                name, False, resamples)
+        for name, field in (("tokens_per_turn", "generated_tokens"), ("invalid_action_rate", "invalid_actions"))]
 
 
 def math_differences(a: list[dict], b: list[dict], resamples: int = 2000) -> list[PairedDifference]:

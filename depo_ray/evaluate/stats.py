@@ -132,6 +132,23 @@ def paired_mean_difference(a, b, metric: str, higher_is_better: bool, resamples:
     return PairedDifference(metric, float((b - a).mean()), low, high, _verdict(low, high, higher_is_better), skipped=0)
 
 
+def paired_ratio_difference(a_num, a_den, b_num, b_den, metric: str, higher_is_better: bool, resamples: int = 2000,
+                            confidence: float = 0.95, rng_seed: int = 0) -> PairedDifference:
+    """B − A of a pooled ratio, sum(numerator) / sum(denominator) over a (seeds, items) table
+    (tokens per turn: all tokens over all turns, as ``summarize`` has it), with the interval
+    of the same crossed bootstrap as ``paired_mean_difference``."""
+    tables = [np.asarray(x, dtype=float) for x in (a_num, a_den, b_num, b_den)]
+    if any(x.ndim != 2 or x.shape != tables[0].shape for x in tables) or not tables[0].size:
+        raise ValueError(f"{metric}: need four non-empty (seeds, items) tables of one shape")
+    weighted_sums = _crossed_resampler(*tables[0].shape, resamples, rng_seed)
+    a_num, a_den, b_num, b_den = tables
+    resampled = weighted_sums(b_num) / weighted_sums(b_den) - weighted_sums(a_num) / weighted_sums(a_den)
+    tail = (1 - confidence) / 2 * 100
+    low, high = float(np.percentile(resampled, tail)), float(np.percentile(resampled, 100 - tail))
+    estimate = float(b_num.sum() / b_den.sum() - a_num.sum() / a_den.sum())
+    return PairedDifference(metric, estimate, low, high, _verdict(low, high, higher_is_better), skipped=0)
+
+
 def paired_bootstrap(a: Mapping[int, Sequence[TaskResult]], b: Mapping[int, Sequence[TaskResult]],
                      baseline: str = "A", method: str = "B", resamples: int = 2000, confidence: float = 0.95,
                      rng_seed: int = 0) -> PairedComparison:
