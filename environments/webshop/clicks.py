@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from environments.parsing import parse_response
-from environments.webshop.env import ACTION
+from environments.webshop.env import webshop_action
 
 PRODUCT_ID = re.compile(r"b0[0-9a-z]{8}", re.IGNORECASE)
 # page texts are joined by [SEP]; an invalid action's feedback line comes before the page
@@ -41,9 +41,8 @@ def product_clicks(messages: list[dict[str, str]]) -> ProductClicks:
             continue
         if message["role"] != "assistant":
             continue
-        action = parse_response(message["content"]).action
-        match = ACTION.fullmatch(action.strip()) if action else None
-        target = match.group(2).strip().lower() if match and match.group(1).lower() == "click" else ""
+        command = webshop_action(parse_response(message["content"]).action)
+        target = command[1] if command and command[0] == "click" else ""
         if PRODUCT_ID.fullmatch(target):
             clicks += 1
             on_page += target in shown

@@ -25,6 +25,13 @@ ACTION = re.compile(r"(search|click)\[(.+)\]", re.IGNORECASE | re.DOTALL)
 TEST_TASKS = tuple(range(*SPLITS["test"]))
 
 
+def webshop_action(action: str | None) -> tuple[str, str] | None:
+    """An action line as (verb, argument), both lowercased: ("click", "b0abc12345"); None
+    when it is not search[...] or click[...]."""
+    match = ACTION.fullmatch(action.strip()) if action else None
+    return (match.group(1).lower(), match.group(2).strip().lower()) if match else None
+
+
 @dataclass(frozen=True)
 class WebShopConfig:
     shop: ShopConfig = field(default_factory=ShopConfig)
@@ -89,10 +96,10 @@ class WebShopTextEnv(gym.Env):
             raise RuntimeError("episode is over; call reset()")
         self._turn += 1
         parsed = parse_response(response)
-        match = ACTION.fullmatch(parsed.action.strip()) if parsed.action else None
+        command = webshop_action(parsed.action)
         valid = False
-        if match:
-            verb, argument = match.group(1).lower(), match.group(2).strip().lower()
+        if command:
+            verb, argument = command
             if verb == "search" and argument:
                 pages.search(self._session, argument, self.shop)
                 valid = True
