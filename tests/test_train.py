@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from depo_ray.bootstrap import expert_records
-from depo_ray.cluster import connect
 from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.losses import LossConfig
@@ -21,6 +20,7 @@ from depo_ray.tokens import tokens_per_turn
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.run import run_bc, run_preference
 from environments.babyai.levels import tasks_for_levels
+from tests.conftest import session_ray
 
 pytestmark = pytest.mark.ray
 
@@ -29,11 +29,7 @@ LEVELS = ["BabyAI-GoToRedBallGrey-v0", "BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v
 
 @pytest.fixture(scope="module")
 def cluster():
-    connect(num_cpus=2, fresh=True)
-    yield
-    import ray
-
-    ray.shutdown()
+    session_ray()
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +86,20 @@ def test_bc_lowers_the_loss_and_exports_a_plain_model(bc_model):
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
-def test_lora_adapters_are_merged_into_the_final_model(cluster, shards, tiny_model_dir, tmp_path):
+def test_lora_adapters_are_merged_into_the_final_model_and_the_run_leaves_no_controller_alive(cluster, shards, tiny_model_dir,
+                                                                                             tmp_path):
+    from depo_ray.cluster import actor_ids, end_outlived_actors
+
     config = bc_config(tiny_model_dir, tmp_path, lora=LoraSettings(), epochs=1)
+    handler, before = signal.getsignal(signal.SIGINT), actor_ids(("TrainController",))
     _, final = run_bc(config, shards["bc"])
+    # Ray Train's Ctrl-C handler held the controller's handle after fit: the caller's is back,
+    # so the controller has ended and the hung-process check found it dead at once
+    assert signal.getsignal(signal.SIGINT) is handler
+    started = actor_ids(("TrainController",)) - before
+    began = time.monotonic()
+    assert len(started) == 1 and end_outlived_actors(("TrainController",), started, settle_s=30) == []
+    assert time.monotonic() - began < 10
     merged, base = load_model(str(final)), load_model(str(tiny_model_dir))
     assert set(dict(merged.named_parameters())) == set(dict(base.named_parameters()))
     changed = [n for n, p in merged.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
@@ -129,29 +136,12 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
     return {key: sum(present(key)) / len(present(key)) for key in ("loss", "reward_desirable", "reward_undesirable")}
 
 
-def short_depo_run(pi_bc: str, shards: list[str], output_dir: str) -> tuple[list[dict], dict, dict]:
-    """DEPO from π_BC on its own private Ray, in a fresh process (see the test)."""
-    import ray
-    from pathlib import Path
-
-    connect(num_cpus=2, fresh=True)
-    try:
-        config = TrainConfig(model=pi_bc, output_dir=output_dir, lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4,
-                             num_workers=1, checkpoint_every=50, loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3))
-        _, final = run_preference(config, shards)
-        return metrics(Path(output_dir)), evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
-    finally:
-        ray.shutdown()
-
-
 def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
-    import multiprocessing
-
     _, pi_bc = bc_model
-    # A fresh process with its own Ray: kept from when the full-suite failures were blamed on
-    # process state (their cause was the data, see wandering); not yet tried without it.
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        log, before, after = pool.apply(short_depo_run, (str(pi_bc), shards["labeled"], str(tmp_path)))
+    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4,
+                         num_workers=1, checkpoint_every=50, loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3))
+    _, final = run_preference(config, shards["labeled"])
+    log, before, after = metrics(tmp_path), evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
     assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
     assert after["loss"] < before["loss"], (before, after)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -54,8 +55,28 @@ def _fit(config: TrainConfig, dataset, name: str):
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
     )
-    with outlived_actors_ended(TRAIN_ACTORS):
+    # the caller's Ctrl-C handler back first, so the controller has ended when the check looks
+    with outlived_actors_ended(TRAIN_ACTORS), _sigint_handler_kept():
         return trainer.fit()
+
+
+@contextmanager
+def _sigint_handler_kept():
+    """Put the caller's SIGINT handler back after ``fit``. In the main thread, Ray Train's
+    ``fit`` installs a Ctrl-C handler that holds the handle of its controller actor and leaves
+    it installed, so the controller lived on until the next run replaced it, and
+    ``outlived_actors_ended`` waited its whole settle time for it (10 s a run)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # fit registers none there
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _ordered():
