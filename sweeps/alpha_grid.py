@@ -29,13 +29,14 @@ from depo_ray.config import ConfigError, load_job_config
 from depo_ray.losses import EFFICIENCY_SETTINGS
 from depo_ray.tracking import Tracker
 from depo_ray.tune.config import STUDIES, Grid, SweepConfig
-from depo_ray.tune.sweep import LOSS_SETTINGS, prepare_sweep, run_sweep, study_points, trial_key, trial_params
+from depo_ray.tune.sweep import (LOSS_SETTINGS, check_fits, prepare_sweep, run_sweep, study_points, trial_key,
+                                 trial_params)
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = tuple(f.name for f in dataclasses.fields(Grid))
 
 
-def parse_args():
+def parse_args(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML SweepConfig (relative to the project root); flags below override it")
     parser.add_argument("--pipeline", help="pipeline config whose run the sweep starts from")
@@ -51,7 +52,7 @@ def parse_args():
     parser.add_argument("--num-samples", type=int)
     parser.add_argument("--max-concurrent-trials", type=int)
     parser.add_argument("--dry-run", action="store_true", help="check the config and the run, list the trials")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def sweep_config(args) -> SweepConfig:
@@ -73,22 +74,28 @@ def listed_trials(points: dict[str, list]) -> list[str]:
     return [trial_key(trial_params(dict(zip(keys, combo)))) for combo in itertools.product(*points.values())]
 
 
-def main() -> None:
-    args = parse_args()
-    config = sweep_config(args)
-    if args.dry_run:
+def resources(dry_run: bool) -> tuple[float, float]:
+    """CPUs and GPUs for the trials: this machine's for a dry run, else the cluster's (connected
+    to, or started, here)."""
+    if dry_run:
         import torch
 
-        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-    else:
-        import ray
+        return os.cpu_count() or 1, torch.cuda.device_count()
+    import ray
 
-        from depo_ray.cluster import connect
+    from depo_ray.cluster import connect
 
-        connect()
-        cpus, gpus = ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)
+    connect()
+    return ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = sweep_config(args)
     try:
-        job = prepare_sweep(config, ROOT, cpus, gpus)
+        job = prepare_sweep(config, ROOT)  # before Ray starts: a refused sweep (a changed grid) fails in seconds
+        cpus, gpus = resources(args.dry_run)
+        check_fits(job, cpus, gpus)
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
     from depo_ray.tune.sweep import max_concurrent

@@ -1,12 +1,13 @@
 """sweeps/alpha_grid.py: the study's trials and settings without Ray, then a two-trial sweep
-from the small pipeline run (conftest.finished_run) on a local Ray cluster, run again to
-check that Tune restores it without re-running finished trials."""
+from the small pipeline run (conftest.finished_run), in process on the session's Ray cluster,
+run again to check that Tune restores it without re-running finished trials."""
 
 import csv
 import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,16 @@ def test_concurrent_trials_follow_the_cluster():
     assert max_concurrent(replace(job, config=SweepConfig(max_concurrent_trials=3)), 2, 0) == 3
 
 
+def test_a_trial_that_does_not_fit_the_cluster_is_refused():
+    from depo_ray.config import ConfigError
+    from depo_ray.tune.sweep import check_fits
+
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=1)
+    check_fits(job, 2, 1)
+    with pytest.raises(ConfigError, match="a trial needs 2 CPUs and 1 GPUs at once .* the cluster has 2 and 0"):
+        check_fits(job, 2, 0)
+
+
 def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_from(tmp_path):
     from depo_ray.config import ConfigError
     from depo_ray.tune.sweep import check_manifest
@@ -119,21 +130,19 @@ def test_dry_run_refuses_a_pipeline_run_without_pi_bc(tmp_path):
 
 # --- end to end (finished_run: conftest.py) ------------------------------------------------
 
-def sweep(config_file: Path, beta: str = "0.2") -> subprocess.CompletedProcess:
-    # RAY_ADDRESS=local: a private Ray instance, never a cluster the developer has running
-    return subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), "--pipeline", str(config_file),
-                           "--loss", "depo", "depo_weighted", "--alpha1", "3", "--alpha2", "3", "--gamma-token", "1",
-                           "--gamma-step", "1", "--beta", beta],
-                          capture_output=True, text=True, timeout=1200, env={**os.environ, "RAY_ADDRESS": "local"})
+def sweep_args(config_file: Path, beta: str = "0.2") -> list[str]:
+    return ["--pipeline", str(config_file), "--loss", "depo", "depo_weighted", "--alpha1", "3", "--alpha2", "3",
+            "--gamma-token", "1", "--gamma-step", "1", "--beta", beta]
 
 
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finished_run):
+def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finished_run, ray_cluster, capsys):
     config_file, report = finished_run
     folder = report.parent / "sweeps" / "alpha_grid"
-    first = sweep(config_file)
-    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    cli = alpha_grid_cli()
+    cli.main(sweep_args(config_file))  # in process, on the session's cluster: no Ray start of its own
+    first = capsys.readouterr().out
     with open(folder / "results.csv") as rows:
         results = list(csv.DictReader(rows))
     assert sorted(r["trial"] for r in results) == ["depo-a1_3-a2_3-b_0.2-f_1", "depo_weighted-gt_1-gs_1-b_0.2-f_1"]
@@ -142,7 +151,7 @@ def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finish
     with open(folder / "pareto.csv") as rows:
         front = [r["trial"] for r in csv.DictReader(rows)]
     assert 1 <= len(front) <= 2 and set(front) <= {r["trial"] for r in results}
-    assert (folder / "pareto.png").stat().st_size > 1000 and "Pareto front" in first.stdout and "BC:" in first.stdout
+    assert (folder / "pareto.png").stat().st_size > 1000 and "Pareto front" in first and "BC:" in first
     with open(folder / "paired.csv") as rows:
         paired = list(csv.DictReader(rows))
     assert sorted((r["trial"], r["against"]) for r in paired) == sorted((t, b) for t in (r["trial"] for r in results)
@@ -151,15 +160,19 @@ def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finish
     attempts = {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")}
     assert len(attempts) == 2 and all(text.count("\n") == 1 for text in attempts.values())
 
-    again = sweep(config_file)
-    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
-    assert "restoring" in again.stdout
+    cli.main(sweep_args(config_file))
+    assert "restoring" in capsys.readouterr().out
     assert {p.parent.name: p.read_text() for p in (folder / "trials").glob("*/attempts.log")} == attempts
     with open(folder / "results.csv") as rows:
         assert list(csv.DictReader(rows)) == results
 
-    other_grid = sweep(config_file, beta="0.1")  # Tuner.restore would keep the old trials: refused
+    # Tuner.restore would keep the old trials: refused, in a process of its own before it starts Ray
+    # (RAY_ADDRESS=local: were it to start one, a private instance, never a cluster the developer runs)
+    started = time.monotonic()
+    other_grid = subprocess.run([sys.executable, str(ROOT / "sweeps" / "alpha_grid.py"), *sweep_args(config_file, "0.1")],
+                                capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": "local"})
     assert other_grid.returncode != 0 and "sweep.grid.beta" in other_grid.stderr and "--name" in other_grid.stderr
+    assert time.monotonic() - started < 60
 
 
 # --- depo_weighted: its γ_token and γ_step swept like α1 and α2 -------------------------------
@@ -262,9 +275,21 @@ def test_the_sweep_loss_replaces_the_pipeline_depo_section_s(tmp_path):
     from depo_ray.tune.sweep import prepare_sweep
 
     pipeline = str(finished_bc(tmp_path))
-    job = prepare_sweep(SweepConfig(pipeline=pipeline, losses=("depo_weighted",)), ROOT, cpus=64, gpus=0)
+    job = prepare_sweep(SweepConfig(pipeline=pipeline, losses=("depo_weighted",)), ROOT)
     assert job.depo.loss.name == "depo_weighted" and job.manifest["sweep"]["losses"] == ["depo_weighted"]
-    assert prepare_sweep(SweepConfig(pipeline=pipeline), ROOT, 64, 0).depo.loss.name == "depo"
+    assert prepare_sweep(SweepConfig(pipeline=pipeline), ROOT).depo.loss.name == "depo"
+
+
+def test_a_sweep_folder_made_from_another_grid_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    from depo_ray.tune.sweep import prepare_sweep
+
+    pipeline = str(finished_bc(tmp_path))
+    job = prepare_sweep(SweepConfig(pipeline=pipeline, grid=Grid(beta=(0.2,))), ROOT)
+    job.folder.mkdir(parents=True)
+    job.manifest_file.write_text(json.dumps(job.manifest))
+    monkeypatch.setattr("depo_ray.cluster.connect", lambda *args, **kwargs: pytest.fail("the refused sweep connected"))
+    with pytest.raises(SystemExit, match=r"sweep\.grid\.beta: \[0\.2\] -> \[0\.1\].*--name"):
+        alpha_grid_cli().main(["--pipeline", pipeline, "--beta", "0.1"])
 
 
 def test_a_sweep_folder_made_before_the_gamma_settings_existed_still_resumes(tmp_path):
@@ -272,12 +297,12 @@ def test_a_sweep_folder_made_before_the_gamma_settings_existed_still_resumes(tmp
     from depo_ray.tune.sweep import prepare_sweep
 
     config = SweepConfig(pipeline=str(finished_bc(tmp_path)))
-    job = prepare_sweep(config, ROOT, 64, 0)
+    job = prepare_sweep(config, ROOT)
     older = json.loads(json.dumps(job.manifest))
     del older["sweep"]["losses"], older["sweep"]["grid"]["gamma_token"], older["sweep"]["grid"]["gamma_step"]
     del older["depo"]["loss"]["gamma_token"], older["depo"]["loss"]["gamma_step"]
     job.folder.mkdir(parents=True)
     job.manifest_file.write_text(json.dumps(older))
-    prepare_sweep(config, ROOT, 64, 0)  # the new settings are at their defaults: the same sweep
+    prepare_sweep(config, ROOT)  # the new settings are at their defaults: the same sweep
     with pytest.raises(ConfigError, match=r"sweep.grid.gamma_token: None -> \[1.0\]"):
-        prepare_sweep(replace(config, grid=Grid(gamma_token=(1.0,))), ROOT, 64, 0)
+        prepare_sweep(replace(config, grid=Grid(gamma_token=(1.0,))), ROOT)

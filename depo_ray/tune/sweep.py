@@ -1,7 +1,9 @@
 """A Ray Tune sweep of DEPO trials, all from one pipeline run's π_BC.
 
-    prepare_sweep(config, root)   -> SweepJob (checks the run, scores the data with π_BC once)
-    run_sweep(job)                -> one row per finished trial (fresh, or Tuner.restore)
+    prepare_sweep(config, root)   -> SweepJob (checks the run and the sweep folder, before any cluster)
+    check_fits(job, cpus, gpus)   -> ConfigError unless a trial fits the cluster
+    run_sweep(job, cpus, gpus)    -> one row per finished trial (scores the data with π_BC once;
+                                     fresh, or Tuner.restore)
 
 Each trial is a function trainable that builds its own Ray Train ``TorchTrainer``
 (``run_preference``) on the shared reference log-probs, then evaluates the exported model
@@ -134,8 +136,9 @@ def trial_params(params: dict) -> dict:
     return flat
 
 
-def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> SweepJob:
-    """Check the pipeline run the sweep starts from; nothing is computed here."""
+def prepare_sweep(config: SweepConfig, root: Path) -> SweepJob:
+    """Check the pipeline run the sweep starts from and what its folder was made from; nothing
+    is computed here and no cluster is needed (``check_fits`` then checks the cluster)."""
     pipeline_path = under_root(root, config.pipeline)
     pipeline = load_yaml(PipelineConfig, pipeline_path)
     if config.seed not in pipeline.seeds:
@@ -154,9 +157,6 @@ def prepare_sweep(config: SweepConfig, root: Path, cpus: float, gpus: float) -> 
     needs = stage_needs(pipeline)
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
     trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
-    if trial_cpus > cpus or trial_gpus > gpus:
-        raise ConfigError(f"a trial needs {trial_cpus:g} CPUs and {trial_gpus:g} GPUs at once (the pipeline's depo "
-                          f"and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
     found = {method: summary for method, summary in outputs.evaluations.items() if method in ("bc", "kto") and summary.exists()}
     job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate,
                    {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
@@ -191,6 +191,13 @@ def check_manifest(job: SweepJob) -> None:
     if change:
         raise ConfigError(f"{job.folder} holds a sweep made from other settings or files ({change}); give this one "
                           f"another name (--name), or delete that folder to start it over")
+
+
+def check_fits(job: SweepJob, cpus: float, gpus: float) -> None:
+    """A trial must fit the cluster: it holds its training workers, then its evaluation."""
+    if job.trial_cpus > cpus or job.trial_gpus > gpus:
+        raise ConfigError(f"a trial needs {job.trial_cpus:g} CPUs and {job.trial_gpus:g} GPUs at once (the pipeline's "
+                          f"depo and evaluate sections); the cluster has {cpus:g} and {gpus:g}")
 
 
 def max_concurrent(job: SweepJob, cpus: float, gpus: float) -> int:
