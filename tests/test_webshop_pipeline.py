@@ -96,20 +96,9 @@ def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_p
     assert outside.options["shop"]["cache_dir"] == str(tmp_path / "runs" / "webshop_cache")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    import ray
-
-    from depo_ray.cluster import connect
-
-    connect(num_cpus=2, fresh=True)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(cluster, shop_env, tmp_path):
+def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_cluster, shop_env, tmp_path):
     from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
     from depo_ray.evaluate.runner import EvalConfig, run_evaluation
     from depo_ray.losses import LossConfig
@@ -117,7 +106,7 @@ def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(clus
     from depo_ray.search.generate import GenerateConfig, run_generation
     from depo_ray.search.mcts import SearchConfig
     from depo_ray.serving import EngineConfig
-    from depo_ray.serving.router import ServingConfig
+    from depo_ray.serving.router import ServingConfig, serving
     from depo_ray.train.config import TrainConfig
 
     bootstrap = BootstrapConfig(
@@ -132,20 +121,21 @@ def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(clus
     (check,) = json.loads((tmp_path / "bootstrap" / "bootstrap.json").read_text())["rounds"]
     assert check["turns"] > 0
 
-    serving = ServingConfig(cpus_per_replica=1, request_timeout_s=120,
-                            engine=EngineConfig(max_model_len=4096, dtype="float32"))
+    served = ServingConfig(cpus_per_replica=1, request_timeout_s=120,
+                           engine=EngineConfig(max_model_len=4096, dtype="float32"))
     generated = GenerateConfig(
         policy=policy, output_dir=str(tmp_path / "trajectories"), task_ids=(1550, 1551), env=shop_env, workers=2,
-        cpus_per_worker=0.25, serving=serving,
+        cpus_per_worker=0.25, serving=served,
         search=SearchConfig(simulations=2, children=2, max_depth=4, temperature=0.5, max_new_tokens=48),
     )
-    totals = run_generation(generated, progress=False)
+    evaluated = EvalConfig(policy=policy, output_dir=str(tmp_path / "eval"), task_ids=(0, 1), env=shop_env,
+                           serving=served, max_new_tokens=48)
+    with serving(policy, served, "webshop-test") as router:  # one engine for the search and the evaluation
+        totals = run_generation(generated, progress=False, router=router)
+        summary = run_evaluation(evaluated, "bc", progress=False, router=router)
     records = read_records(tmp_path / "trajectories")
     assert not totals["failed"] and totals["tasks"] == 2 and records
     assert {r.env for r in records} == {"webshop"} and {r.task_id for r in records} <= {"1550", "1551"}
-
-    summary = run_evaluation(EvalConfig(policy=policy, output_dir=str(tmp_path / "eval"), task_ids=(0, 1), env=shop_env,
-                                        serving=serving, max_new_tokens=48), "bc", progress=False)
     assert summary["tasks"] == 2 and 0 <= summary["succ"] <= 1 and summary["s_all"] >= 1
     assert 0 <= summary["invalid_action_rate"] <= 1 and summary["t_all"] > 0
     played = read_records(tmp_path / "eval" / "trajectories.parquet")

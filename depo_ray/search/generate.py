@@ -77,8 +77,9 @@ class _Metrics:
         self.success = Gauge("depo_generate_success_rate", description="Share of found trajectories that succeed")
 
 
-def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
-    """Search every pending task; returns totals of this run."""
+def run_generation(config: GenerateConfig, progress: bool = True, router=None) -> dict:
+    """Search every pending task; returns totals of this run. ``router``: one already serving
+    ``config.policy``, which the caller stops (else one is started and stopped here)."""
     import ray
     from ray.util.queue import Empty, Queue
 
@@ -92,8 +93,9 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     if not todo:
         return totals
     launched = time.perf_counter()
-    # Named, so operators (and the fault test) can find the router's replicas.
-    router = None if config.teacher else start_router(config.policy, config.serving, name=f"policy-router-{uuid.uuid4().hex[:8]}")
+    owned = router is None and not config.teacher
+    if owned:  # named, so operators (and the fault test) can find the router's replicas
+        router = start_router(config.policy, config.serving, name=f"policy-router-{uuid.uuid4().hex[:8]}")
     running: dict = {}
     try:
         if router:
@@ -168,6 +170,6 @@ def run_generation(config: GenerateConfig, progress: bool = True) -> dict:
     finally:  # a failed run must not leave its workers and vLLM replicas holding the cluster
         for actor, _ in running.values():
             ray.kill(actor)
-        if router:
+        if owned:
             stop_router(router)
     return totals
