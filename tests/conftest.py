@@ -85,6 +85,26 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def session_ray():
+    """The session's one local Ray instance (2 CPUs), started by the first test that asks and
+    shut down when the session ends: for tests that need a cluster but are not about its
+    start or isolation (each start costs seconds and a few hundred MB). A test that shuts Ray
+    down leaves the next one a fresh instance."""
+    import ray
+
+    from depo_ray.cluster import connect
+
+    if not ray.is_initialized():
+        connect(num_cpus=2, fresh=True)
+    return ray.get_runtime_context()
+
+
+@pytest.fixture
+def ray_cluster():
+    """``session_ray`` for one test."""
+    return session_ray()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A freshly built tiny policy folder (2 small layers keep tests fast)."""
@@ -97,7 +117,11 @@ def tiny_tokenizer(tiny_model_dir):
     return load_tokenizer(str(tiny_model_dir))
 
 
-EASY = [level + 40 * seed for seed in range(8) for level in range(4)]  # the red-ball / GoToObj levels, seeds 0-7
+def easy_tasks(seeds, levels=range(4)) -> list[int]:
+    """The red-ball / GoToObj levels (0-3) at ``seeds``: task id = level + 40 · seed."""
+    return [level + 40 * seed for seed in seeds for level in levels]
+
+
 SMALL_TRAIN = {"lora": None, "learning_rate": 1e-3, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 4,
                "num_workers": 2, "checkpoint_every": 100}
 SERVING = {"replicas": 1, "cpus_per_replica": 1, "request_timeout_s": 120,
@@ -108,9 +132,11 @@ def small_pipeline(run_dir: Path) -> dict:
     return {
         "run_dir": str(run_dir),
         "env": {"name": "babyai", "options": {"max_turns": 6}},
-        "bootstrap": {"task_ids": EASY, "check_tasks": [0, 1], "min_valid_rate": 0.0, "max_rounds": 1,
-                      "expert": {"detour_share": 0.3},
-                      "train": {**SMALL_TRAIN, "loss": {"name": "sft"}, "learning_rate": 3e-3, "epochs": 6}},
+        # seeds 8 and 9 are evaluated; the MCTS tests search seeds from 20 on with this π_BC,
+        # trained enough that greedy play wins about 1 task in 3 there (so both labels appear)
+        "bootstrap": {"task_ids": easy_tasks([*range(8), *range(10, 14)]), "check_tasks": [0, 1], "min_valid_rate": 0.0,
+                      "max_rounds": 1, "expert": {"detour_share": 0.3},
+                      "train": {**SMALL_TRAIN, "loss": {"name": "sft"}, "learning_rate": 3e-3, "epochs": 8, "num_workers": 1}},
         "generate": {"task_ids": [0, 2, 40, 42], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
                      "search": {"simulations": 2, "children": 2, "max_depth": 6, "temperature": 0.5, "max_new_tokens": 48}},
         "label": {"expert_demos": "all"},
@@ -125,20 +151,33 @@ def small_pipeline(run_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory):
-    """The small pipeline, run to the end in process on a private local Ray (the pipeline
-    tests resume it; the sweep tests start from its π_BC and evaluations)."""
-    import ray
+def tiny_bootstrap(tmp_path_factory):
+    """The small pipeline's bootstrap stage (tiny policy, expert demos, one BC round), run once
+    per session with the settings the pipeline gives it: the MCTS tests search with its π_BC,
+    and ``finished_run`` starts from a copy of its folder, so the stage resumes with nothing
+    left to do. Returns the stage's BootstrapConfig and π_BC."""
+    from depo_ray.bootstrap import bootstrap_policy
+    from depo_ray.config import from_dict
+    from depo_ray.pipeline.stages import bootstrap_settings
 
-    from depo_ray.cluster import connect
+    folder = tmp_path_factory.mktemp("bootstrap")
+    config = bootstrap_settings(from_dict(PipelineConfig, small_pipeline(folder / "run")), folder, ROOT)
+    session_ray()
+    return config, bootstrap_policy(config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, tiny_bootstrap):
+    """The small pipeline, run to the end in process on the session's Ray (the pipeline
+    tests resume it; the sweep tests start from its π_BC and evaluations)."""
+    import shutil
+
     from depo_ray.pipeline.runner import run_pipeline
 
     folder = tmp_path_factory.mktemp("pipeline")
     config_file = folder / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(small_pipeline(folder / "run")))
-    connect(num_cpus=2, fresh=True)
-    try:
-        report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
-    finally:
-        ray.shutdown()
+    shutil.copytree(tiny_bootstrap[0].run_dir, folder / "run" / "bootstrap")
+    session_ray()
+    report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
     return config_file, report

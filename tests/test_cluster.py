@@ -20,12 +20,12 @@ class Stuck:
 
 
 @pytest.mark.ray
-def test_an_actor_process_that_outlives_its_actor_is_ended_and_a_live_one_is_not():
+def test_an_actor_process_that_outlives_its_actor_is_ended_and_a_live_one_is_not(ray_cluster):
     import ray
 
-    from depo_ray.cluster import actor_ids, connect, end_outlived_actors
+    from depo_ray.cluster import actor_ids, end_outlived_actors
 
-    connect(num_cpus=1, fresh=True)
+    live = None
     try:
         actor = ray.remote(num_cpus=0)(Stuck)
         stuck, live = actor.remote(), actor.remote()
@@ -39,7 +39,8 @@ def test_an_actor_process_that_outlives_its_actor_is_ended_and_a_live_one_is_not
         assert not psutil.pid_exists(stuck_pid) or psutil.Process(stuck_pid).status() == psutil.STATUS_ZOMBIE
         assert psutil.pid_exists(live_pid) and ray.get(live.pid.remote()) == live_pid
     finally:
-        ray.shutdown()
+        if live is not None:
+            ray.kill(live)
 
 
 
@@ -67,16 +68,20 @@ def test_work_is_handed_out_in_order_in_batches_of_the_given_size():
 
 
 @pytest.mark.ray
-def test_a_dead_actors_item_is_played_again_on_a_new_actor_and_a_failing_call_is_not(tmp_path):
+def test_a_dead_actors_item_is_played_again_on_a_new_actor_and_a_failing_call_is_not(ray_cluster, tmp_path):
     import ray
 
-    from depo_ray.cluster import connect, map_on_replaceable_actors
+    from depo_ray.cluster import map_on_replaceable_actors
 
-    connect(num_cpus=1, fresh=True)
+    made = []
+    actor = ray.remote(num_cpus=0)(Fragile)
+
+    def make():
+        made.append(actor.remote(str(tmp_path), 3))
+        return made[-1]
+
+    square = lambda a, x: a.square.remote(x)  # noqa: E731
     try:
-        actor = ray.remote(num_cpus=0)(Fragile)
-        make = lambda: actor.remote(str(tmp_path), 3)  # noqa: E731
-        square = lambda a, x: a.square.remote(x)  # noqa: E731
         results = list(map_on_replaceable_actors(make, square, list(range(8)), workers=2))
         assert sorted(results) == [x * x for x in range(8)] and (tmp_path / "died").exists()
         with pytest.raises(ray.exceptions.RayTaskError, match="negative"):
@@ -85,4 +90,5 @@ def test_a_dead_actors_item_is_played_again_on_a_new_actor_and_a_failing_call_is
         with pytest.raises(ray.exceptions.RayActorError):
             list(map_on_replaceable_actors(make, square, [3], workers=1, max_replacements=0))
     finally:
-        ray.shutdown()
+        for handle in made:  # the session's cluster outlives this test
+            ray.kill(handle)

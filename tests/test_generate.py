@@ -8,56 +8,42 @@ import signal
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-from depo_ray.cluster import connect
+from depo_ray.bootstrap import bootstrap_policy
 from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records
-from depo_ray.losses import LossConfig
 from depo_ray.records import read_records
 from depo_ray.search.generate import GenerateConfig, run_generation, shard_for
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving import EngineConfig
 from depo_ray.serving.router import ServingConfig
-from depo_ray.train.config import TrainConfig
+from tests.conftest import easy_tasks
 
 pytestmark = [pytest.mark.ray, pytest.mark.vllm]
-
-EASY_LEVELS = range(4)  # GoToRedBallGrey, GoToRedBall, GoToRedBallNoDists, GoToObjS6: task id = level + 40 · seed
-
-
-def easy_tasks(seeds, levels=EASY_LEVELS) -> list[int]:
-    return [level + 40 * seed for seed in seeds for level in levels]
-
 
 # Searched tasks: the red ball levels without coloured distractors, where the barely trained
 # policy succeeds often enough (greedy: about 1 task in 3) for both labels to appear.
 SEARCH_LEVELS = (0, 2)
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    """The CPU default's bootstrap (tiny model, expert demos, BC), sized for a test."""
-    connect(num_cpus=2, fresh=True)
-    run_dir = tmp_path_factory.mktemp("bootstrap")
-    config = BootstrapConfig(
-        run_dir=str(run_dir), task_ids=tuple(easy_tasks(range(12))), check_tasks=(0, 1), min_valid_rate=0.0, max_rounds=1,
-        env=EnvConfig(options={"max_turns": 6}), expert={"detour_share": 0.3},
-        train=TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
-                          epochs=8, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
-    )
-    final = bootstrap_policy(config, progress=False)
-    summary = json.loads((run_dir / "bootstrap.json").read_text())
+@pytest.fixture
+def policy(tiny_bootstrap, ray_cluster) -> str:
+    """The small pipeline's π_BC (tiny model, expert demos, BC): conftest.py's, shared with the
+    pipeline run."""
+    return str(tiny_bootstrap[1])
+
+
+def test_the_bootstrap_keeps_its_check_and_a_rerun_trains_nothing(tiny_bootstrap, ray_cluster):
+    config, final = tiny_bootstrap
+    summary = json.loads((Path(config.run_dir) / "bootstrap.json").read_text())
     (check,) = summary["rounds"]
-    assert summary["expert_turns"]["turns"] > 0 and summary["expert_turns"]["max_new_tokens"] == 96
+    # the pipeline's turn budget: the smaller of generate's and evaluate's max_new_tokens
+    assert summary["expert_turns"]["turns"] > 0 and summary["expert_turns"]["max_new_tokens"] == 48
     assert check["round"] == 1 and check["turns"] > 0 and 0 <= check["valid_rate"] <= 1
     assert bootstrap_policy(config) == final  # done: nothing retrained
-    yield str(final)
-    import ray
-
-    ray.shutdown()
 
 
 def generate_config(policy, output, task_ids) -> GenerateConfig:

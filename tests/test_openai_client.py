@@ -52,23 +52,16 @@ def test_rephraser_keeps_the_turn_when_the_action_comes_back_changed(endpoint):
 
 
 @pytest.mark.ray
-def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_path):
-    import ray
-
-    from depo_ray.cluster import connect
+def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_path, ray_cluster):
     from depo_ray.envs import EnvConfig
     from depo_ray.records import read_records
     from depo_ray.search.generate import GenerateConfig, run_generation
     from depo_ray.search.mcts import SearchConfig
 
-    connect(num_cpus=2, fresh=True)
-    try:
-        config = GenerateConfig(policy=str(tiny_model_dir), output_dir=str(tmp_path), task_ids=(0, 1), workers=2,
-                                cpus_per_worker=0.25, teacher=endpoint.config, env=EnvConfig(options={"max_turns": 3}),
-                                search=SearchConfig(simulations=2, children=2, max_depth=3, max_new_tokens=16))
-        totals = run_generation(config, progress=False)
-    finally:
-        ray.shutdown()
+    config = GenerateConfig(policy=str(tiny_model_dir), output_dir=str(tmp_path), task_ids=(0, 1), workers=2,
+                            cpus_per_worker=0.25, teacher=endpoint.config, env=EnvConfig(options={"max_turns": 3}),
+                            search=SearchConfig(simulations=2, children=2, max_depth=3, max_new_tokens=16))
+    totals = run_generation(config, progress=False)
     records = read_records(tmp_path)
     assert totals["tasks"] == 2 and not totals["failed"] and "replica_replacements" not in totals
     assert records and {r.policy for r in records} == {"tiny"} and {r.task_id for r in records} == {"0", "1"}

@@ -1,4 +1,7 @@
-"""The tiny policy folder serves through vLLM, agrees with transformers on greedy decoding, and\nsamples reproducibly with per-request seeds."""
+"""The tiny policy folder serves through vLLM, agrees with transformers on greedy decoding, and
+samples reproducibly with per-request seeds."""
+
+import asyncio
 
 import pytest
 import torch
@@ -9,33 +12,61 @@ from depo_ray.serving import EngineConfig, make_llm
 pytestmark = pytest.mark.vllm
 
 
-def test_vllm_generates_what_transformers_generates(tiny_model_dir):
-    from vllm import SamplingParams
+@pytest.fixture(scope="module")
+def served(tiny_model_dir):
+    """One PolicyServer engine for the tests that need only the tiny policy served (an engine
+    start costs about half a minute), with the one event loop its async engine runs on: vLLM
+    binds the engine's output handler to the loop of its first request."""
+    from depo_ray.serving.server import PolicyServer
 
+    loop = asyncio.new_event_loop()
+
+    async def start():
+        return PolicyServer(str(tiny_model_dir), EngineConfig(max_model_len=1024, dtype="float32"))
+
+    server = loop.run_until_complete(start())
+    try:
+        yield server, loop.run_until_complete
+    finally:
+        server.engine.shutdown()
+        loop.close()
+
+
+def test_vllm_generates_what_transformers_generates(tiny_model_dir, served):
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    server, run = served
     tokenizer = load_tokenizer(str(tiny_model_dir))
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": "Mission: go to the red ball\nYou see:\n- red ball 1: 2 steps ahead"}],
         tokenize=False, add_generation_prompt=True,
     )
-    llm = make_llm(str(tiny_model_dir), EngineConfig(max_model_len=1024, dtype="float32"))
-    out = llm.generate([prompt], SamplingParams(max_tokens=8, temperature=0.0, ignore_eos=True))[0].outputs[0]
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    async def greedy():
+        params = SamplingParams(max_tokens=8, temperature=0.0, ignore_eos=True, output_kind=RequestOutputKind.FINAL_ONLY)
+        async for output in server.engine.generate({"prompt_token_ids": ids}, params, request_id="greedy"):
+            final = output
+        return final.outputs[0]
+
+    out = run(greedy())
     assert len(out.token_ids) == 8
 
     model = load_model(str(tiny_model_dir))
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        reference = model.generate(ids, max_new_tokens=8, min_new_tokens=8, do_sample=False)[0, ids.shape[1]:]
+        reference = model.generate(torch.tensor([ids]), max_new_tokens=8, min_new_tokens=8, do_sample=False)[0, len(ids):]
     assert list(out.token_ids) == reference.tolist()
     assert out.text == tokenizer.decode(reference, skip_special_tokens=True)
 
 
-def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arriving_together(tiny_model_dir):
+def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arriving_together(served):
     """A PolicyServer's requests with their own seeds give the same samples whatever else is in
     the batch. Long prompts arriving together used to be prefilled in chunks, which vLLM CPU
     cannot do for a seeded request (the engine died: "CPU Generator does not use offset")."""
-    import asyncio
+    from depo_ray.serving.server import Sampling
 
-    from depo_ray.serving.server import PolicyServer, Sampling
+    server, run = served
 
     colours = ["red", "blue", "green", "grey", "purple", "yellow", "red", "blue"]
     chats = [[{"role": "user", "content": f"Mission: go to the {c} ball\n" + "You see: a wall 1 step left\n" * (60 + 5 * i)}]
@@ -48,15 +79,8 @@ def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arr
                                          for i in order))
         return {i: [g.text for g in generations] for i, generations in zip(order, answers)}
 
-    async def run():
-        server = PolicyServer(str(tiny_model_dir), EngineConfig(max_model_len=1024, dtype="float32"))
-        try:
-            return (await sample(server, range(len(chats))), await sample(server, reversed(range(len(chats)))),
-                    await sample(server, [5, 2]))
-        finally:
-            server.engine.shutdown()
-
-    forward, backward, subset = asyncio.run(run())
+    forward, backward, subset = (run(sample(server, range(len(chats)))), run(sample(server, reversed(range(len(chats))))),
+                                 run(sample(server, [5, 2])))
     assert backward == forward and subset == {i: forward[i] for i in (5, 2)}
     assert len({text for texts in forward.values() for text in texts}) > len(chats)  # still sampling
 
@@ -83,29 +107,26 @@ def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
     assert any(" " in out.text for out in outputs)
 
 
-def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(tiny_model_dir):
-    import asyncio
-
-    from depo_ray.serving.server import PolicyServer, Sampling
+def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(tiny_model_dir, served):
+    from depo_ray.serving.server import Sampling
     from depo_ray.tokens import prompt_ids
 
+    server, run = served
+    limit = server.max_model_len
     tokenizer = load_tokenizer(str(tiny_model_dir))
     turn = [{"role": "user", "content": "you see a red ball 1 2 steps ahead"}, {"role": "assistant", "content": "Action: go to red ball 1"}]
     chat = [{"role": "system", "content": "play"}]
-    while len(prompt_ids(tokenizer, chat + turn * 2)) < 250:
+    while len(prompt_ids(tokenizer, chat + turn * 2)) < limit - 6:
         chat += turn
-    chat += turn[:1]  # a few tokens left of 256
-    room = 256 - len(prompt_ids(tokenizer, chat))
+    chat += turn[:1]  # a few tokens left of the context
+    room = limit - len(prompt_ids(tokenizer, chat))
     sampling = Sampling(temperature=1.0, max_tokens=64, seed=0)
 
     async def ask():
-        server = PolicyServer(str(tiny_model_dir), EngineConfig(max_model_len=256, dtype="float32"))
-        try:
-            return (await server.generate(chat, 1, sampling), await server.generate(chat + turn * 3, 2, sampling),
-                    server.context_full)
-        finally:
-            server.engine.shutdown()
+        before = server.context_full
+        return (await server.generate(chat, 1, sampling), await server.generate(chat + turn * 3, 2, sampling),
+                server.context_full - before)
 
-    (cut,), full, counted = asyncio.run(ask())
+    (cut,), full, counted = run(ask())
     assert 0 < room < 64 and 0 < cut.completion_tokens <= room and not cut.context_full
     assert [(g.text, g.completion_tokens, g.context_full) for g in full] == [("", 0, True)] * 2 and counted == 1

@@ -131,12 +131,11 @@ def test_the_oracle_expert_buys_the_goal_product_on_generated_goals(tmp_path):
 
 
 @pytest.mark.ray
-def test_many_environments_share_one_shop_actor(env):
+def test_many_environments_share_one_shop_actor(env, ray_cluster):
     import ray
 
-    from depo_ray.cluster import connect
-
-    connect(num_cpus=1, fresh=True)
+    shops = lambda: [n for n in ray.util.list_named_actors() if n.startswith("webshop-shop-")]  # noqa: E731
+    before = shops()
     try:
         env.reset(options={"task_id": 0})
         local_results = act(env, "search[tea tree shampoo]")[0]
@@ -148,9 +147,10 @@ def test_many_environments_share_one_shop_actor(env):
                 act(other, action)
             assert act(other, "click[buy now]")[1] == 1.0
         assert len({other.shop._actor._actor_id for other in shared}) == 1
-        assert len([n for n in ray.util.list_named_actors() if n.startswith("webshop-shop-")]) == 1
+        assert len(shops()) == len(before) + 1
     finally:
-        ray.shutdown()
+        for name in set(shops()) - set(before):  # the session's cluster outlives this test
+            ray.kill(ray.get_actor(name))
 
 
 def test_product_clicks_count_the_ids_the_page_showed_as_the_env_judges_them(env):

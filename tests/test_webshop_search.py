@@ -129,17 +129,10 @@ def test_load_or_build_builds_once_and_refuses_other_indexes(tmp_path, monkeypat
     assert SearchIndex.is_saved(folder) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
+@pytest.mark.ray
+def test_one_search_actor_serves_the_same_results(index, tmp_path, ray_cluster):
     import ray
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.mark.ray
-def test_one_search_actor_serves_the_same_results(index, tmp_path, local_ray):
     from environments.webshop.search import RemoteSearch, search_service
 
     index.save(tmp_path / "index")
@@ -149,9 +142,9 @@ def test_one_search_actor_serves_the_same_results(index, tmp_path, local_ray):
     queries = ["tea tree shampoo", "ceramic mug", "s", "the", "wireless headphones"]
     remote = RemoteSearch(actor)
     assert [remote.search(q) for q in queries] == [index.search(q) for q in queries]
-    assert local_ray.get(actor.search_many.remote(queries, 1)) == [index.search(q, 1) for q in queries]
+    assert ray.get(actor.search_many.remote(queries, 1)) == [index.search(q, 1) for q in queries]
     other = tmp_path / "other"
     SearchIndex.build(PRODUCTS[:2]).save(other)
     with pytest.raises(ValueError, match="serves"):
         search_service(other, name="webshop-search-test")
-    local_ray.kill(actor)
+    ray.kill(actor)
