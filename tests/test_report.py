@@ -86,3 +86,6 @@ def test_the_report_of_a_finished_run(tmp_path, results):
     assert "DEPO-W" not in text  # an optional method without its section is not reported
     assert (tmp_path / "plots" / "paired_differences.png").stat().st_size > 1000
     assert "plots/paired_differences.png" in text
+    assert "starting policy the CPU default's tiny model" in text
+    pretrained = PipelineConfig(run_dir=str(tmp_path), seeds=(0, 1), policy="smollm2-135m-instruct")
+    assert "starting policy `smollm2-135m-instruct`." in write_report(pretrained, run, {}).read_text()
