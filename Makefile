@@ -49,12 +49,16 @@ browser:
 ray-stop: $(STAMP)
 	$(RAY) stop
 
+# Two pytest workers (pytest-xdist): engine, cluster and training starts are mostly imports
+# and waits, which leave the second core idle in a serial run. A module's tests stay in one
+# worker (tests/conftest.py); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # No vLLM engine, no Ray cluster, no model download: the developer's loop.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not vllm and not ray and not model" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not vllm and not ray and not model" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs

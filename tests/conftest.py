@@ -43,6 +43,15 @@ def pytest_runtest_setup(item):
     _running.update(marks={mark.name for mark in item.iter_markers()}, test=item.nodeid)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs workers with ``--dist loadgroup``) a module's tests
+    run in one worker, so its module fixtures are built once, and every test that reads the
+    small pipeline run (``finished_run``) runs in the same worker, so the run is made once."""
+    for item in items:
+        group = "finished_run" if "finished_run" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def _refused_unless_marked(mark: str, what: str, start):
     """``start`` that fails unless the running test carries ``mark``: the markers stay true, so
     `make test-fast` (-m "not vllm and not ray") never starts Ray or vLLM."""
