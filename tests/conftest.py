@@ -43,10 +43,12 @@ def pytest_runtest_setup(item):
     _running.update(marks={mark.name for mark in item.iter_markers()}, test=item.nodeid)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test`` runs workers with ``--dist loadgroup``) a module's tests
     run in one worker, so its module fixtures are built once, and every test that reads the
-    small pipeline run (``finished_run``) runs in the same worker, so the run is made once."""
+    small pipeline run (``finished_run``) runs in the same worker, so the run is made once.
+    First among the hooks: xdist's own reads the groups into the test ids."""
     for item in items:
         group = "finished_run" if "finished_run" in item.fixturenames else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))

@@ -27,6 +27,18 @@ def test_a_hung_test_fails_with_its_traceback_once_its_time_is_up(tmp_path):
     assert time.monotonic() - began < 120
 
 
+def test_two_workers_run_a_modules_tests_in_one_worker():
+    """make test's `-n 2 --dist loadgroup` keeps a module (and the small pipeline run's readers)
+    on one worker only while xdist's groups take effect: with pytest 9.2 they silently did not
+    (pytest-xdist issue 1386), and each worker built the shared run again."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
+                          str(ROOT / "tests" / "test_parsing.py")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    passed = [line for line in out.stdout.splitlines() if " PASSED " in line]
+    assert out.returncode == 0 and len(passed) >= 4, out.stdout[-2000:]
+    assert all(line.rstrip().endswith("@tests.test_parsing") for line in passed), passed
+    assert len({line.split("]")[0] for line in passed}) == 1, passed  # one worker ran them all
+
+
 def test_the_durations_table_is_summed_per_file_over_setup_call_and_teardown():
     spec = importlib.util.spec_from_file_location("suite_durations", ROOT / "benchmarks" / "suite_durations.py")
     durations = importlib.util.module_from_spec(spec)
