@@ -26,11 +26,14 @@ class TaskEnvironment:
     large_test_tasks: tuple[int, ...] = ()
     """A larger held-out set, disjoint from ``test_tasks`` and from every training range, for
     comparisons that need statistical power; empty where the environment has none."""
+    validation_tasks: tuple[int, ...] = ()
+    """Held-out tasks for choosing settings, disjoint from both test sets; empty where the
+    environment has none."""
 
     @property
     def held_out(self) -> tuple[int, ...]:
         """Every task id that training must never see."""
-        return self.test_tasks + self.large_test_tasks
+        return self.test_tasks + self.large_test_tasks + self.validation_tasks
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def _babyai_config() -> type:
 
 
 def _babyai(config) -> TaskEnvironment:
-    from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, BabyAITextEnv, task_level_and_seed
+    from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, VALIDATION_TASKS, BabyAITextEnv, task_level_and_seed
     from environments.babyai.prompt import instruction_for
 
     def describe(task_id: int) -> dict:
@@ -56,7 +59,8 @@ def _babyai(config) -> TaskEnvironment:
         return {"seed": seed, "provenance": {"level": level, "action_mode": config.action_mode}}
 
     return TaskEnvironment("babyai", BabyAITextEnv(config), instruction_for(config.action_mode),
-                           lambda task_id: {"task_id": task_id}, describe, tuple(sorted(HARNESS_TEST_TASKS)), LARGE_TEST_TASKS)
+                           lambda task_id: {"task_id": task_id}, describe, tuple(sorted(HARNESS_TEST_TASKS)), LARGE_TEST_TASKS,
+                           VALIDATION_TASKS)
 
 
 def _webshop_config() -> type:

@@ -171,3 +171,22 @@ def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness
     assert evaluation_tasks(EvalConfig()) == sorted(HARNESS_TEST_TASKS)
     with pytest.raises(ValueError, match="no 'large' task set"):
         evaluation_tasks(EvalConfig(task_set="large", env=EnvConfig(name="webshop")))
+
+
+def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_test_sets():
+    from collections import Counter
+
+    from depo_ray.envs import EnvConfig, make_env, select_tasks
+    from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
+    from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS, VALIDATION_TASKS
+
+    levels = Counter(LEVELS[t % len(LEVELS)] for t in VALIDATION_TASKS)
+    assert len(VALIDATION_TASKS) == len(set(VALIDATION_TASKS)) == 90
+    assert set(levels) == {LEVELS[t % len(LEVELS)] for t in HARNESS_TEST_TASKS} and set(levels.values()) == {5}
+    assert not set(VALIDATION_TASKS) & (set(HARNESS_TEST_TASKS) | set(LARGE_TEST_TASKS))
+    held_out = make_env(EnvConfig()).held_out
+    # a training range that reaches the validation seeds leaves their tasks out
+    assert not set(select_tasks((0, max(VALIDATION_TASKS) + 1), None, held_out)) & set(VALIDATION_TASKS)
+    assert evaluation_tasks(EvalConfig(task_set="validation")) == list(VALIDATION_TASKS)
+    with pytest.raises(ValueError, match="task_set: expected one of"):
+        EvalConfig(task_set="dev")

@@ -28,6 +28,8 @@ from depo_ray.serving.server import Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
 
 SUMMARY = "summary.json"
+TASK_SETS = {"test": "test_tasks", "large": "large_test_tasks", "validation": "validation_tasks"}
+"""``task_set`` -> the TaskEnvironment's field holding its ids."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,12 @@ class EvalConfig:
     """Where tasks.parquet, trajectories.parquet and summary.json go (the pipeline fills it in)."""
     task_ids: tuple[int, ...] | None = None
     """Held-out task ids; None: the environment's ``task_set``."""
-    task_set: Literal["test", "large"] = "test"
+    task_set: Literal["test", "large", "validation"] = "test"
     """With ``task_ids`` null: "test", the environment's test tasks (BabyAI: the paper harness's
-    90, comparable with the paper), or "large", its larger held-out set (BabyAI: 450 tasks, the
-    harness's levels at unseen seeds), for paired comparisons with statistical power."""
+    90, comparable with the paper); "large", its larger held-out set (BabyAI: 450 tasks, the
+    harness's levels at unseen seeds), for paired comparisons with statistical power; or
+    "validation", the held-out tasks settings are chosen on (BabyAI: 90, the harness's levels
+    at other unseen seeds)."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Which environment, with its options (use the generation stage's)."""
     serving: ServingConfig = field(default_factory=ServingConfig)
@@ -58,8 +62,8 @@ class EvalConfig:
 
     def __post_init__(self):
         check_task_ids(self.task_ids)
-        if self.task_set not in ("test", "large"):
-            raise ValueError(f"task_set: expected 'test' or 'large', got {self.task_set!r}")
+        if self.task_set not in TASK_SETS:
+            raise ValueError(f"task_set: expected one of {list(TASK_SETS)}, got {self.task_set!r}")
         if min(self.workers, self.episodes_per_worker, self.max_new_tokens) < 1:
             raise ValueError("workers, episodes_per_worker and max_new_tokens must be at least 1")
         if self.cpus_per_worker < 0:
@@ -71,7 +75,7 @@ def evaluation_tasks(config: EvalConfig) -> list[int]:
     if config.task_ids is not None:
         return list(config.task_ids)
     task_env = make_env(config.env)
-    tasks = task_env.large_test_tasks if config.task_set == "large" else task_env.test_tasks
+    tasks = getattr(task_env, TASK_SETS[config.task_set])
     if not tasks:
         raise ValueError(f"evaluate.task_set: {task_env.name} has no {config.task_set!r} task set")
     return list(tasks)

@@ -67,3 +67,12 @@ LARGE_TEST_TASKS: tuple[int, ...] = tuple(
     tasks_for_levels(sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS}), LARGE_SET_SEEDS))
 """The harness's 18 levels, each at 25 unseen seeds (450 tasks): the harness's level mix with
 five times its size, so a paired comparison can resolve smaller differences."""
+
+VALIDATION_SEEDS = range(2000, 2005)
+"""Seeds of the validation set: above the large set's and every training range's."""
+
+VALIDATION_TASKS: tuple[int, ...] = tuple(
+    tasks_for_levels(sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS}), VALIDATION_SEEDS))
+"""The harness's 18 levels, each at 5 more unseen seeds (90 tasks), for choosing settings
+(learning rate, steps, data size): a reported number on the test tasks or the large set is
+then never the one a setting was picked on."""
