@@ -1,13 +1,19 @@
 """Paired differences between evaluated policies, each against the first: BabyAI or WebShop
 task metrics (Succ, T@All, S@All, tokens per turn, invalid actions) and, with --math, math
-accuracy and tokens per problem, as B − A with 95% bootstrap intervals over the same tasks.
+accuracy and tokens per problem, as B − A with 95% bootstrap intervals over the same seeds
+and tasks.
 
-    python jobs/compare.py zero-shot=runs/smollm2/zero-shot bc=runs/smollm2/eval/bc/seed-0 \\
-        --math zero-shot=runs/smollm2/math-zero-shot bc=runs/smollm2/math/bc/seed-0
+    python jobs/compare.py zero_shot=runs/smollm2/zero-shot bc=runs/smollm2/eval/bc/seed-0 \\
+        --math zero_shot=runs/smollm2/math-zero-shot bc=runs/smollm2/math/bc/seed-0
 
 A folder is an evaluation output (tasks.parquet: jobs/evaluate.py, or a pipeline's
 eval/<method>/seed-<n>); a math folder holds problems.parquet (jobs/eval_math.py, or a
-pipeline's math/<method>/seed-<n>).
+pipeline's math/<method>/seed-<n>). Name a training seed as ``method@seed=folder``; the
+folders of one method's seeds are paired with the other method's same seeds.
+
+    # every policy's per-task outcome in one CSV, and the intervals recomputed from it
+    python jobs/compare.py bc@0=DIR kto@0=DIR --write-outcomes outcomes.csv
+    python jobs/compare.py --outcomes outcomes.csv bc kto
 """
 
 from __future__ import annotations
@@ -18,42 +24,79 @@ from pathlib import Path
 from depo_ray.evaluate.compare import describe, math_differences, task_differences
 
 
-def named_folders(items: list[str], wanted: str, option: str) -> dict[str, Path]:
+def named_folders(items: list[str], wanted: str, option: str) -> dict[tuple[str, int], Path]:
+    """``[name[@seed]=]folder`` items -> {(name, seed): folder}, each folder holding ``wanted``."""
     folders = {}
     for item in items:
-        name, _, folder = item.rpartition("=")
+        label, _, folder = item.rpartition("=")
         path = Path(folder)
         if not (path / wanted).exists():
             raise SystemExit(f"{option}: {path} has no {wanted}")
-        folders[name or path.as_posix()] = path
-    if len(folders) < 2:
-        raise SystemExit(f"{option}: need at least two folders to compare, got {len(folders)}")
+        name, _, seed = (label or path.as_posix()).partition("@")
+        if seed and not seed.isdigit():
+            raise SystemExit(f"{option}: {item!r}: the seed after @ must be a non-negative integer")
+        folders[(name, int(seed or 0))] = path
+    if len({name for name, _ in folders}) < 2:
+        raise SystemExit(f"{option}: need at least two methods to compare, got {sorted({n for n, _ in folders})}")
     return folders
 
 
-def main() -> None:
+def by_method(items: dict[tuple[str, int], object]) -> dict[str, dict[int, object]]:
+    grouped: dict[str, dict[int, object]] = {}
+    for (name, seed), value in items.items():
+        grouped.setdefault(name, {})[seed] = value
+    return grouped
+
+
+def print_differences(table: dict[str, dict[int, object]], differences) -> None:
+    (base, base_rows), *others = table.items()
+    for name, rows in others:
+        print(f"{name} − {base}:")
+        for difference in differences(base_rows, rows):
+            print(f"  {describe(difference)}")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("evaluations", nargs="+", help="[name=]folder with tasks.parquet; the first is the baseline")
+    parser.add_argument("evaluations", nargs="+",
+                        help="[name[@seed]=]folder with tasks.parquet (or, with --outcomes, method names); "
+                             "the first is the baseline")
     parser.add_argument("--math", nargs="*", default=[], help="[name=]folder with problems.parquet; the first is the baseline")
+    parser.add_argument("--outcomes", type=Path, help="read the methods' per-task outcomes from this CSV")
+    parser.add_argument("--write-outcomes", type=Path, help="write the evaluations' per-task outcomes to this CSV")
     parser.add_argument("--resamples", type=int, default=2000)
-    args = parser.parse_args()
-    evaluations = named_folders(args.evaluations, "tasks.parquet", "evaluations")
-    maths = named_folders(args.math, "problems.parquet", "--math") if args.math else {}
+    args = parser.parse_args(argv)
 
-    import pyarrow.parquet as pq
+    from depo_ray.evaluate.outcomes import EvaluatedPolicy, read_outcomes, write_outcomes
 
-    from depo_ray.evaluate.runner import read_results
+    if args.outcomes:
+        if not args.outcomes.exists():
+            raise SystemExit(f"--outcomes: {args.outcomes} does not exist")
+        policies = {(p.method, p.seed): list(p.results) for p in read_outcomes(args.outcomes)}
+        missing = [m for m in args.evaluations if m not in {name for name, _ in policies}]
+        if missing or len(args.evaluations) < 2:
+            raise SystemExit(f"--outcomes: give two or more of its methods {sorted({n for n, _ in policies})}"
+                             + (f"; not in it: {missing}" if missing else ""))
+        grouped = by_method(policies)
+        results = {method: grouped[method] for method in args.evaluations}
+    else:
+        from depo_ray.evaluate.runner import read_results
 
-    results = {name: read_results(folder) for name, folder in evaluations.items()}
-    problems = {name: pq.read_table(folder / "problems.parquet").to_pylist() for name, folder in maths.items()}
-    for table, differences in ((results, task_differences), (problems, math_differences)):
-        if not table:
-            continue
-        (base, base_rows), *others = table.items()
-        for name, rows in others:
-            print(f"{name} − {base}:")
-            for difference in differences(base_rows, rows, args.resamples):
-                print(f"  {describe(difference)}")
+        results = by_method({key: read_results(folder)
+                             for key, folder in named_folders(args.evaluations, "tasks.parquet", "evaluations").items()})
+    if args.write_outcomes:
+        write_outcomes([EvaluatedPolicy(method, seed, tuple(rows)) for method, seeds in results.items()
+                        for seed, rows in seeds.items()], args.write_outcomes)
+        print(f"outcomes: {args.write_outcomes}")
+    print_differences(results, lambda a, b: task_differences(a, b, args.resamples))
+    if args.math:
+        import pyarrow.parquet as pq
+
+        folders = named_folders(args.math, "problems.parquet", "--math")
+        if len({name for name, _ in folders}) < len(folders):
+            raise SystemExit("--math: one folder per method (math is compared on one seed)")
+        problems = {name: pq.read_table(folder / "problems.parquet").to_pylist() for (name, _), folder in folders.items()}
+        print_differences(problems, lambda a, b: math_differences(a, b, args.resamples))
 
 
 if __name__ == "__main__":

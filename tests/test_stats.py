@@ -155,7 +155,7 @@ def test_comparing_two_evaluation_folders_matches_tasks_by_id_whatever_their_ord
     success, tokens, turns = random_method(rng, tasks=30)
     base = outcomes(success, tokens, turns)
     halved = [replace(r, generated_tokens=r.generated_tokens // 2, invalid_actions=r.turns) for r in base]
-    differences = {d.metric: d for d in task_differences(base, halved[::-1])}
+    differences = {d.metric: d for d in task_differences({0: base}, {0: halved[::-1]})}
     assert differences["succ"].estimate == 0 and differences["s_all"].estimate == 0
     # the evaluation summaries' own tokens_per_turn and invalid_action_rate, B − A
     for metric in ("tokens_per_turn", "invalid_action_rate"):
@@ -163,10 +163,50 @@ def test_comparing_two_evaluation_folders_matches_tasks_by_id_whatever_their_ord
     assert differences["tokens_per_turn"].verdict == "better" and differences["t_all"].verdict == "better"
     assert differences["invalid_action_rate"].estimate == 1.0 and differences["invalid_action_rate"].verdict == "worse"
     with pytest.raises(ValueError, match="task sets differ"):
-        task_differences(base, halved[1:])
+        task_differences({0: base}, {0: halved[1:]})
+    with pytest.raises(ValueError, match="task sets differ: seeds"):
+        task_differences({0: base}, {1: halved})
 
     rows = [{"id": f"p{i}", "correct": i % 2 == 0, "generated_tokens": 100} for i in range(10)]
     all_right = [{**r, "correct": True, "generated_tokens": 80} for r in reversed(rows)]
     accuracy, math_tokens = math_differences(rows, all_right)
     assert accuracy.estimate == pytest.approx(0.5) and accuracy.verdict == "better"
     assert math_tokens.estimate == pytest.approx(-20) and math_tokens.low == math_tokens.high == pytest.approx(-20)
+
+
+def test_an_outcomes_file_gives_back_the_intervals_of_the_evaluations_it_was_written_from(tmp_path, capsys):
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from depo_ray.evaluate.compare import describe, task_differences
+    from depo_ray.evaluate.outcomes import OUTCOME_COLUMNS, EvaluatedPolicy, read_outcomes, write_outcomes
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
+    from compare import main as compare
+
+    rng = np.random.default_rng(5)
+    kto = {seed: outcomes(*random_method(rng, tasks=20)) for seed in (0, 1, 2)}
+    depo = {seed: [replace(r, generated_tokens=r.generated_tokens - seed - 1) for r in reversed(results)]
+            for seed, results in kto.items()}
+    policies = [EvaluatedPolicy(m, seed, tuple(rows)) for m, runs in (("kto", kto), ("depo", depo))
+                for seed, rows in runs.items()]
+    path = write_outcomes(policies, tmp_path / "outcomes.csv")
+    assert path.read_text().splitlines()[0] == ",".join(OUTCOME_COLUMNS)
+    assert len(path.read_text().splitlines()) == 1 + 2 * 3 * 20
+    back = {(p.method, p.seed): p.results for p in read_outcomes(path)}
+    assert [r.task_id for r in back[("depo", 1)]] == sorted(r.task_id for r in depo[1])
+    assert [r.generated_tokens for r in back[("kto", 2)]] == [r.generated_tokens for r in kto[2]]
+
+    compare(["--outcomes", str(path), "kto", "depo", "--resamples", "300"])
+    printed = capsys.readouterr().out
+    for difference in task_differences(kto, depo, resamples=300):
+        assert describe(difference) in printed
+    assert "t_all: -2.000 [" in printed  # seeds 0, 1, 2 take 1, 2, 3 tokens off every task
+    with pytest.raises(SystemExit, match="not in it: \\['bc'\\]"):
+        compare(["--outcomes", str(path), "kto", "bc"])
+    with pytest.raises(ValueError, match="appears twice"):
+        write_outcomes(policies + policies[:1], tmp_path / "twice.csv")
+    (tmp_path / "other.csv").write_text("method,seed\nkto,0\n")
+    with pytest.raises(ValueError, match="other.csv: not an outcomes file"):
+        read_outcomes(tmp_path / "other.csv")

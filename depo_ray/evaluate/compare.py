@@ -6,6 +6,8 @@ tokens, each B − A with its 95% interval. Items are matched by task (problem) 
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from depo_ray.evaluate.metrics import TaskResult
 from depo_ray.evaluate.stats import PairedDifference, paired_bootstrap, paired_mean_difference, paired_ratio_difference
 
@@ -19,13 +21,20 @@ def _matched(a: list, b: list, key, what: str) -> tuple[list, list]:
     return a, b
 
 
-def task_differences(a: list[TaskResult], b: list[TaskResult], resamples: int = 2000) -> list[PairedDifference]:
-    a, b = _matched(a, b, lambda r: r.task_id, "task")
-    paired = paired_bootstrap({0: a}, {0: b}, resamples=resamples).differences
-    turns = [[r.turns for r in a]], [[r.turns for r in b]]
+def task_differences(a: Mapping[int, list[TaskResult]], b: Mapping[int, list[TaskResult]],
+                     resamples: int = 2000) -> list[PairedDifference]:
+    """B − A on task metrics; ``a`` and ``b`` map each seed to its task results (one seed for
+    a single evaluation), paired over the same seeds and tasks."""
+    if set(a) != set(b):
+        raise ValueError(f"the two task sets differ: seeds {sorted(a)} and {sorted(b)}")
+    seeds = sorted(a)
+    matched = {seed: _matched(a[seed], b[seed], lambda r: r.task_id, "task") for seed in seeds}
+    a, b = {seed: m[0] for seed, m in matched.items()}, {seed: m[1] for seed, m in matched.items()}
+    paired = paired_bootstrap(a, b, resamples=resamples).differences
+    table = lambda side, field: [[getattr(r, field) for r in side[seed]] for seed in seeds]  # noqa: E731
     # all tokens (invalid actions) over all turns, as the evaluation summary has them
     return [paired["succ"], paired["t_all"], paired["s_all"]] + [
-        paired_ratio_difference([[getattr(r, field) for r in a]], turns[0], [[getattr(r, field) for r in b]], turns[1],
+        paired_ratio_difference(table(a, field), table(a, "turns"), table(b, field), table(b, "turns"),
                                 name, False, resamples)
         for name, field in (("tokens_per_turn", "generated_tokens"), ("invalid_action_rate", "invalid_actions"))]
 

@@ -221,6 +221,7 @@ def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict
 def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path:
     """Write ``report.md`` (and its plots) from the run folder's artifacts; ``seconds``: the
     wall time of each completed stage, in stage order."""
+    from depo_ray.evaluate.outcomes import EvaluatedPolicy, write_outcomes
     from depo_ray.evaluate.runner import read_results
 
     root, methods = run.root, config.methods()
@@ -228,6 +229,8 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
                          for seed in config.seeds} for m in methods}
     summaries = {m: median_summary(list(runs.values())) for m, runs in per_seed.items()}
     results = {m.name: {seed: read_results(run.evaluation(m.name, seed)) for seed in config.seeds} for m in methods}
+    write_outcomes([EvaluatedPolicy(m, seed, tuple(outcomes)) for m, runs in results.items()
+                    for seed, outcomes in runs.items()], root / "outcomes.csv")
     paired = comparisons(results)
     plots = _plots(run, results, summaries, paired)
     seeds = ", ".join(str(s) for s in config.seeds)
@@ -250,6 +253,8 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
         f"a paired bootstrap ({paired[0].resamples} resamples of seeds, then tasks); the verdict is B's: better or "
         "worse when the interval excludes 0, within noise when it holds 0:", "",
         paired_table(paired), "",
+        "Every policy's outcome on every task is in `outcomes.csv` (`jobs/compare.py --outcomes outcomes.csv "
+        "kto depo` recomputes a row of this table).", "",
         *[line for m in efficiency for line in (
             f"What DEPO claims, for {m.title} on this run (decided by the intervals above):", "",
             *[claim_line(claim) for claim in depo_claims(paired, m.name)], "")],
