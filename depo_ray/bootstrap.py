@@ -4,8 +4,10 @@ There is no pretrained policy offline, so the tiny model first learns from an ex
 demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.envs.EXPERTS``),
 by behaviour cloning with the same training code as everything else. Until
 search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
-train on. ``bootstrap_policy`` is that warm start as a resumable stage; with a pretrained
-policy (a Hugging Face id) the stage is not run, and ``write_expert_demos`` alone gives the
+train on. ``bootstrap_policy`` is that warm start as a resumable stage. A pretrained policy
+(a Hugging Face id or folder) takes the same warm start when asked (``warm_start``): a chat
+model that cannot yet write the harness's actions would otherwise search, and be trained
+from, nothing but invalid turns. Without it, ``write_expert_demos`` alone gives the
 demonstrations, tokenized for that policy, when the labeled data should include them.
 """
 
@@ -47,6 +49,13 @@ def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_op
 class BootstrapConfig:
     run_dir: str = ""
     """(The pipeline fills it in.) Where the bootstrap writes policy/, demos/ (labeled), bc/ (D_BC) and bc_model/."""
+    policy: str | None = None
+    """(The pipeline fills it in from its ``policy`` when ``warm_start`` is on.) The pretrained
+    model the BC rounds start from; None: a new tiny model (``model``) in policy/."""
+    warm_start: bool = False
+    """With a pretrained policy: run these BC rounds on the expert's demonstrations before the
+    search, so MCTS explores with a policy that acts, and BC and the preference stages start
+    from it (as they do from the tiny model's). Off: the pretrained model searches as it is."""
     tasks: tuple[int, int] = (0, 320)
     """Task ids [start, stop) the expert demonstrates (BabyAI: task i is level i % 40, seed
     i // 40; WebShop: goal i, train goals from 1500); the env's test tasks are left out."""
@@ -138,8 +147,8 @@ def write_expert_demos(config: BootstrapConfig, tokenizer, folder: Path, progres
 
 
 def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
-    """Tiny policy -> expert demonstrations -> BC rounds with ``run_bc`` until greedy play
-    is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
+    """Tiny policy (or ``config.policy``) -> expert demonstrations -> BC rounds with
+    ``run_bc`` until greedy play is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
     Returns the π_BC folder the search then serves; ``<run_dir>/bootstrap.json`` has the
     checks and how many expert turns are longer than the turn budget."""
     import json
@@ -153,8 +162,8 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     if config.env is None:
         raise ValueError("env: the bootstrap needs the environment of its demonstrations")
     run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
-    policy, bc_shard = run / "policy", run / "bc" / "expert.parquet"
-    if not (policy / "config.json").exists():
+    policy, bc_shard = config.policy or run / "policy", run / "bc" / "expert.parquet"
+    if config.policy is None and not (policy / "config.json").exists():
         build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
         labeled = write_expert_demos(config, load_tokenizer(str(policy)), run / "demos", progress)

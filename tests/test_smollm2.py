@@ -78,6 +78,31 @@ def test_the_smollm2_config_plans_every_stage_with_demos_instead_of_a_bootstrap(
     assert all(getattr(config, m).lora is not None for m in ("bc", "kto", "depo"))
 
 
+def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the_search_starts_from_its_result(tmp_path):
+    from depo_ray.config import ConfigError, from_dict
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.runner import to_run
+    from depo_ray.pipeline.stage import RunFolder
+    from depo_ray.pipeline.stages import bootstrap_settings, demos_folder, starting_policy
+
+    warm = {"run_dir": str(tmp_path / "run"), "policy": NAME, "label": {"expert_demos": "desirable"},
+            "bootstrap": {"tasks": [0, 40], "warm_start": True}}
+    config = from_dict(PipelineConfig, warm)
+    assert [s.name for s in to_run(config, None)][:3] == ["bootstrap", "generate", "label"]  # no demos stage
+    run = RunFolder(tmp_path / "run")
+    assert demos_folder(config, run) == run / "bootstrap" / "demos"
+    settings = bootstrap_settings(config, run / "bootstrap", ROOT)
+    assert settings.policy and settings.policy.endswith(NAME) and settings.run_dir == str(run / "bootstrap")
+    run.finish("bootstrap", {}, 1.0, policy="bootstrap/bc_model/round-1/final")
+    assert starting_policy(config, run, ROOT) == str(run / "bootstrap" / "bc_model" / "round-1" / "final")
+    without = from_dict(PipelineConfig, {**warm, "bootstrap": {"tasks": [0, 40]}})
+    assert [s.name for s in to_run(without, None)][0] == "demos" and starting_policy(without, run, ROOT).endswith(NAME)
+    with pytest.raises(ConfigError, match="bootstrap.warm_start: only for a pretrained policy"):
+        from_dict(PipelineConfig, {"bootstrap": {"warm_start": True}})
+    with pytest.raises(ConfigError, match="bootstrap.policy: set by the pipeline"):
+        from_dict(PipelineConfig, {**warm, "bootstrap": {"policy": NAME}})
+
+
 def test_the_evaluate_job_names_a_bad_policy_or_task_set_in_one_line_before_any_cluster_work(tmp_path):
     import subprocess
     import sys

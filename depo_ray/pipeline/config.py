@@ -80,8 +80,10 @@ class PipelineConfig:
     the package registry, e.g. smollm2-135m-instruct); None: the CPU default, a tiny model
     bootstrapped on expert demos."""
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-    """Warm start of the tiny model (run only when ``policy`` is None). With a policy and
-    ``label.expert_demos``, its tasks and expert give the demos stage's demonstrations."""
+    """Warm start on expert demos: of the tiny model when ``policy`` is None, of the policy
+    with ``bootstrap.warm_start``. A policy without it searches as it is; with
+    ``label.expert_demos``, the bootstrap's tasks and expert give the demos stage's
+    demonstrations."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """MCTS search with the starting policy."""
     label: LabelStage = field(default_factory=LabelStage)
@@ -119,7 +121,7 @@ class PipelineConfig:
             if getattr(self, method.name).seed != 0:
                 raise ValueError(f"{method.name}.seed: the pipeline sets it from seeds; leave it out")
         set_by_the_pipeline = (("generate", ("policy", "output_dir")), *((m.name, ("model", "output_dir")) for m in self.methods()),
-                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens")),
+                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens", "policy")),
                                ("math", ("policy", "output_dir")))
         for section, names in set_by_the_pipeline:
             for name in names:
@@ -135,9 +137,12 @@ class PipelineConfig:
             loss = getattr(self, method.name).loss.name
             if loss not in method.losses:
                 raise ValueError(f"{method.name}.loss.name: must be one of {list(method.losses)}, got {loss!r}")
-        if self.policy is None:
+        if self.bootstrap.warm_start and self.policy is None:
+            raise ValueError("bootstrap.warm_start: only for a pretrained policy (the tiny model always warm-starts)")
+        if self.policy is None or self.bootstrap.warm_start:
             if self.env.name not in EXPERTS:
-                raise ValueError(f"policy: required for env {self.env.name!r}, which has no expert to bootstrap a tiny model")
+                key, what = ("bootstrap.warm_start", "warm-start from") if self.policy else ("policy", "bootstrap a tiny model on")
+                raise ValueError(f"{key}: env {self.env.name!r} has no expert to {what}")
             try:
                 expert_config(self.env.name, self.bootstrap.expert)
             except ValueError as error:

@@ -55,24 +55,31 @@ def _section_and_seeds(section: str):
     return lambda config, as_data: {section: as_data(getattr(config, section)), "seeds": config.seeds}
 
 
+def _warm_started(config: PipelineConfig) -> bool:
+    return config.policy is None or config.bootstrap.warm_start
+
+
 def starting_policy(config: PipelineConfig, run: RunFolder, root: Path) -> str:
-    if config.policy is not None:
+    """The policy the search serves and BC starts from: the bootstrap's, or the pretrained one."""
+    if not _warm_started(config):
         return model_under_root(root, config.policy)
     return str(run.root / run.read_marker("bootstrap")["policy"])
 
 
-# --- bootstrap: the CPU default's tiny model, warm-started on expert demos ------------------
+# --- bootstrap: the tiny model (or, asked, the pretrained one) BC-trained on expert demos ---
 
 def _bootstrap_settings(config: PipelineConfig, as_data) -> dict:
     # the expert's full settings, so a changed default in its code counts as a change
     expert = as_data(expert_config(config.env.name, config.bootstrap.expert))
-    return {"bootstrap": {**as_data(config.bootstrap), "expert": expert}, "env": as_data(config.env)}
+    return {"bootstrap": {**as_data(config.bootstrap), "expert": expert}, "env": as_data(config.env),
+            **({"policy": config.policy} if config.policy else {})}
 
 
 def _bootstrap_needs(config: PipelineConfig) -> StageNeeds:
     b = config.bootstrap
     rounds = _training(b.round_config, "")
-    return replace(rounds, work=f"tiny model, expert demos of {_task_range(b.task_ids, b.tasks)}, BC up to {b.max_rounds} rounds")
+    return replace(rounds, work=f"{config.policy or 'tiny model'}, expert demos of {_task_range(b.task_ids, b.tasks)}, "
+                                f"BC up to {b.max_rounds} rounds")
 
 
 def bootstrap_settings(config: PipelineConfig, folder: Path, root: Path):
@@ -80,7 +87,9 @@ def bootstrap_settings(config: PipelineConfig, folder: Path, root: Path):
     taken from the project root (the markers keep them relative), and the smaller of
     generate's and evaluate's turn budgets."""
     budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
-    return replace(config.bootstrap, run_dir=str(folder), env=paths_under(config.env, root), max_new_tokens=budget)
+    policy = model_under_root(root, config.policy) if config.policy else None
+    return replace(config.bootstrap, run_dir=str(folder), env=paths_under(config.env, root), max_new_tokens=budget,
+                   policy=policy)
 
 
 def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
@@ -94,13 +103,13 @@ def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: boo
 # --- demos: the expert's demonstrations for a pretrained policy (labeled with its data) -----
 
 def _demos_applies(config: PipelineConfig) -> bool:
-    return config.policy is not None and config.label.expert_demos != "none"
+    return not _warm_started(config) and config.label.expert_demos != "none"
 
 
 def demos_folder(config: PipelineConfig, run: RunFolder) -> Path:
     """Where the expert demonstrations the label stage reads are: the bootstrap's, or the
-    demos stage's for a pretrained policy."""
-    return run / ("demos" if config.policy is not None else "bootstrap/demos")
+    demos stage's for a pretrained policy searched without a warm start."""
+    return run / ("bootstrap/demos" if _warm_started(config) else "demos")
 
 
 def _demos_settings(config: PipelineConfig, as_data) -> dict:
@@ -290,8 +299,7 @@ def _report(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) 
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("bootstrap", ("bootstrap",), _bootstrap_settings, _bootstrap_needs, _bootstrap,
-          applies=lambda config: config.policy is None),
+    Stage("bootstrap", ("bootstrap",), _bootstrap_settings, _bootstrap_needs, _bootstrap, applies=_warm_started),
     Stage("demos", ("demos",), _demos_settings,
           lambda config: StageNeeds(f"expert demos of {_task_range(config.bootstrap.task_ids, config.bootstrap.tasks)}, "
                                     "tokenized for the policy", DRIVER, 0, 0), _demos, applies=_demos_applies),
