@@ -30,6 +30,10 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
     for plot in ("tokens_per_turn.png", "turns_per_task.png", "success_vs_tokens.png", "paired_differences.png"):
         assert (run / "plots" / plot).stat().st_size > 1000 and f"plots/{plot}" in text
     assert "desirable" in text and "| generate |" in text
+    from depo_ray.evaluate.outcomes import read_outcomes  # every evaluated task, recomputable from the run
+
+    outcomes = {(p.method, p.seed): p.results for p in read_outcomes(run / "outcomes.csv")}
+    assert sorted(outcomes) == [("bc", 0), ("depo", 0), ("kto", 0)] and all(len(r) == 4 for r in outcomes.values())
     for method in ("bc", "kto", "depo"):
         summary = json.loads((run / "eval" / method / "seed-0" / "summary.json").read_text())
         assert summary["tasks"] == 4 and summary["s_all"] >= 1 and summary["t_all"] > 0
