@@ -3,6 +3,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from tests.grouping import pytest_collection_modifyitems  # noqa: F401  (a hook: xdist's worker groups)
 from tests.processes import SESSION_MARKER
 
 
@@ -41,17 +42,6 @@ _running = {"marks": set(), "test": ""}
 def pytest_runtest_setup(item):
     """Note the test about to run before its fixtures start (a module fixture may start Ray)."""
     _running.update(marks={mark.name for mark in item.iter_markers()}, test=item.nodeid)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs workers with ``--dist loadgroup``) a module's tests
-    run in one worker, so its module fixtures are built once, and every test that reads the
-    small pipeline run (``finished_run``) runs in the same worker, so the run is made once.
-    First among the hooks: xdist's own reads the groups into the test ids."""
-    for item in items:
-        group = "finished_run" if "finished_run" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _refused_unless_marked(mark: str, what: str, start):

@@ -3,6 +3,7 @@ timeout the project configures (instead of running into CI's limit), and the sum
 the suite's time goes."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -27,16 +28,30 @@ def test_a_hung_test_fails_with_its_traceback_once_its_time_is_up(tmp_path):
     assert time.monotonic() - began < 120
 
 
-def test_two_workers_run_a_modules_tests_in_one_worker():
-    """make test's `-n 2 --dist loadgroup` keeps a module (and the small pipeline run's readers)
-    on one worker only while xdist's groups take effect: with pytest 9.2 they silently did not
-    (pytest-xdist issue 1386), and each worker built the shared run again."""
+def test_two_workers_keep_a_module_and_the_shared_bootstraps_users_each_on_one_worker(tmp_path):
+    """make test's `-n 2 --dist loadgroup` keeps a module, and the users of the tiny bootstrap
+    (and of the small pipeline run on it), on one worker only while xdist's groups take effect:
+    under pytest 9.2 they silently did not (pytest-xdist issue 1386), and each worker built
+    the shared run again."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\nfrom tests.grouping import pytest_collection_modifyitems  # noqa: F401\n\n\n"
+        "@pytest.fixture(scope='session')\ndef tiny_bootstrap():\n    return 1\n\n\n"
+        "@pytest.fixture(scope='session')\ndef finished_run(tiny_bootstrap):\n    return 1\n")
+    for module in ("test_one", "test_two"):  # each: three plain tests, one using the bootstrap, one the run on it
+        (tmp_path / f"{module}.py").write_text("".join(f"def test_{i}():\n    pass\n\n\n" for i in range(3))
+                                               + "def test_bootstrap(tiny_bootstrap):\n    pass\n\n\n"
+                                               + "def test_run(finished_run):\n    pass\n")
     out = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
-                          str(ROOT / "tests" / "test_parsing.py")], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    passed = [line for line in out.stdout.splitlines() if " PASSED " in line]
-    assert out.returncode == 0 and len(passed) >= 4, out.stdout[-2000:]
-    assert all(line.rstrip().endswith("@tests.test_parsing") for line in passed), passed
-    assert len({line.split("]")[0] for line in passed}) == 1, passed  # one worker ran them all
+                          "--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    workers: dict[str, set[str]] = {}
+    for line in out.stdout.splitlines():
+        if " PASSED " in line:
+            worker, test = line.split("]")[0], line.split(" PASSED ")[1].strip()
+            workers.setdefault(test.rsplit("@", 1)[-1] if "@" in test else "(no group)", set()).add(worker)
+    assert out.returncode == 0 and set(workers) == {"test_one", "test_two", "tiny_bootstrap"}, out.stdout[-2000:]
+    assert all(len(ran_on) == 1 for ran_on in workers.values()), workers
 
 
 def test_the_durations_table_is_summed_per_file_over_setup_call_and_teardown():
