@@ -24,8 +24,9 @@ from pathlib import Path
 from depo_ray.evaluate.compare import describe, math_differences, task_differences
 
 
-def named_folders(items: list[str], wanted: str, option: str) -> dict[tuple[str, int], Path]:
-    """``[name[@seed]=]folder`` items -> {(name, seed): folder}, each folder holding ``wanted``."""
+def named_folders(items: list[str], wanted: str, option: str, methods: int = 2) -> dict[tuple[str, int], Path]:
+    """``[name[@seed]=]folder`` items -> {(name, seed): folder}, each folder holding ``wanted``,
+    of at least ``methods`` methods."""
     folders = {}
     for item in items:
         label, _, folder = item.rpartition("=")
@@ -36,7 +37,7 @@ def named_folders(items: list[str], wanted: str, option: str) -> dict[tuple[str,
         if seed and not seed.isdigit():
             raise SystemExit(f"{option}: {item!r}: the seed after @ must be a non-negative integer")
         folders[(name, int(seed or 0))] = path
-    if len({name for name, _ in folders}) < 2:
+    if len({name for name, _ in folders}) < methods:
         raise SystemExit(f"{option}: need at least two methods to compare, got {sorted({n for n, _ in folders})}")
     return folders
 
@@ -82,13 +83,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from depo_ray.evaluate.runner import read_results
 
-        results = by_method({key: read_results(folder)
-                             for key, folder in named_folders(args.evaluations, "tasks.parquet", "evaluations").items()})
+        # writing one policy's outcomes needs no second one to compare with
+        folders = named_folders(args.evaluations, "tasks.parquet", "evaluations", 1 if args.write_outcomes else 2)
+        results = by_method({key: read_results(folder) for key, folder in folders.items()})
     if args.write_outcomes:
         write_outcomes([EvaluatedPolicy(method, seed, tuple(rows)) for method, seeds in results.items()
                         for seed, rows in seeds.items()], args.write_outcomes)
         print(f"outcomes: {args.write_outcomes}")
-    print_differences(results, lambda a, b: task_differences(a, b, args.resamples))
+    if len(results) > 1:
+        print_differences(results, lambda a, b: task_differences(a, b, args.resamples))
     if args.math:
         import pyarrow.parquet as pq
 

@@ -68,14 +68,15 @@ def test_a_pretrained_policy_may_learn_from_expert_demos_and_their_tasks_stay_ou
     from_dict(PipelineConfig, {"policy": NAME, "evaluate": {"task_ids": [39]}, "generate": {"tasks": [40, 50]}})
 
 
-def test_the_smollm2_config_plans_every_stage_with_demos_instead_of_a_bootstrap():
+def test_the_smollm2_config_warm_starts_the_model_before_it_searches():
     from depo_ray.config import load_yaml
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.plan import plan_run
 
     config = load_yaml(PipelineConfig, ROOT / "configs" / "smollm2_pipeline.yaml")
     stages = list(plan_run(replace(config, run_dir="/nonexistent/run"), ROOT, None).needs)
-    assert stages[:3] == ["demos", "generate", "label"] and "bootstrap" not in stages
+    assert stages[:3] == ["bootstrap", "generate", "label"] and "demos" not in stages
+    assert config.bootstrap.warm_start and config.bootstrap.train.lora is not None
     assert all(getattr(config, m).lora is not None for m in ("bc", "kto", "depo"))
 
 

@@ -207,6 +207,13 @@ def test_an_outcomes_file_gives_back_the_intervals_of_the_evaluations_it_was_wri
         compare(["--outcomes", str(path), "kto", "bc"])
     with pytest.raises(ValueError, match="appears twice"):
         write_outcomes(policies + policies[:1], tmp_path / "twice.csv")
+    from depo_ray.evaluate.runner import _write_results
+
+    _write_results(kto[1], tmp_path / "kto-1" / "tasks.parquet")  # one evaluation folder: its outcomes alone
+    compare([f"kto@1={tmp_path / 'kto-1'}", "--write-outcomes", str(tmp_path / "one.csv")])
+    (one,) = read_outcomes(tmp_path / "one.csv")
+    in_order = sorted(kto[1], key=lambda r: r.task_id)
+    assert (one.method, one.seed, [r.success for r in one.results]) == ("kto", 1, [r.success for r in in_order])
     (tmp_path / "other.csv").write_text("method,seed\nkto,0\n")
     with pytest.raises(ValueError, match="other.csv: not an outcomes file"):
         read_outcomes(tmp_path / "other.csv")
