@@ -148,7 +148,8 @@ def write_expert_demos(config: BootstrapConfig, tokenizer, folder: Path, progres
 
 def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     """Tiny policy (or ``config.policy``) -> expert demonstrations -> BC rounds with
-    ``run_bc`` until greedy play is mostly valid actions (or ``max_rounds``). Every artifact is kept and reused on re-run.
+    ``run_bc`` until greedy play is mostly valid actions (or ``max_rounds``). Every artifact
+    is kept and reused on re-run.
     Returns the π_BC folder the search then serves; ``<run_dir>/bootstrap.json`` has the
     checks and how many expert turns are longer than the turn budget."""
     import json

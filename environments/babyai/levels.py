@@ -63,16 +63,17 @@ LARGE_SET_SEEDS = range(1000, 1025)
 """Seeds of the larger held-out set: above every seed the harness (at most 321) or a training
 range of the shipped configs (at most 11) uses."""
 
-LARGE_TEST_TASKS: tuple[int, ...] = tuple(
-    tasks_for_levels(sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS}), LARGE_SET_SEEDS))
+HARNESS_LEVELS: list[str] = sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS})
+"""The 18 levels the harness tests, which the larger held-out sets keep."""
+
+LARGE_TEST_TASKS: tuple[int, ...] = tuple(tasks_for_levels(HARNESS_LEVELS, LARGE_SET_SEEDS))
 """The harness's 18 levels, each at 25 unseen seeds (450 tasks): the harness's level mix with
 five times its size, so a paired comparison can resolve smaller differences."""
 
 VALIDATION_SEEDS = range(2000, 2005)
 """Seeds of the validation set: above the large set's and every training range's."""
 
-VALIDATION_TASKS: tuple[int, ...] = tuple(
-    tasks_for_levels(sorted({LEVELS[task % len(LEVELS)] for task in HARNESS_TEST_TASKS}), VALIDATION_SEEDS))
+VALIDATION_TASKS: tuple[int, ...] = tuple(tasks_for_levels(HARNESS_LEVELS, VALIDATION_SEEDS))
 """The harness's 18 levels, each at 5 more unseen seeds (90 tasks), for choosing settings
 (learning rate, steps, data size): a reported number on the test tasks or the large set is
 then never the one a setting was picked on."""
