@@ -77,7 +77,40 @@ def test_the_smollm2_config_warm_starts_the_model_before_it_searches():
     stages = list(plan_run(replace(config, run_dir="/nonexistent/run"), ROOT, None).needs)
     assert stages[:3] == ["bootstrap", "generate", "label"] and "demos" not in stages
     assert config.bootstrap.warm_start and config.bootstrap.train.lora is not None
-    assert all(getattr(config, m).lora is not None for m in ("bc", "kto", "depo"))
+    # the warm start is π_BC (no second BC), and every preference method trains a LoRA from it
+    assert config.pi_bc == "bootstrap" and config.label.expert_demos == "none"
+    assert all(getattr(config, m).lora is not None for m in ("kto", "depo", "depo_weighted"))
+    assert config.evaluate.task_ids is None and config.evaluate.task_set == "test"
+
+
+def test_pi_bc_bootstrap_links_the_warm_start_as_pi_bc_and_trains_nothing(tmp_path):
+    from depo_ray.config import ConfigError, from_dict
+    from depo_ray.pipeline.config import METHODS, PipelineConfig
+    from depo_ray.pipeline.runner import stage_settings
+    from depo_ray.pipeline.stage import RunFolder
+    from depo_ray.pipeline.stages import STAGES, _train
+
+    warm = {"run_dir": str(tmp_path / "run"), "policy": NAME, "pi_bc": "bootstrap",
+            "bootstrap": {"tasks": [0, 40], "warm_start": True}, "seeds": [0, 1]}
+    config = from_dict(PipelineConfig, warm)
+    run = RunFolder(tmp_path / "run")
+    policy = run / "bootstrap" / "bc_model" / "round-1" / "final"
+    policy.mkdir(parents=True)
+    (policy / "config.json").write_text("{}")
+    run.finish("bootstrap", {}, 1.0, policy="bootstrap/bc_model/round-1/final")
+    assert _train(METHODS[0], config, run, ROOT, progress=False) == {"metrics": {}}
+    for seed in (0, 1):
+        link = run.model("bc", seed)
+        assert link.is_symlink() and not Path(link.readlink()).is_absolute() and link.resolve() == policy.resolve()
+    bc = next(s for s in STAGES if s.name == "bc")
+    assert "nothing trained" in bc.needs(config).work and bc.needs(config).cpus == 0
+    assert stage_settings(bc, config)["pi_bc"] == "bootstrap"
+    # a trained π_BC stores no pi_bc key, so the markers of runs made before it still match
+    assert "pi_bc" not in stage_settings(bc, from_dict(PipelineConfig, {**warm, "pi_bc": "trained"}))
+    with pytest.raises(ConfigError, match="pi_bc: 'bootstrap' needs a bootstrap"):
+        from_dict(PipelineConfig, {**warm, "bootstrap": {"tasks": [0, 40]}})
+    with pytest.raises(ConfigError, match="pi_bc: must be one of"):
+        from_dict(PipelineConfig, {**warm, "pi_bc": "expert"})
 
 
 def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the_search_starts_from_its_result(tmp_path):
@@ -103,6 +136,36 @@ def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the
         from_dict(PipelineConfig, {"bootstrap": {"warm_start": True}})
     with pytest.raises(ConfigError, match="bootstrap.policy: set by the pipeline"):
         from_dict(PipelineConfig, {**warm, "bootstrap": {"policy": NAME}})
+
+
+def test_one_policy_under_several_seeds_is_evaluated_once_and_its_results_copied(tmp_path):
+    import json
+
+    from depo_ray.config import from_dict
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.stage import RunFolder
+    from depo_ray.pipeline.stages import _evaluate
+
+    config = from_dict(PipelineConfig, {
+        "run_dir": str(tmp_path / "run"), "policy": NAME, "pi_bc": "bootstrap", "seeds": [0, 1],
+        "bootstrap": {"tasks": [0, 40], "warm_start": True}, "math": {"benchmark": "generated"}})
+    run = RunFolder(tmp_path / "run")
+    policy = run / "bootstrap" / "final"
+    policy.mkdir(parents=True)
+    for seed in (0, 1):
+        run.model("bc", seed).parent.mkdir(parents=True)
+        run.model("bc", seed).symlink_to(policy, target_is_directory=True)
+    # every other policy is finished, and π_BC only for seed 0: nothing needs an engine
+    finished = [run.evaluation("bc", 0), run.math("bc", 0)] + [
+        folder(m, seed) for m in ("kto", "depo") for seed in (0, 1) for folder in (run.evaluation, run.math)]
+    for folder in finished:
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({"folder": folder.name, "policy": str(folder)}))
+    (run.evaluation("bc", 0) / "tasks.parquet").write_text("per-task rows")
+    facts = _evaluate(config, run, ROOT, progress=False)
+    assert facts["summaries"]["bc/seed-1"] == facts["summaries"]["bc/seed-0"]
+    assert facts["math"]["bc/seed-1"] == facts["math"]["bc/seed-0"]
+    assert (run.evaluation("bc", 1) / "tasks.parquet").read_text() == "per-task rows"
 
 
 def test_the_evaluate_job_names_a_bad_policy_or_task_set_in_one_line_before_any_cluster_work(tmp_path):

@@ -90,6 +90,11 @@ class PipelineConfig:
     """Labeling into D, U and D_BC."""
     bc: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="sft")))
     """Behaviour cloning on D_BC from the starting policy (loss sft)."""
+    pi_bc: Literal["trained", "bootstrap"] = "trained"
+    """π_BC, the policy the preference stages start from and are compared with: ``trained``,
+    the bc stage's BC on D_BC from the starting policy; or ``bootstrap``, the warm start's
+    policy itself (a pretrained policy's BC on expert demos already is π_BC, as in the paper,
+    and the search ran with it), so the bc stage trains nothing and ``bc`` is unused."""
     kto: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="kto"), learning_rate=2e-5))
     """The KTO baseline from π_BC on D and U (loss kto)."""
     depo: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="depo"), learning_rate=2e-5))
@@ -137,6 +142,10 @@ class PipelineConfig:
             loss = getattr(self, method.name).loss.name
             if loss not in method.losses:
                 raise ValueError(f"{method.name}.loss.name: must be one of {list(method.losses)}, got {loss!r}")
+        if self.pi_bc not in ("trained", "bootstrap"):
+            raise ValueError(f"pi_bc: expected 'trained' or 'bootstrap', got {self.pi_bc!r}")
+        if self.pi_bc == "bootstrap" and self.policy is not None and not self.bootstrap.warm_start:
+            raise ValueError("pi_bc: 'bootstrap' needs a bootstrap: set bootstrap.warm_start (or no policy)")
         if self.bootstrap.warm_start and self.policy is None:
             raise ValueError("bootstrap.warm_start: only for a pretrained policy (the tiny model always warm-starts)")
         if self.policy is None or self.bootstrap.warm_start:

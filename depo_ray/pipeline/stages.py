@@ -9,6 +9,8 @@ section).
 
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -211,6 +213,9 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
     for seed in config.seeds:
         if (run.model(method.name, seed) / "config.json").exists():
             continue
+        if not method.preference and config.pi_bc == "bootstrap":
+            _link(run.model(method.name, seed), starting_policy(config, run, root))
+            continue
         output = {"seed": seed, "output_dir": str(run.trained(method.name, seed))}
         if method.preference:
             train = replace(getattr(config, method.name), model=str(run.model("bc", seed)), **output)
@@ -227,10 +232,32 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
     return {"metrics": metrics}
 
 
-def train_stage(method: Method) -> Stage:
+def _link(model: Path, policy: str) -> None:
+    """π_BC as the bootstrap's policy: a relative link, so the run folder can move."""
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.unlink(missing_ok=True)
+    model.symlink_to(os.path.relpath(policy, model.parent), target_is_directory=True)
+
+
+def _train_settings(method: Method):
+    settings = _section_and_seeds(method.name)
+    if method.preference:
+        return settings
+    # π_BC's source is stored only when it is not the default, so older markers still match
+    return lambda config, as_data: {**settings(config, as_data),
+                                    **({"pi_bc": config.pi_bc} if config.pi_bc != "trained" else {})}
+
+
+def _train_needs(method: Method, config: PipelineConfig) -> StageNeeds:
+    if not method.preference and config.pi_bc == "bootstrap":
+        return StageNeeds("π_BC is the bootstrap's policy (linked, nothing trained)", DRIVER, 0, 0)
     what = "D and U from π_BC" if method.preference else "D_BC from the starting policy"
-    return Stage(method.name, (method.name,), _section_and_seeds(method.name),
-                 needs=lambda config: _training(getattr(config, method.name), what), run=partial(_train, method),
+    return _training(getattr(config, method.name), what)
+
+
+def train_stage(method: Method) -> Stage:
+    return Stage(method.name, (method.name,), _train_settings(method),
+                 needs=partial(_train_needs, method), run=partial(_train, method),
                  applies=lambda config: getattr(config, method.name) is not None)
 
 
@@ -276,12 +303,19 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
     from depo_ray.serving.router import serving
 
     env, summaries, math = paths_under(config.env, root), {}, {}
+    played: dict[Path, list] = {}  # a policy's real folder -> its evaluate (and math) settings
     for method in config.methods():
         for seed in config.seeds:
             key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
             evaluate = replace(config.evaluate, policy=policy, output_dir=str(run.evaluation(method.name, seed)), env=env)
             solve = config.math and replace(config.math, policy=policy, output_dir=str(run.math(method.name, seed)))
-            left = [c for c in (evaluate, solve) if c and not (Path(c.output_dir) / SUMMARY).exists()]
+            jobs = [c for c in (evaluate, solve) if c]
+            # one policy under several seeds (pi_bc: bootstrap): greedy decoding plays it once
+            for earlier, now in zip(played.setdefault(Path(policy).resolve(), jobs), jobs):
+                if earlier is not now and (Path(earlier.output_dir) / SUMMARY).exists() \
+                        and not (Path(now.output_dir) / SUMMARY).exists():
+                    shutil.copytree(earlier.output_dir, now.output_dir, dirs_exist_ok=True)
+            left = [c for c in jobs if not (Path(c.output_dir) / SUMMARY).exists()]
             with serving(policy, config.evaluate.serving, "eval-router") if left else nullcontext() as router:
                 summaries[key] = run_evaluation(evaluate, method=method.name, progress=progress, router=router)
                 if solve:
