@@ -196,7 +196,7 @@ def watch(driver: subprocess.Popen, value: str, stages: Path, pending: list[Faul
 def evaluation_subset(config: str, count: int) -> list[int]:
     from depo_ray.config import load_yaml
     from depo_ray.envs import paths_under
-    from depo_ray.evaluate.runner import evaluation_tasks
+    from depo_ray.evaluate.config import evaluation_tasks
     from depo_ray.pipeline.config import PipelineConfig
 
     pipeline = load_yaml(PipelineConfig, ROOT / config)

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(work: Path, samples: int, policy: str | None) -> str:
     """The labeled trajectories, tokenized for the policy; returns the policy's folder."""
-    from depo_ray.bootstrap import expert_records
+    from depo_ray.bootstrap.warm_start import expert_records
     from depo_ray.envs import EnvConfig
     from depo_ray.labeling import LabelConfig, label_records
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.records import write_shard
     from environments.babyai.levels import tasks_for_levels
@@ -57,8 +57,9 @@ def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int |
     import pyarrow as pa
     import torch
 
-    from depo_ray.losses import LossConfig, get_loss
-    from depo_ray.models import load_tokenizer
+    from depo_ray.losses.registry import get_loss
+    from depo_ray.losses.config import LossConfig
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.records import read_records
     from depo_ray.tokens import chat_tokens
     from depo_ray.train.config import TrainConfig
@@ -97,7 +98,7 @@ def run_trl(work: Path, policy: str, batch: int, steps: int) -> dict:
     from transformers import TrainerCallback
     from trl import KTOConfig, KTOTrainer
 
-    from depo_ray.models import load_model, load_tokenizer
+    from depo_ray.models.loading import load_model, load_tokenizer
     from depo_ray.records import read_records
     from depo_ray.train.data import prompt_length
 

@@ -35,7 +35,7 @@ from depo_ray.distill.study import Arm, DistillStudyConfig, StudentOutcomes, wri
 
 def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
     """The pipeline's bootstrap policy (trained on expert demos) and its D_BC shard."""
-    from depo_ray.bootstrap import bootstrap_policy
+    from depo_ray.bootstrap.warm_start import bootstrap_policy
     from depo_ray.pipeline.stages import bootstrap_settings
 
     teacher = bootstrap_policy(bootstrap_settings(pipeline, study / "teacher", ROOT))
@@ -44,7 +44,7 @@ def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
 
 def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, teacher: str, data: str) -> str:
     from depo_ray.distill.student import student_from_teacher
-    from depo_ray.losses.distill import DISTILL_LOSSES
+    from depo_ray.losses.config import DISTILL_LOSSES
     from depo_ray.train.run import FINAL, run_bc, run_distill
 
     start = study / "student-start"
@@ -101,7 +101,7 @@ def run_study(config: DistillStudyConfig, pipeline) -> Path:
     from depo_ray.distill.agreement import action_matches_on
     from depo_ray.evaluate.runner import read_results
     from depo_ray.files import write_text_atomically
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.records import read_records
 
     study = Path(under_root(ROOT, config.run_dir))

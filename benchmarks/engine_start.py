@@ -30,7 +30,8 @@ MODES = {"worker process": False, "in engine process": True}
 
 
 def tiny_policy(folder: Path) -> Path:
-    from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy, vocabulary_of
+    from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
+    from depo_ray.models.config import TinyModelConfig
     from environments.babyai.vocabulary import vocabulary_texts
 
     config = TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256, max_position_embeddings=4096)

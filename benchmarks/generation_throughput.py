@@ -83,10 +83,11 @@ class CpuSampler:
 
 def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int], args) -> dict:
     from depo_ray.envs import EnvConfig
-    from depo_ray.search.generate import GenerateConfig, run_generation
+    from depo_ray.search.generate import run_generation
+    from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
     from depo_ray.serving import EngineConfig
-    from depo_ray.serving.router import ServingConfig
+    from depo_ray.serving.config import ServingConfig
 
     config = GenerateConfig(
         policy=policy, output_dir=str(output), task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25,
@@ -131,7 +132,7 @@ def env_seconds_per_turn(folder: Path, max_turns: int) -> float:
 def raw_vllm(policy: str, prompts: list[list[dict]], max_new_tokens: int) -> dict:
     from vllm import SamplingParams
 
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.serving import EngineConfig, make_llm
     from depo_ray.serving.server import prefix_cache_counts
     from depo_ray.tokens import prompt_ids

@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 def one_step(policy: str, length: int, assistant_share: float, checkpointing: bool, lora: bool) -> dict:
     import torch
 
-    from depo_ray.losses import LossConfig, get_loss
-    from depo_ray.models import load_tokenizer
+    from depo_ray.losses.registry import get_loss
+    from depo_ray.losses.config import LossConfig
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.train.config import LoraSettings, TrainConfig
     from depo_ray.train.loop import build_model, sft_step
 

@@ -11,7 +11,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
+from depo_ray.bootstrap.warm_start import bootstrap_policy
+from depo_ray.bootstrap.config import BootstrapConfig
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
 

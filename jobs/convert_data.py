@@ -55,7 +55,7 @@ def main() -> None:
         if fmt == "paper":
             records = interop.read_paper_kto(args.source, args.env)
         else:
-            from depo_ray.models import load_tokenizer
+            from depo_ray.models.loading import load_tokenizer
 
             tokenizer = load_tokenizer(args.tokenizer)
             records = (interop.read_trl(args.source, args.env, tokenizer) if fmt == "trl"

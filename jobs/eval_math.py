@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
-from depo_ray.evaluate.math import MathEvalConfig, run_math_evaluation
+from depo_ray.evaluate.math import run_math_evaluation
+from depo_ray.evaluate.config import MathEvalConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
-from depo_ray.evaluate.runner import TASK_SETS, evaluation_tasks
+from depo_ray.evaluate.config import TASK_SETS, evaluation_tasks
 from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import ModelSourceError
 from depo_ray.pipeline.config import PipelineConfig

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depo_ray.bootstrap import expert_records
+from depo_ray.bootstrap.warm_start import expert_records
 from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc, summary_table
-from depo_ray.models import load_tokenizer
+from depo_ray.models.loading import load_tokenizer
 from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
 from depo_ray.records import write_shard
 from environments.babyai.levels import BOT_UNSOLVABLE, LEVELS, tasks_for_levels

@@ -14,7 +14,8 @@ from pathlib import Path
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
 from depo_ray.models.checks import model_problem
-from depo_ray.search.generate import GenerateConfig, run_generation
+from depo_ray.search.generate import run_generation
+from depo_ray.search.config import GenerateConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config
-from depo_ray.losses import EFFICIENCY_SETTINGS
+from depo_ray.losses.config import EFFICIENCY_SETTINGS
 from depo_ray.tracking import Tracker
 from depo_ray.tune.config import STUDIES, Grid, SweepConfig
 from depo_ray.tune.sweep import (LOSS_SETTINGS, check_fits, prepare_sweep, run_sweep, study_points, trial_key,

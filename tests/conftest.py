@@ -27,8 +27,9 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from depo_ray.config import load_yaml  # noqa: E402
-from depo_ray.models import load_tokenizer  # noqa: E402
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy, vocabulary_of  # noqa: E402
+from depo_ray.models.loading import load_tokenizer  # noqa: E402
+from depo_ray.models.tiny import build_tiny_policy, vocabulary_of  # noqa: E402
+from depo_ray.models.config import TinyModelConfig
 from depo_ray.pipeline.config import PipelineConfig  # noqa: E402
 from environments.babyai.vocabulary import vocabulary_texts  # noqa: E402
 
@@ -157,7 +158,7 @@ def tiny_bootstrap(tmp_path_factory):
     per session with the settings the pipeline gives it: the MCTS tests search with its π_BC,
     and ``finished_run`` starts from a copy of its folder, so the stage resumes with nothing
     left to do. Returns the stage's BootstrapConfig and π_BC."""
-    from depo_ray.bootstrap import bootstrap_policy
+    from depo_ray.bootstrap.warm_start import bootstrap_policy
     from depo_ray.config import from_dict
     from depo_ray.pipeline.stages import bootstrap_settings
 

@@ -150,7 +150,7 @@ def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness
     import yaml
 
     from depo_ray.envs import EnvConfig, select_tasks
-    from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
+    from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
     from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS
 
     levels = lambda tasks: Counter(LEVELS[t % len(LEVELS)] for t in tasks)  # noqa: E731
@@ -177,7 +177,7 @@ def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_tes
     from collections import Counter
 
     from depo_ray.envs import EnvConfig, make_env, select_tasks
-    from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
+    from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
     from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS, VALIDATION_TASKS
 
     levels = Counter(LEVELS[t % len(LEVELS)] for t in VALIDATION_TASKS)

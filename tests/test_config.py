@@ -87,3 +87,23 @@ def test_command_line_overrides_reach_into_sections_and_are_checked(tmp_path):
         load_yaml(TrainConfig, path, parse_overrides(["epochs=3"]))
     with pytest.raises(ConfigError, match=r"expected KEY=VALUE"):
         parse_overrides(["epochs"])
+
+
+def test_loading_every_pipeline_config_imports_no_training_or_serving_runtime():
+    """Configs live in light modules: checking a config (a dry run, a sweep's refusal) must not
+    wait on torch, transformers, Ray or vLLM, nor need them installed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys, pathlib\n"
+        "from depo_ray.config import load_yaml\n"
+        "from depo_ray.pipeline.config import PipelineConfig\n"
+        f"for path in sorted(pathlib.Path({str(root / 'configs')!r}).glob('*_pipeline.yaml')):\n"
+        "    load_yaml(PipelineConfig, path)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'ray', 'vllm') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout

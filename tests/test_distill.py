@@ -8,7 +8,8 @@ import torch
 
 from depo_ray.distill.curriculum import Complexity, CurriculumConfig, complexity_scores, epoch_order
 from depo_ray.distill.teacher import student_logps_at, teacher_entropy, teacher_topk
-from depo_ray.losses import LossConfig, get_loss
+from depo_ray.losses.registry import get_loss
+from depo_ray.losses.config import LossConfig
 from depo_ray.losses.distill import DistillBatch, coarse_kl
 
 
@@ -154,7 +155,7 @@ def scored_part(teacher_dir, size: int, vocab: int, top_k: int, seed: int = 2) -
 
 def other_tiny_model(tiny_model_dir, tmp_path):
     """The tiny policy with perturbed weights: a teacher with the same tokenizer."""
-    from depo_ray.models import load_model, load_tokenizer
+    from depo_ray.models.loading import load_model, load_tokenizer
 
     model = load_model(str(tiny_model_dir))
     with torch.no_grad():
@@ -168,7 +169,7 @@ def other_tiny_model(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("loss", ["sad", "token_kd"])
 def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_batches(tiny_model_dir, tiny_tokenizer,
                                                                                        tmp_path, loss):
-    from depo_ray.models import load_model
+    from depo_ray.models.loading import load_model
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.distill import distill_step
 
@@ -205,7 +206,7 @@ def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_bat
 
 
 def test_a_student_that_is_its_teacher_has_zero_distill_loss(tiny_model_dir, tiny_tokenizer):
-    from depo_ray.models import load_model
+    from depo_ray.models.loading import load_model
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.distill import distill_step
 
@@ -228,7 +229,7 @@ def test_a_distillation_config_needs_a_teacher_and_only_it_takes_one():
 
 
 def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_model_dir, tmp_path):
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.run import run_distill
@@ -327,7 +328,7 @@ def test_a_student_cut_from_its_teacher_keeps_the_chosen_layers_and_the_tokenize
     from transformers import AutoModelForCausalLM
 
     from depo_ray.distill.student import student_from_teacher
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     ids = torch.tensor([tiny_tokenizer("go to the red ball")["input_ids"]])
     teacher = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -4,7 +4,7 @@ import gymnasium as gym
 import pytest
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
-from depo_ray.bootstrap import turns_over_budget
+from depo_ray.bootstrap.warm_start import turns_over_budget
 from depo_ray.records import record_from_episode
 from depo_ray.tokens import tokens_per_turn
 from environments.babyai import BabyAIConfig, BabyAITextEnv, LEVELS, task_level_and_seed

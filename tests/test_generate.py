@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from depo_ray.bootstrap import bootstrap_policy
+from depo_ray.bootstrap.warm_start import bootstrap_policy
 from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records
 from depo_ray.records import read_records
-from depo_ray.search.generate import GenerateConfig, run_generation, shard_for
+from depo_ray.search.generate import run_generation, shard_for
+from depo_ray.search.config import GenerateConfig
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving import EngineConfig
-from depo_ray.serving.router import ServingConfig
+from depo_ray.serving.config import ServingConfig
 from tests.conftest import easy_tasks
 
 pytestmark = [pytest.mark.ray, pytest.mark.vllm]

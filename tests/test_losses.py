@@ -9,7 +9,9 @@ import pytest
 import torch
 from trl import KTOTrainer
 
-from depo_ray.losses import LossConfig, PreferenceBatch, efficiency_weights, get_loss, kl_reference_point, prepare_batch, register_loss
+from depo_ray.losses.preference import PreferenceBatch, efficiency_weights, kl_reference_point
+from depo_ray.losses.registry import get_loss, prepare_batch, register_loss
+from depo_ray.losses.config import LossConfig
 from depo_ray.losses.sft import SFTBatch
 
 
@@ -287,3 +289,15 @@ def test_the_prepare_step_fills_in_the_weights_and_leaves_other_losses_alone():
     z0 = 0.0
     expected = (4.0 * (1 - sigmoid(0.2 * (1.0 - z0))) + (1 - sigmoid(0.2 * (z0 - 0.0)))) / 3
     assert loss.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_every_built_in_loss_is_registered_by_the_module_the_registry_names():
+    import importlib
+
+    from depo_ray.losses.registry import BUILTIN_LOSSES, LOSSES
+
+    for module in set(BUILTIN_LOSSES.values()):
+        importlib.import_module(module)
+    assert {name: LOSSES[name].__module__ for name in BUILTIN_LOSSES} == BUILTIN_LOSSES
+    # and a loss those modules register is listed, or a config naming it would be refused
+    assert {name for name, loss in LOSSES.items() if loss.__module__ in BUILTIN_LOSSES.values()} == set(BUILTIN_LOSSES)

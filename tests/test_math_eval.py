@@ -3,7 +3,8 @@ small pipeline's evaluate stage: tests/test_pipeline_end_to_end.py)."""
 
 import pytest
 
-from depo_ray.evaluate.math import MathEvalConfig, MathSolver, chat, final_answer, score, summarize_math
+from depo_ray.evaluate.math import MathSolver, chat, final_answer, score, summarize_math
+from depo_ray.evaluate.config import MathEvalConfig
 from depo_ray.tokens import prompt_ids
 from environments.math import MathProblem, generated_problems
 

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from depo_ray.models.checks import model_problem, serving_problem
-from depo_ray.serving.router import ServingConfig, start_router
+from depo_ray.serving.router import start_router
+from depo_ray.serving.config import ServingConfig
 
 
 @pytest.fixture

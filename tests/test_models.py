@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from depo_ray.models import load_model, load_tokenizer
-from depo_ray.models.tiny import TinyModelConfig, vocabulary_of
+from depo_ray.models.loading import load_model, load_tokenizer
+from depo_ray.models.tiny import vocabulary_of
+from depo_ray.models.config import TinyModelConfig
 from environments.babyai.vocabulary import vocabulary_texts
 
 

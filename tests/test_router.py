@@ -2,7 +2,8 @@
 
 import pytest
 
-from depo_ray.serving.router import ServingConfig, choose_replica
+from depo_ray.serving.router import choose_replica
+from depo_ray.serving.config import ServingConfig
 
 
 def test_least_outstanding_ready_replica_wins():

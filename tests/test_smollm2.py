@@ -189,7 +189,7 @@ def smollm2(tmp_path_factory) -> Path:
 
 @pytest.mark.model
 def test_the_prepared_folder_is_a_plain_float32_llama_with_chatml_and_pad_equal_to_eos(smollm2):
-    from depo_ray.models import load_model, load_tokenizer
+    from depo_ray.models.loading import load_model, load_tokenizer
 
     config = json.loads((smollm2 / "config.json").read_text())
     assert config["model_type"] == "llama" and config["head_dim"] == 64 and "quantization_config" not in config
@@ -202,7 +202,7 @@ def test_the_prepared_folder_is_a_plain_float32_llama_with_chatml_and_pad_equal_
 
 @pytest.mark.model
 def test_only_the_assistant_turns_of_a_chat_with_a_system_prompt_are_trained_on(smollm2):
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.tokens import chat_tokens
 
     tokenizer = load_tokenizer(str(smollm2))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from depo_ray.losses import LossConfig
+from depo_ray.losses.config import LossConfig
 from depo_ray.train.config import TrainConfig
 from depo_ray.tune.config import Grid, SweepConfig
 from depo_ray.tune.sweep import SweepJob, ablation_loss, max_concurrent, study_points, trial_key, trial_params, trial_train_config

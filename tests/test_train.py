@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from depo_ray.bootstrap import expert_records
+from depo_ray.bootstrap.warm_start import expert_records
 from depo_ray.envs import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc
-from depo_ray.losses import LossConfig
-from depo_ray.models import load_model
+from depo_ray.losses.config import LossConfig
+from depo_ray.models.loading import load_model
 from depo_ray.records import write_shard
 from depo_ray.tokens import tokens_per_turn
 from depo_ray.train.config import LoraSettings, TrainConfig
@@ -121,8 +121,8 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
 
     import pyarrow.parquet as pq
 
-    from depo_ray.losses import get_loss
-    from depo_ray.models import load_tokenizer
+    from depo_ray.losses.registry import get_loss
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.train.data import local_slice
     from depo_ray.train.loop import preference_step
     from depo_ray.train.run import BATCH_INDEX
@@ -201,7 +201,7 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
 
     def mean_kl(model_dir):  # KL(teacher ‖ model) over D_BC's assistant tokens, as the loss sees it
         from depo_ray.losses.distill import coarse_kl
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
         from depo_ray.train.distill import target_positions
 
         teacher_scores, model, tokenizer = ScoreWithTeacher(str(teacher), 8), load_model(str(model_dir)), load_tokenizer(str(teacher))

@@ -6,8 +6,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from depo_ray.losses import LossConfig, get_loss
-from depo_ray.models import load_model
+from depo_ray.losses.registry import get_loss
+from depo_ray.losses.config import LossConfig
+from depo_ray.models.loading import load_model
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.logprobs import masked_logps, sequence_logps
 from depo_ray.train.loop import build_model, keep_metrics_until, micro_batches, preference_step, sft_step

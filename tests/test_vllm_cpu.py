@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import torch
 
-from depo_ray.models import load_model, load_tokenizer
+from depo_ray.models.loading import load_model, load_tokenizer
 from depo_ray.serving import EngineConfig, make_llm
 
 pytestmark = pytest.mark.vllm
@@ -90,7 +90,8 @@ def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
     detokenizer must give exactly the tokenizer's decode, spaces and punctuation included."""
     from vllm import SamplingParams
 
-    from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy
+    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.models.config import TinyModelConfig
 
     words = {"thought", "action", "search", "click", "x", "large", "buy", "now", "3", "4", "fl", "oz"}
     folder = build_tiny_policy(words, tmp_path / "policy", TinyModelConfig(hidden_size=64, num_layers=1, intermediate_size=128,

@@ -99,14 +99,18 @@ def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_p
 @pytest.mark.ray
 @pytest.mark.vllm
 def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_cluster, shop_env, tmp_path):
-    from depo_ray.bootstrap import BootstrapConfig, bootstrap_policy
-    from depo_ray.evaluate.runner import EvalConfig, run_evaluation
-    from depo_ray.losses import LossConfig
+    from depo_ray.bootstrap.warm_start import bootstrap_policy
+    from depo_ray.bootstrap.config import BootstrapConfig
+    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.evaluate.config import EvalConfig
+    from depo_ray.losses.config import LossConfig
     from depo_ray.records import read_records
-    from depo_ray.search.generate import GenerateConfig, run_generation
+    from depo_ray.search.generate import run_generation
+    from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
     from depo_ray.serving import EngineConfig
-    from depo_ray.serving.router import ServingConfig, serving
+    from depo_ray.serving.router import serving
+    from depo_ray.serving.config import ServingConfig
     from depo_ray.train.config import TrainConfig
 
     bootstrap = BootstrapConfig(

@@ -50,7 +50,7 @@ def action_matches_on(model_path: str, chats: list[list[dict]]) -> list[bool]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.tokens import chat_tokens
 
     tokenizer = load_tokenizer(model_path)

@@ -13,7 +13,7 @@ def student_from_teacher(teacher: str | Path, folder: str | Path, layers: tuple[
     from transformers import AutoModelForCausalLM
 
     from depo_ray.files import replaced_atomically
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(teacher, torch_dtype=torch.float32)
     count = model.config.num_hidden_layers

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from depo_ray.distill.curriculum import CurriculumConfig
-from depo_ray.losses import LossConfig
+from depo_ray.losses.config import LossConfig
 from depo_ray.train.config import TrainConfig
 
 

@@ -10,55 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
 
+from depo_ray.evaluate.config import MathEvalConfig
 from depo_ray.files import replaced_atomically, write_text_atomically
-from depo_ray.serving.router import ServingConfig
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
-from environments.math.problems import BENCHMARKS, asks_for_a_number
+from environments.math.problems import asks_for_a_number
 
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
 SUMMARY = "summary.json"
-
-
-@dataclass(frozen=True)
-class MathEvalConfig:
-    policy: str = ""
-    """Model folder or Hugging Face id to evaluate."""
-    output_dir: str = ""
-    """Where problems.parquet and summary.json go."""
-    benchmark: str = "generated"
-    """gsm8k, math, simuleq, or generated (arithmetic word problems, linear systems, fractions)."""
-    path: str | None = None
-    """Local .jsonl / .json / .parquet in the benchmark's own format; None: the hub (gsm8k,
-    math; needs `datasets` and a network) or, for generated, the built-in generator."""
-    limit: int | None = None
-    """Evaluate only the first this many problems."""
-    generated_count: int = 60
-    """Problems in the generated set."""
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    """vLLM replicas that serve the checkpoint."""
-    workers: int = 2
-    """Solver actors."""
-    problems_per_worker: int = 16
-    """Problems each solver keeps in flight at once: the replicas batch up to
-    workers × problems_per_worker greedy requests."""
-    cpus_per_worker: float = 0.25
-    """CPU Ray reserves per solver actor."""
-    max_new_tokens: int = 512
-    """Longest solution in tokens."""
-
-    def __post_init__(self):
-        if self.benchmark not in BENCHMARKS:
-            raise ValueError(f"benchmark: unknown {self.benchmark!r}; expected one of {list(BENCHMARKS)}")
-        for name in ("generated_count", "workers", "problems_per_worker", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1 or null, got {self.limit}")
 
 
 def problems_for(config: MathEvalConfig) -> list[MathProblem]:
@@ -109,7 +72,7 @@ class MathSolver:
     with ``ray.remote``."""
 
     def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
         from depo_ray.serving.client import RouterClient
         from depo_ray.serving.server import Sampling
 

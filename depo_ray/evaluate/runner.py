@@ -13,72 +13,20 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from tqdm import tqdm
 
-from depo_ray.envs import EnvConfig, check_task_ids, make_env
+from depo_ray.envs import EnvConfig, make_env
+from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.evaluate.metrics import TaskResult, summarize
 from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
 from depo_ray.search.interleave import Interleaver
 from depo_ray.serving.client import Meter, RouterClient
-from depo_ray.serving.router import ServingConfig
 from depo_ray.serving.server import Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
 
 SUMMARY = "summary.json"
-TASK_SETS = {"test": "test_tasks", "large": "large_test_tasks", "validation": "validation_tasks"}
-"""``task_set`` -> the TaskEnvironment's field holding its ids."""
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    policy: str = ""
-    """Model folder or Hugging Face id to evaluate (the pipeline fills it in)."""
-    output_dir: str = ""
-    """Where tasks.parquet, trajectories.parquet and summary.json go (the pipeline fills it in)."""
-    task_ids: tuple[int, ...] | None = None
-    """Held-out task ids; None: the environment's ``task_set``."""
-    task_set: Literal["test", "large", "validation"] = "test"
-    """With ``task_ids`` null: "test", the environment's test tasks (BabyAI: the paper harness's
-    90, comparable with the paper); "large", its larger held-out set (BabyAI: 450 tasks, the
-    harness's levels at unseen seeds), for paired comparisons with statistical power; or
-    "validation", the held-out tasks settings are chosen on (BabyAI: 90, the harness's levels
-    at other unseen seeds)."""
-    env: EnvConfig = field(default_factory=EnvConfig)
-    """Which environment, with its options (use the generation stage's)."""
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    """vLLM replicas that serve the checkpoint."""
-    workers: int = 2
-    """Evaluator actors (they mostly wait on the replicas)."""
-    episodes_per_worker: int = 8
-    """Episodes each evaluator plays at once, interleaved on one environment: the replicas
-    batch up to workers × episodes_per_worker greedy requests."""
-    cpus_per_worker: float = 0.25
-    """CPU Ray reserves per evaluator actor."""
-    max_new_tokens: int = 96
-    """Longest agent turn in tokens."""
-
-    def __post_init__(self):
-        check_task_ids(self.task_ids)
-        if self.task_set not in TASK_SETS:
-            raise ValueError(f"task_set: expected one of {list(TASK_SETS)}, got {self.task_set!r}")
-        if min(self.workers, self.episodes_per_worker, self.max_new_tokens) < 1:
-            raise ValueError("workers, episodes_per_worker and max_new_tokens must be at least 1")
-        if self.cpus_per_worker < 0:
-            raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
-
-
-def evaluation_tasks(config: EvalConfig) -> list[int]:
-    """The task ids an evaluation plays: ``task_ids`` when given, else the env's ``task_set``."""
-    if config.task_ids is not None:
-        return list(config.task_ids)
-    task_env = make_env(config.env)
-    tasks = getattr(task_env, TASK_SETS[config.task_set])
-    if not tasks:
-        raise ValueError(f"evaluate.task_set: {task_env.name} has no {config.task_set!r} task set")
-    return list(tasks)
 
 
 @dataclass
@@ -99,7 +47,7 @@ class Evaluator:
     """Plays tasks greedily against the router, several at once. Wrap with ``ray.remote``."""
 
     def __init__(self, env: EnvConfig, router, tokenizer_path: str, policy_name: str, max_new_tokens: int):
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
 
         self.task_env, self.client = make_env(env), RouterClient(router)
         self.tokenizer = load_tokenizer(tokenizer_path)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from depo_ray.losses.registry import LossConfig, register_loss
+from depo_ray.losses.config import LossConfig
+from depo_ray.losses.registry import register_loss
 
 
 @dataclass
@@ -28,10 +29,6 @@ class DistillBatch:
     worker (micro-batches and DDP then give the global mean); None: this batch's own count."""
     action_norm: float | None = None
     """The same for the action segment."""
-
-
-DISTILL_LOSSES = ("token_kd", "sad")
-"""Losses that train a student on a teacher's distributions (TrainConfig.teacher)."""
 
 
 def _log_rest(logps: torch.Tensor) -> torch.Tensor:

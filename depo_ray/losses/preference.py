@@ -30,14 +30,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from depo_ray.losses.registry import LossConfig, register_loss
+from depo_ray.losses.config import LossConfig
+from depo_ray.losses.registry import register_loss
 
 ReduceSum = Callable[[torch.Tensor], torch.Tensor]
-
-EFFICIENCY_SETTINGS = {"depo": ("alpha1", "alpha2"), "depo_penalty": ("alpha1", "alpha2"),
-                       "depo_weighted": ("gamma_token", "gamma_step")}
-"""The losses that reward efficiency, each with the LossConfig fields that set how much."""
-
 
 def local_sum(tensor: torch.Tensor) -> torch.Tensor:
     """The reduction for a single process: nothing to add."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from depo_ray.losses.registry import LossConfig, register_loss
+from depo_ray.losses.config import LossConfig
+from depo_ray.losses.registry import register_loss
 
 
 @dataclass

@@ -1,6 +1,3 @@
-"""Policy models: the tiny CPU default and loading of any Hugging Face model."""
-
-from depo_ray.models.loading import load_model, load_tokenizer
-from depo_ray.models.tiny import TinyModelConfig, build_tiny_policy
-
-__all__ = ["TinyModelConfig", "build_tiny_policy", "load_model", "load_tokenizer"]
+"""Policy models: ``loading`` (any Hugging Face model or folder, and its tokenizer), ``tiny``
+(the CPU default, built from scratch; its size in ``config``), ``sources`` (named models
+prepared once from a package registry) and ``checks`` (what a folder must hold to be served)."""

@@ -11,7 +11,6 @@ model.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -20,30 +19,14 @@ from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from depo_ray.models.config import TinyModelConfig
+
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
 EOS, PAD, UNK = "<|end|>", "<|pad|>", "<|unk|>"
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class TinyModelConfig:
-    hidden_size: int = 256
-    """Model width; heads are 64 wide, so this must be a multiple of 64."""
-    num_layers: int = 4
-    """Transformer blocks."""
-    intermediate_size: int = 512
-    """MLP width."""
-    max_position_embeddings: int = 4096
-    """Longest chat the model can read (a 20-turn BabyAI episode is ~2-3k tokens)."""
-    seed: int = 0
-    """Seed of the random initial weights."""
-
-    def __post_init__(self):
-        if self.hidden_size % 64:
-            raise ValueError(f"hidden_size must be a multiple of 64 (head_dim 64 for vLLM CPU), got {self.hidden_size}")
 
 
 # A word or punctuation mark with the single space before it, or a run of other whitespace.

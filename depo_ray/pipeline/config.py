@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from depo_ray.bootstrap import BootstrapConfig
+from depo_ray.bootstrap.config import BootstrapConfig
 from depo_ray.envs import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
-from depo_ray.evaluate.math import MathEvalConfig
-from depo_ray.evaluate.runner import EvalConfig, evaluation_tasks
+from depo_ray.evaluate.config import MathEvalConfig
+from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
-from depo_ray.losses import LossConfig
+from depo_ray.losses.config import LossConfig
 from depo_ray.rephrase import RephraseConfig
-from depo_ray.search.generate import GenerateConfig
-from depo_ray.serving.router import ServingConfig
+from depo_ray.search.config import GenerateConfig
+from depo_ray.serving.config import ServingConfig
 from depo_ray.tracking import TrackingConfig
 from depo_ray.train.config import TrainConfig
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
 from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
-from depo_ray.losses import EFFICIENCY_SETTINGS
+from depo_ray.losses.config import EFFICIENCY_SETTINGS
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 
 TITLES = {m.name: m.title for m in METHODS}

@@ -20,7 +20,7 @@ from depo_ray.config import model_under_root
 from depo_ray.envs import expert_config, paths_under
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
-from depo_ray.serving.router import ServingConfig
+from depo_ray.serving.config import ServingConfig
 from depo_ray.settings import field_defaults
 from depo_ray.train.config import TrainConfig
 
@@ -95,7 +95,7 @@ def bootstrap_settings(config: PipelineConfig, folder: Path, root: Path):
 
 
 def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap import bootstrap_policy
+    from depo_ray.bootstrap.warm_start import bootstrap_policy
 
     bootstrap = bootstrap_settings(config, run / "bootstrap", root)
     # kept relative to the run folder, so a moved run still resumes
@@ -121,8 +121,8 @@ def _demos_settings(config: PipelineConfig, as_data) -> dict:
 
 
 def _demos(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap import write_expert_demos
-    from depo_ray.models import load_tokenizer
+    from depo_ray.bootstrap.warm_start import write_expert_demos
+    from depo_ray.models.loading import load_tokenizer
 
     demos = replace(config.bootstrap, env=paths_under(config.env, root))
     labeled = write_expert_demos(demos, load_tokenizer(starting_policy(config, run, root)), run / "demos", progress)
@@ -177,7 +177,7 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
         labeled += label_expert_demos(read_records(demos_folder(config, run)), config.label.thresholds,
                                       config.label.expert_demos)
     if config.label.rephrase is not None:
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
         from depo_ray.rephrase import rephrase_record
         from depo_ray.serving.openai_client import OpenAIEndpoint
 

@@ -78,7 +78,7 @@ class MCTSWorker:
     def __init__(self, name: str, env: EnvConfig, search: SearchConfig, backend, tokenizer_path: str,
                  policy_name: str, split: str = "train", trees_in_flight: int = 1):
         """``backend``: the PolicyRouter actor, or an EndpointConfig for a remote model."""
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
 
         self.name, self.search_config, self.trees_in_flight = name, search, trees_in_flight
         self.client = policy_client(backend)

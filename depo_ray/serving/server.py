@@ -53,7 +53,7 @@ class PolicyServer:
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        from depo_ray.models import load_tokenizer
+        from depo_ray.models.loading import load_tokenizer
 
         engine = engine or EngineConfig()
         self.model, self.max_model_len = model, engine.max_model_len

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from depo_ray.distill.curriculum import CurriculumConfig
-from depo_ray.losses import LOSSES, LossConfig
-from depo_ray.losses.distill import DISTILL_LOSSES
+from depo_ray.losses.config import DISTILL_LOSSES, LossConfig
+from depo_ray.losses.registry import loss_names
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class TrainConfig:
         return self.global_batch_size // self.num_workers
 
     def __post_init__(self):
-        if self.loss.name not in LOSSES:
-            raise ValueError(f"loss.name: unknown loss {self.loss.name!r}; registered: {sorted(LOSSES)}")
+        if self.loss.name not in loss_names():
+            raise ValueError(f"loss.name: unknown loss {self.loss.name!r}; registered: {loss_names()}")
         for name in ("epochs", "global_batch_size", "num_workers", "cpus_per_worker", "max_length", "checkpoint_every", "report_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -48,7 +48,7 @@ def slices(global_size: int, num_workers: int) -> list[range]:
 @lru_cache(maxsize=4)
 def cached_tokenizer(path: str):
     """One tokenizer per worker process, however many batches it maps."""
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     return load_tokenizer(path)
 

@@ -30,7 +30,7 @@ class ScoreWithTeacher:
     assistant positions, and the complexity parts the curriculum scores."""
 
     def __init__(self, teacher_path: str, top_k: int):
-        from depo_ray.models import load_model
+        from depo_ray.models.loading import load_model
 
         self.model = load_model(teacher_path).eval()
         self.top_k = top_k

@@ -19,7 +19,8 @@ import torch
 import torch.distributed as dist
 
 from depo_ray.files import write_text_atomically
-from depo_ray.losses import PreferenceBatch, get_loss, kl_reference_point, prepare_batch
+from depo_ray.losses.preference import PreferenceBatch, kl_reference_point
+from depo_ray.losses.registry import get_loss, prepare_batch
 from depo_ray.losses.sft import SFTBatch
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
@@ -36,7 +37,7 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def build_model(config: TrainConfig):
-    from depo_ray.models import load_model
+    from depo_ray.models.loading import load_model
 
     model = load_model(config.model, dtype=config.dtype)
     if config.gradient_checkpointing:
@@ -132,7 +133,7 @@ def train_loop(loop_config: dict) -> None:
 
     from depo_ray.train.distill import distill_step
 
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     config: TrainConfig = loop_config["config"]
     context = ray.train.get_context()

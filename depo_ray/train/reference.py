@@ -12,7 +12,7 @@ class ScoreWithReference:
     """Ray Data map_batches callable: add ref_logps and kl_ref_logps to packed rows."""
 
     def __init__(self, model_path: str, chunk: int = 4):
-        from depo_ray.models import load_model, load_tokenizer
+        from depo_ray.models.loading import load_model, load_tokenizer
 
         self.model = load_model(model_path).eval()
         self.pad_id = load_tokenizer(model_path).pad_token_id

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
-from depo_ray.losses.distill import DISTILL_LOSSES
+from depo_ray.losses.config import DISTILL_LOSSES
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import build_dataset
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
@@ -87,7 +87,7 @@ def _ordered():
 
 def export_final(config: TrainConfig, checkpoint) -> Path:
     """Base model + trained weights (LoRA merged) -> <output_dir>/final, with the tokenizer."""
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     with checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
@@ -197,7 +197,7 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
 
 def run_distill(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
     """A student (``config.model``) trained on the teacher's distributions over D_BC."""
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
 
     if config.teacher is None:
         raise ValueError(f"distillation needs a teacher (loss {config.loss.name!r})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from depo_ray.losses import EFFICIENCY_SETTINGS
+from depo_ray.losses.config import EFFICIENCY_SETTINGS
 
 STUDIES = ("alpha_grid", "sample_efficiency", "ablation")
 SEARCHERS = ("ax", "hyperopt", "bayesopt", "bohb", "nevergrad", "optuna", "zoopt", "hebo")

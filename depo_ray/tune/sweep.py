@@ -23,9 +23,10 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.envs import paths_under
-from depo_ray.evaluate.runner import SUMMARY, EvalConfig
+from depo_ray.evaluate.runner import SUMMARY
+from depo_ray.evaluate.config import EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
-from depo_ray.losses import EFFICIENCY_SETTINGS, LossConfig
+from depo_ray.losses.config import EFFICIENCY_SETTINGS, LossConfig
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs

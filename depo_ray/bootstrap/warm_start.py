@@ -1,29 +1,16 @@
-"""Expert demonstrations as trajectory records, and the CPU default's bootstrap stage.
-
-There is no pretrained policy offline, so the tiny model first learns from an expert's
-demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.envs.EXPERTS``),
-by behaviour cloning with the same training code as everything else. Until
-search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
-train on. ``bootstrap_policy`` is that warm start as a resumable stage. A pretrained policy
-(a Hugging Face id or folder) takes the same warm start when asked (``warm_start``): a chat
-model that cannot yet write the harness's actions would otherwise search, and be trained
-from, nothing but invalid turns. Without it, ``write_expert_demos`` alone gives the
-demonstrations, tokenized for that policy, when the labeled data should include them.
-"""
+"""The expert's demonstrations as records, and the BC rounds on them (``bootstrap_policy``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from tqdm import tqdm
 
+from depo_ray.bootstrap.config import BootstrapConfig
 from depo_ray.envs import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
-from depo_ray.models.tiny import TinyModelConfig
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
-from depo_ray.train.config import TrainConfig
 
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
@@ -45,64 +32,6 @@ def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_op
     return records
 
 
-@dataclass(frozen=True)
-class BootstrapConfig:
-    run_dir: str = ""
-    """(The pipeline fills it in.) Where the bootstrap writes policy/, demos/ (labeled), bc/ (D_BC) and bc_model/."""
-    policy: str | None = None
-    """(The pipeline fills it in from its ``policy`` when ``warm_start`` is on.) The pretrained
-    model the BC rounds start from; None: a new tiny model (``model``) in policy/."""
-    warm_start: bool = False
-    """With a pretrained policy: run these BC rounds on the expert's demonstrations before the
-    search, so MCTS explores with a policy that acts, and BC and the preference stages start
-    from it (as they do from the tiny model's). Off: the pretrained model searches as it is."""
-    tasks: tuple[int, int] = (0, 320)
-    """Task ids [start, stop) the expert demonstrates (BabyAI: task i is level i % 40, seed
-    i // 40; WebShop: goal i, train goals from 1500); the env's test tasks are left out."""
-    task_ids: tuple[int, ...] | None = None
-    """An explicit list of task ids instead of the ``tasks`` range."""
-    env: EnvConfig | None = None
-    """Environment of the demonstrations; required when run alone, set by the pipeline (its env)."""
-    expert: dict = field(default_factory=dict)
-    """Options of the env's expert (BabyAI: ExpertConfig, WebShop: WebShopExpertConfig), e.g.
-    verbosity weights and the share of detours; checked against the env at load."""
-    model: TinyModelConfig = field(default_factory=lambda: TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256))
-    """Size of the tiny policy (2 small layers train in minutes on 2 cores)."""
-    train: TrainConfig | None = None
-    """One BC round (model and output_dir are filled in); None: lr 1e-3, 8 epochs, batch 8."""
-    check_tasks: tuple[int, ...] = (0, 1, 2, 3, 4, 9, 11, 12)
-    """Tasks played greedily after each round to see whether the policy acts sensibly (the
-    defaults are BabyAI training tasks)."""
-    min_valid_rate: float = 0.5
-    """Share of valid actions in that greedy play at which the warm start stops."""
-    max_rounds: int = 3
-    """BC rounds at most (each continues from the last); the last round's policy is used
-    even if it stays below ``min_valid_rate``, with a warning."""
-    max_new_tokens: int | None = None
-    """(The pipeline fills it in: the smaller of generate's and evaluate's.) Tokens the policy
-    may write per turn, in the greedy check and later; expert turns longer than that are
-    counted with a warning, since imitating them teaches turns cut off before their Action.
-    None: 96."""
-
-    @property
-    def round_config(self) -> TrainConfig:
-        """The BC round's TrainConfig (model and output_dir still to fill in)."""
-        from depo_ray.losses import LossConfig
-
-        return self.train or TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=1e-3, epochs=8,
-                                         global_batch_size=8, micro_batch_size=4, checkpoint_every=50)
-
-    def __post_init__(self):
-        if not 0 <= self.min_valid_rate <= 1:
-            raise ValueError(f"min_valid_rate must be in [0, 1], got {self.min_valid_rate}")
-        if self.max_rounds < 1 or not self.check_tasks:
-            raise ValueError("max_rounds must be at least 1 and check_tasks non-empty")
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.env is not None:
-            expert_config(self.env.name, self.expert)
-
-
 def turns_over_budget(records: Iterable[TrajectoryRecord], tokenizer, max_new_tokens: int) -> dict:
     """How many assistant turns of ``records`` need more than ``max_new_tokens`` tokens."""
     from depo_ray.tokens import tokens_per_turn
@@ -116,7 +45,7 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     successes. A quick sanity check, not the evaluation stage."""
     import torch
 
-    from depo_ray.models import load_model, load_tokenizer
+    from depo_ray.models.loading import load_model, load_tokenizer
     from depo_ray.tokens import prompt_ids
     from environments.episode import ObservedEnv, play_episode
 
@@ -156,7 +85,7 @@ def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
     from dataclasses import replace
 
     from depo_ray.labeling import LabelConfig, select_bc
-    from depo_ray.models import load_tokenizer
+    from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
     from depo_ray.train.run import FINAL, run_bc
 

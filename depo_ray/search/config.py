@@ -1,0 +1,51 @@
+"""The generate stage's settings: which tasks, the MCTS, the serving and the workers (no Ray,
+no model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from depo_ray.envs import EnvConfig, check_task_ids
+from depo_ray.search.mcts import SearchConfig
+from depo_ray.serving.config import ServingConfig
+from depo_ray.serving.openai_client import EndpointConfig
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    policy: str = ""
+    """Model folder or Hugging Face id served as the search policy (the pipeline fills it in)."""
+    output_dir: str = ""
+    """Folder of the per-task trajectory shards (the pipeline fills it in)."""
+    tasks: tuple[int, int] = (0, 40)
+    """Task ids [start, stop) to search; the environment's test tasks are always left out."""
+    task_ids: tuple[int, ...] | None = None
+    """An explicit list of task ids instead of the ``tasks`` range."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Which environment, with its options."""
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """MCTS settings."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """Policy-server replicas and their fault handling."""
+    teacher: EndpointConfig | None = None
+    """Search with a remote OpenAI-compatible model instead of local policy servers (the paper
+    sampled with DeepSeek-V3); ``policy`` then only supplies the tokenizer that counts tokens."""
+    workers: int = 2
+    """MCTS worker actors."""
+    trees_per_worker: int = 16
+    """Tasks each worker searches at once, each tree with one request in flight: the engine
+    batches up to workers × trees_per_worker requests instead of waiting on one tree's turns
+    (on 2 cores, 16 gave 5.3× the tokens/s of 1 with one worker; docs/generation.md)."""
+    cpus_per_worker: float = 0.5
+    """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
+    split: str = "train"
+    """Split stored in the records."""
+
+    def __post_init__(self):
+        check_task_ids(self.task_ids)
+        if len(self.tasks) != 2 or self.tasks[0] < 0 or self.tasks[1] <= self.tasks[0]:
+            raise ValueError(f"tasks: expected [start, stop) with 0 <= start < stop, got {list(self.tasks)}")
+        if self.workers < 1 or self.trees_per_worker < 1:
+            raise ValueError(f"workers and trees_per_worker must be at least 1, got {self.workers}, {self.trees_per_worker}")
+        if self.cpus_per_worker < 0:
+            raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
