@@ -127,24 +127,3 @@ def test_load_or_build_builds_once_and_refuses_other_indexes(tmp_path, monkeypat
         SearchIndex.load(folder)
     assert SearchIndex.load_or_build(folder, PRODUCTS).search("velvet") == ["B0SOFA0001"]  # rebuilt
     assert SearchIndex.is_saved(folder) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-
-
-@pytest.mark.ray
-def test_one_search_actor_serves_the_same_results(index, tmp_path, ray_cluster):
-    import ray
-
-    from environments.webshop.search import RemoteSearch, search_service
-
-    index.save(tmp_path / "index")
-    actor = search_service(tmp_path / "index", name="webshop-search-test")
-    again = search_service(tmp_path / "index", name="webshop-search-test")
-    assert again._actor_id == actor._actor_id
-    queries = ["tea tree shampoo", "ceramic mug", "s", "the", "wireless headphones"]
-    remote = RemoteSearch(actor)
-    assert [remote.search(q) for q in queries] == [index.search(q) for q in queries]
-    assert ray.get(actor.search_many.remote(queries, 1)) == [index.search(q, 1) for q in queries]
-    other = tmp_path / "other"
-    SearchIndex.build(PRODUCTS[:2]).save(other)
-    with pytest.raises(ValueError, match="serves"):
-        search_service(other, name="webshop-search-test")
-    ray.kill(actor)

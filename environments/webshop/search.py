@@ -19,13 +19,11 @@ lowercased, indexed by pyserini 0.17 (Anserini on Lucene 8) and searched with ``
   equal scores by ASIN (Anserini breaks ties by the collection id), at most ``k``.
 
 The scores sit in a bm25s index (a CSC matrix of per-term document scores), saved once and
-loaded memory-mapped; ``SearchService`` serves one loaded index as a Ray actor so that many
-environments share it.
+loaded memory-mapped, so that the environments of many workers on one machine share its pages.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -306,57 +304,3 @@ def _read_meta(folder: Path) -> dict | None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         return None
     return meta
-
-
-class SearchService:
-    """One loaded index, served: a plain class, run as a Ray actor (``search_service``) so that
-    N environments or MCTS workers share one index instead of each loading it."""
-
-    def __init__(self, index_folder: str | Path, mmap: bool = True):
-        self.folder = str(Path(index_folder).resolve())
-        self.index = SearchIndex.load(self.folder, mmap=mmap)
-
-    def search(self, query: str, k: int = SEARCH_RETURN_N) -> list[str]:
-        return self.index.search(query, k)
-
-    def search_many(self, queries: list[str], k: int = SEARCH_RETURN_N) -> list[list[str]]:
-        """Several searches in one call (one round trip for a batch of workers)."""
-        return [self.index.search(q, k) for q in queries]
-
-    def index_folder(self) -> str:
-        return self.folder
-
-    def size(self) -> int:
-        return len(self.index)
-
-
-def search_service(index_folder: str | Path, name: str | None = None, namespace: str | None = None,
-                   detached: bool = False, num_cpus: float = 0):
-    """The cluster's ``SearchService`` actor for ``index_folder``: the one already running under
-    ``name`` or a new one. ``name`` defaults to one derived from the folder, so two catalogs
-    never share an actor; a detached actor outlives the driver that started it (end it with
-    ``ray.kill``). Call it from the driver before starting the workers that use it."""
-    import ray
-
-    folder = str(Path(index_folder).resolve())
-    name = name or f"webshop-search-{hashlib.sha1(folder.encode()).hexdigest()[:12]}"
-    options = {"name": name, "namespace": namespace, "get_if_exists": True, "num_cpus": num_cpus}
-    if detached:
-        options["lifetime"] = "detached"
-    actor = ray.remote(SearchService).options(**options).remote(folder)
-    serving = ray.get(actor.index_folder.remote())
-    if serving != folder:
-        raise ValueError(f"actor {name!r} serves {serving}, not {folder}")
-    return actor
-
-
-class RemoteSearch:
-    """``SearchIndex.search`` through a ``SearchService`` actor (what an environment holds)."""
-
-    def __init__(self, actor):
-        self.actor = actor
-
-    def search(self, query: str, k: int = SEARCH_RETURN_N) -> list[str]:
-        import ray
-
-        return ray.get(self.actor.search.remote(query, k))
