@@ -64,7 +64,8 @@ def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int |
     from depo_ray.tokens import chat_tokens
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.data import local_slice, pack_global_batch
-    from depo_ray.train.loop import preference_step, build_model
+    from depo_ray.train.loop import build_model
+    from depo_ray.train.steps import preference_step
     from depo_ray.train.reference import ScoreWithReference
 
     tokenizer = load_tokenizer(policy)

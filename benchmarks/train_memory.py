@@ -29,7 +29,8 @@ def one_step(policy: str, length: int, assistant_share: float, checkpointing: bo
     from depo_ray.losses.config import LossConfig
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.train.config import LoraSettings, TrainConfig
-    from depo_ray.train.loop import build_model, sft_step
+    from depo_ray.train.loop import build_model
+    from depo_ray.train.steps import sft_step
 
     config = TrainConfig(model=policy, output_dir="unused", loss=LossConfig(name="sft"), global_batch_size=1,
                          micro_batch_size=1, lora=LoraSettings() if lora else None, gradient_checkpointing=checkpointing)

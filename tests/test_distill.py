@@ -171,7 +171,7 @@ def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_bat
                                                                                        tmp_path, loss):
     from depo_ray.models.loading import load_model
     from depo_ray.train.config import TrainConfig
-    from depo_ray.train.distill import distill_step
+    from depo_ray.train.steps import distill_step
 
     teacher = other_tiny_model(tiny_model_dir, tmp_path)
     part = scored_part(teacher, 4, len(tiny_tokenizer), top_k=8)
@@ -208,7 +208,7 @@ def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_bat
 def test_a_student_that_is_its_teacher_has_zero_distill_loss(tiny_model_dir, tiny_tokenizer):
     from depo_ray.models.loading import load_model
     from depo_ray.train.config import TrainConfig
-    from depo_ray.train.distill import distill_step
+    from depo_ray.train.steps import distill_step
 
     part = scored_part(tiny_model_dir, 3, len(tiny_tokenizer), top_k=4)
     config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=3,
@@ -301,7 +301,7 @@ def test_a_model_trained_to_write_the_chat_matches_its_actions_and_a_random_one_
 
 def test_the_study_report_pairs_each_comparison_and_names_what_it_cannot_tell(tmp_path):
     from depo_ray.config import ConfigError, from_dict
-    from depo_ray.distill.study import DistillStudyConfig, StudentOutcomes, write_report
+    from benchmarks.distillation_study import DistillStudyConfig, StudentOutcomes, write_report
     from depo_ray.evaluate import TaskResult
 
     arms = [{"name": "sft", "loss": {"name": "sft"}}, {"name": "sad", "loss": {"name": "sad"}}]

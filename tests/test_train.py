@@ -124,7 +124,7 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
     from depo_ray.losses.registry import get_loss
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.train.data import local_slice
-    from depo_ray.train.loop import preference_step
+    from depo_ray.train.steps import preference_step
     from depo_ray.train.run import BATCH_INDEX
 
     rows = [r for f in sorted(glob.glob(f"{config.output_dir}/data/*.parquet"))
@@ -202,7 +202,7 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
     def mean_kl(model_dir):  # KL(teacher ‖ model) over D_BC's assistant tokens, as the loss sees it
         from depo_ray.losses.distill import coarse_kl
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.train.distill import target_positions
+        from depo_ray.train.steps import target_positions
 
         teacher_scores, model, tokenizer = ScoreWithTeacher(str(teacher), 8), load_model(str(model_dir)), load_tokenizer(str(teacher))
         total, count = 0.0, 0

@@ -11,7 +11,8 @@ from depo_ray.losses.config import LossConfig
 from depo_ray.models.loading import load_model
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.logprobs import masked_logps, sequence_logps
-from depo_ray.train.loop import build_model, keep_metrics_until, micro_batches, preference_step, sft_step
+from depo_ray.train.loop import build_model, keep_metrics_until
+from depo_ray.train.steps import micro_batches, preference_step, sft_step
 
 
 def random_part(size: int, vocab: int, seed: int) -> dict:

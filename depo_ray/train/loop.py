@@ -9,31 +9,20 @@ Train restarts the workers, which resume from the latest checkpoint and skip the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from depo_ray.files import write_text_atomically
-from depo_ray.losses.preference import PreferenceBatch, kl_reference_point
-from depo_ray.losses.registry import get_loss, prepare_batch
-from depo_ray.losses.sft import SFTBatch
+from depo_ray.losses.registry import get_loss
 from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
-from depo_ray.train.logprobs import masked_logps, sequence_logps
+from depo_ray.train.steps import all_reduce_sum, distill_step, preference_step, sft_step
 
 STATE_FILE = "train_state.pt"
-
-
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        tensor = tensor.clone()
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
 
 
 def build_model(config: TrainConfig):
@@ -56,82 +45,9 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def micro_batches(sequences, size: int | None) -> list[list[int]]:
-    """Index groups of at most ``size`` sequences, formed after sorting by length so each
-    forward pass pads little; None gives one group with the whole local batch."""
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    size = size or len(order)
-    return [order[i: i + size] for i in range(0, len(order), size)]
-
-
-def gradient_sync(model, last: bool):
-    """DDP all-reduces gradients on the last micro-batch only."""
-    return contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
-
-
-def pick(part: dict, key: str, indices: list[int]) -> list:
-    return [part[key][i] for i in indices]
-
-
-def sft_step(model, part, pad_id, loss_fn, config, backward: bool = True):
-    """Accumulate the gradient of the mean NLL over every assistant token of the global batch."""
-    # Normalise by the global token count: DDP's gradient average then equals the gradient of
-    # the mean over every assistant token of the global batch, whatever the worker count.
-    local_tokens = sum(sum(mask[1:]) for mask in part["assistant_mask"])
-    global_tokens = all_reduce_sum(torch.tensor(float(local_tokens)))
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    groups = micro_batches(part["input_ids"], config.micro_batch_size)
-    total = torch.zeros(())
-    for number, group in enumerate(groups):
-        with gradient_sync(model, last=number == len(groups) - 1):
-            token_logps, mask = masked_logps(model, pick(part, "input_ids", group), pick(part, "assistant_mask", group), pad_id)
-            group_loss, _ = loss_fn(SFTBatch(token_logps, mask), config.loss)
-            weighted = group_loss * mask.sum()
-            if backward:
-                (weighted / global_tokens * world).backward()
-        total += weighted.detach().cpu()
-    return {"loss": (all_reduce_sum(total) / global_tokens).item()}, sum(len(s) for s in part["input_ids"])
-
-
-def preference_step(model, part, pad_id, loss_fn, config, backward: bool = True):
-    """z0 and the loss's prepare step first (no gradient, whole local batch, reduced across
-    workers), then the policy log-probs and the loss micro-batch by micro-batch; the metrics
-    cover the whole batch."""
-    n = len(part["input_ids"])
-    groups = micro_batches(part["input_ids"], config.micro_batch_size)
-    as_tensor = lambda key, dtype=torch.float32: torch.tensor(part[key], dtype=dtype)  # noqa: E731
-    kl_policy = torch.empty(n)
-    with torch.no_grad():
-        for group in groups:
-            kl_policy[group] = sequence_logps(model, pick(part, "kl_input_ids", group), pick(part, "kl_assistant_mask", group), pad_id).float().cpu()
-    whole = PreferenceBatch(
-        policy_logps=torch.empty(n), reference_logps=as_tensor("ref_logps"),
-        kl_policy_logps=kl_policy, kl_reference_logps=as_tensor("kl_ref_logps"),
-        desirable=as_tensor("desirable", torch.bool), tokens_per_step=as_tensor("tokens_per_step"), steps=as_tensor("steps"),
-    )
-    whole.z0 = kl_reference_point(whole.kl_policy_logps, whole.kl_reference_logps, all_reduce_sum)
-    whole = prepare_batch(config.loss.name, whole, config.loss, all_reduce_sum)
-    for number, group in enumerate(groups):
-        with gradient_sync(model, last=number == len(groups) - 1):
-            policy = sequence_logps(model, pick(part, "input_ids", group), pick(part, "assistant_mask", group), pad_id)
-            if backward:
-                device = policy.device
-                fields = {key: value[group].to(device) for key, value in vars(whole).items()
-                          if key not in ("policy_logps", "z0") and value is not None}
-                group_loss, _ = loss_fn(PreferenceBatch(policy_logps=policy.float(), z0=whole.z0.to(device), **fields), config.loss)
-                (group_loss * len(group) / n).backward()
-        whole.policy_logps[group] = policy.detach().float().cpu()
-    loss, metrics = loss_fn(whole, config.loss, all_reduce_sum)
-    metrics["loss"] = (all_reduce_sum(loss.detach()) / (dist.get_world_size() if dist.is_initialized() else 1)).item()
-    tokens = sum(len(s) for s in part["input_ids"]) + sum(len(s) for s in part["kl_input_ids"])
-    return metrics, tokens
-
-
 def train_loop(loop_config: dict) -> None:
     import ray.train
     import ray.train.torch
-
-    from depo_ray.train.distill import distill_step
 
     from depo_ray.models.loading import load_tokenizer
 
