@@ -97,7 +97,9 @@ def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     assert stale_stages(config, run, set()) == []
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bc": {"loss": {"name": "sft"}, "epochs": 5}})
     (problem,) = stale_stages(changed, run, set())
-    assert problem.startswith("bc: settings changed") and "epochs: 3 -> 5" in problem and "--from bc" in problem
+    assert problem.startswith("bc: settings changed") and "epochs: 3 -> 5" in problem
+    # --from may not skip the stages before bc that never ran
+    assert run_problems(changed, run, None) == [problem, "re-run with --from bootstrap (it redoes bootstrap and every later stage)"]
     assert stale_stages(changed, run, set(names(to_run(changed, "bc")))) == []
     assert names(to_run(changed, "depo")) == ["depo", "evaluate", "report"]
     with pytest.raises(ConfigError, match="--from"):
@@ -136,6 +138,12 @@ def test_an_optional_method_trains_and_is_evaluated_only_with_its_section(tmp_pa
     assert "depo_weighted" in stage_needs(weighted)["evaluate"].work
     (problem,) = stale_stages(weighted, run, set())
     assert problem.startswith("evaluate:") and "optional_methods" in problem
+    # the refusal names the one option that works, with or without a --from of the user's
+    advice = "re-run with --from depo_weighted (it redoes depo_weighted and every later stage)"
+    assert run_problems(weighted, run, None)[-1] == advice and run_problems(weighted, run, "evaluate")[-1] == advice
+    start = advice.split()[3]
+    assert run_problems(weighted, run, start) == []
+    assert [s.name for s in to_run(weighted, start)] == ["depo_weighted", "evaluate", "report"]
     data["depo_weighted"]["loss"]["name"] = "depo"
     with pytest.raises(ConfigError, match="depo_weighted.loss.name"):
         from_dict(PipelineConfig, data)
@@ -159,8 +167,7 @@ def test_from_refuses_to_build_on_stages_that_never_completed(tmp_path):
     for stage in ("bootstrap", "generate", "label"):
         run.finish(stage, stage_settings(STAGE[stage], config), 1.0)
     assert run_problems(config, run, "bc") == []
-    assert run_problems(config, run, "depo") == [f"--from depo: stage {s} has not completed; run without --from first"
-                                                 for s in ("bc", "kto")]
+    assert run_problems(config, run, "depo") == ["--from depo: bc, kto before it never completed", "run without --from first"]
 
 
 def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
@@ -197,7 +204,7 @@ def test_a_stage_is_one_entry_of_the_list_the_machinery_runs(tmp_path, capsys):
     assert counted == [(0, 40)] and "[tasks] done earlier" in capsys.readouterr().out
 
     changed = from_dict(PipelineConfig, {"run_dir": str(tmp_path / "run"), "generate": {"tasks": [0, 20]}})
-    stale = r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\); re-run it with --from tasks$"
+    stale = r"^tasks: settings changed since it ran \(tasks: \[0, 40\] -> \[0, 20\]\)\nre-run with --from tasks \("
     with pytest.raises(ConfigError, match=stale):
         run_pipeline(changed, ROOT, progress=False, stages=stages)
     run_pipeline(changed, ROOT, from_stage="tasks", progress=False, stages=stages)

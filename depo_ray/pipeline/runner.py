@@ -74,17 +74,31 @@ def to_run(config: PipelineConfig, from_stage: str | None, stages: tuple[Stage, 
     return applied[names.index(from_stage):]
 
 
+def _stale(stage: Stage, run: RunFolder, config: PipelineConfig) -> str | None:
+    """How a completed stage's settings changed since it ran (None: not completed, unchanged,
+    or only run for fewer seeds)."""
+    done = stage.completed(run)
+    if done is None or seeds_added(done["settings"], stage, config):
+        return None
+    return settings_change(done["settings"], stage, config)
+
+
 def stale_stages(config: PipelineConfig, run: RunFolder, forced: set[str], stages: tuple[Stage, ...] = STAGES) -> list[str]:
     """Completed stages (not about to be re-run) whose settings changed since they ran."""
-    problems = []
-    for stage in to_run(config, None, stages):
-        done = stage.completed(run)
-        if done is None or stage.name in forced or seeds_added(done["settings"], stage, config):
-            continue
-        change = settings_change(done["settings"], stage, config)
-        if change:
-            problems.append(f"{stage.name}: settings changed since it ran ({change}); re-run it with --from {stage.name}")
-    return problems
+    return [f"{stage.name}: settings changed since it ran ({change})" for stage in to_run(config, None, stages)
+            if stage.name not in forced and (change := _stale(stage, run, config))]
+
+
+def redo_from(config: PipelineConfig, run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> str | None:
+    """The stage to give ``--from`` so that no completed stage with changed settings is kept:
+    the first such stage, or a stage before it that never completed (``--from`` must not skip
+    one); None when no completed stage changed."""
+    every = to_run(config, None, stages)
+    changed = [i for i, stage in enumerate(every) if _stale(stage, run, config)]
+    if not changed:
+        return None
+    unfinished = [stage for stage in every[:changed[0]] if completed(stage, run, config) is None]
+    return (unfinished[0] if unfinished else every[changed[0]]).name
 
 
 def forced_stages(config: PipelineConfig, from_stage: str | None, stages: tuple[Stage, ...] = STAGES) -> set[str]:
@@ -103,15 +117,20 @@ def broken_artifacts(config: PipelineConfig, run: RunFolder, forced: set[str], s
 def run_problems(config: PipelineConfig, run: RunFolder, from_stage: str | None,
                  stages: tuple[Stage, ...] = STAGES) -> list[str]:
     """Why the run must not start: completed stages whose settings changed, ``--from`` over
-    earlier stages that never completed (it would build on nothing), or broken artifacts."""
+    earlier stages that never completed (it would build on nothing), or broken artifacts;
+    after the first two, the one command line option that works."""
     forced = forced_stages(config, from_stage, stages)
-    problems = stale_stages(config, run, forced, stages) + broken_artifacts(config, run, forced, stages)
+    stale = stale_stages(config, run, forced, stages)
+    unfinished = []
     if from_stage:
         every = to_run(config, None, stages)
-        earlier = every[:[s.name for s in every].index(from_stage)]
-        problems += [f"--from {from_stage}: stage {s.name} has not completed; run without --from first"
-                     for s in earlier if completed(s, run, config) is None]
-    return problems
+        unfinished = [s.name for s in every[:[s.name for s in every].index(from_stage)] if completed(s, run, config) is None]
+    problems = stale + ([f"--from {from_stage}: {', '.join(unfinished)} before it never completed"] if unfinished else [])
+    if problems:
+        start = redo_from(config, run, stages)
+        problems.append(f"re-run with --from {start} (it redoes {start} and every later stage)" if start
+                        else "run without --from first")
+    return problems + broken_artifacts(config, run, forced, stages)
 
 
 CONFIG_FILE = "config.yaml"
