@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from depo_ray.files import read_jsonl, run_outputs
+from depo_ray.pipeline.stage import RunFolder
 
 
 def _rows(path: Path) -> list[dict]:
@@ -33,19 +34,19 @@ def marker_problems(reference: Path, run: Path) -> list[str]:
 
 def trajectory_problems(reference: Path, run: Path) -> list[str]:
     """Every searched task's shard is there once, and no trajectory is in it twice."""
-    expected = {p.name for p in (reference / "trajectories").glob("task-*.parquet")}
-    found = {p.name for p in (run / "trajectories").glob("task-*.parquet")}
+    expected = {p.name for p in RunFolder(reference).trajectories.glob("task-*.parquet")}
+    found = {p.name for p in RunFolder(run).trajectories.glob("task-*.parquet")}
     problems = [f"trajectories/{name} is missing" for name in sorted(expected - found)]
     problems += [f"trajectories/{name} was not in the reference run" for name in sorted(found - expected)]
     for name in sorted(found & expected):
-        chats = [json.dumps(row["messages"]) for row in _rows(run / "trajectories" / name)]
+        chats = [json.dumps(row["messages"]) for row in _rows(RunFolder(run).trajectories / name)]
         if _duplicates(chats):
             problems.append(f"trajectories/{name} holds {len(chats) - len(set(chats))} duplicated trajectories")
     return problems
 
 
 def label_problems(reference: Path, run: Path) -> list[str]:
-    expected, found = (len(_rows(folder / "labeled" / "all.parquet")) for folder in (reference, run))
+    expected, found = (len(_rows(RunFolder(folder).labeled)) for folder in (reference, run))
     return [] if expected == found else [f"labeled/all.parquet has {found} rows, the reference run {expected}"]
 
 

@@ -33,6 +33,6 @@ class SeedOutputs:
 
 def seed_outputs(config: PipelineConfig, root: Path, seed: int) -> SeedOutputs:
     run = RunFolder(under_root(root, config.run_dir))
-    return SeedOutputs(labeled=run / "labeled" / "all.parquet", bc_model=run.model("bc", seed),
+    return SeedOutputs(labeled=run.labeled, bc_model=run.model("bc", seed),
                        evaluations={m.name: run.evaluation(m.name, seed) / "summary.json" for m in config.methods()},
                        studies=run / "sweeps")

@@ -260,7 +260,7 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
             *[claim_line(claim) for claim in depo_claims(paired, m.name)], "")],
         "Per seed:", "", seeds_table(per_seed), "",
         *math_section(config, run),
-        "## Labeling", "", "```", (root / "labeled" / "summary.txt").read_text().rstrip(), "```", "",
+        "## Labeling", "", "```", run.labeling_summary.read_text().rstrip(), "```", "",
         "## Wall time per stage", "", "| stage | seconds |", "|---|---:|",
         *[f"| {stage} | {wall:.0f} |" for stage, wall in seconds.items()], "",
         "## Plots", "",

@@ -76,6 +76,26 @@ class RunFolder:
             else:
                 path.unlink(missing_ok=True)
 
+    @property
+    def trajectories(self) -> Path:
+        """The search's trajectories, one shard per task (generate)."""
+        return self.root / "trajectories"
+
+    @property
+    def labeled(self) -> Path:
+        """Every labeled trajectory: D, U and the dropped ones (label)."""
+        return self.root / "labeled" / "all.parquet"
+
+    @property
+    def d_bc(self) -> Path:
+        """D_BC, what behaviour cloning trains on (label)."""
+        return self.root / "labeled" / "bc.parquet"
+
+    @property
+    def labeling_summary(self) -> Path:
+        """The label stage's table of counts, turns and tokens per class."""
+        return self.root / "labeled" / "summary.txt"
+
     def trained(self, method: str, seed: int) -> Path:
         """Output folder of a train stage for one seed."""
         return self.root / method / f"seed-{seed}"

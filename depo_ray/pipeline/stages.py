@@ -147,7 +147,7 @@ def _generate_needs(config: PipelineConfig) -> StageNeeds:
 def _generate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
     from depo_ray.search.generate import run_generation
 
-    generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run / "trajectories"),
+    generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run.trajectories),
                        env=paths_under(config.env, root))
     totals = run_generation(generate, progress=progress)
     if totals["failed"]:  # no marker: the next run searches just these again
@@ -172,7 +172,7 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
     from depo_ray.records import read_records, write_shard
 
-    labeled = label_records(read_records(run / "trajectories"), config.label.thresholds)
+    labeled = label_records(read_records(run.trajectories), config.label.thresholds)
     if config.label.expert_demos != "none":
         labeled += label_expert_demos(read_records(demos_folder(config, run)), config.label.thresholds,
                                       config.label.expert_demos)
@@ -193,10 +193,10 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
         raise RuntimeError(f"label: no undesirable trajectory among {len(labeled)} (none with κ2={t.kappa2} <= reward "
                            f"< κ1={t.kappa1}): KTO and DEPO need both classes; widen label.thresholds")
     bc = select_bc(labeled, t)
-    write_shard(labeled, run / "labeled" / "all.parquet")
-    write_shard(bc, run / "labeled" / "bc.parquet")
+    write_shard(labeled, run.labeled)
+    write_shard(bc, run.d_bc)
     table = summary_table(labeled)
-    (run / "labeled" / "summary.txt").write_text(table + "\n")
+    run.labeling_summary.write_text(table + "\n")
     print(table)
     return {"records": len(labeled), **counts, "bc": len(bc)}
 
@@ -220,14 +220,14 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
         if method.preference:
             train = replace(getattr(config, method.name), model=str(run.model("bc", seed)), **output)
             # every preference method of a seed packs the same batches, scored by the same π_BC: once
-            result, _ = run_preference(train, [str(run / "labeled" / "all.parquet")], run.scored(seed))
+            result, _ = run_preference(train, [str(run.labeled)], run.scored(seed))
         else:
             train = replace(getattr(config, method.name), model=starting_policy(config, run, root), **output)
             if train.teacher is not None:  # the student learns the teacher's distributions on D_BC
                 result, _ = run_distill(replace(train, teacher=model_under_root(root, train.teacher)),
-                                        [str(run / "labeled" / "bc.parquet")])
+                                        [str(run.d_bc)])
             else:
-                result, _ = run_bc(train, [str(run / "labeled" / "bc.parquet")])
+                result, _ = run_bc(train, [str(run.d_bc)])
         metrics[f"seed-{seed}"] = result.metrics
     return {"metrics": metrics}
 
