@@ -11,10 +11,11 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.bootstrap.warm_start import bootstrap_policy
 from depo_ray.bootstrap.config import BootstrapConfig
+from depo_ray.bootstrap.warm_start import bootstrap_policy
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.envs import paths_under
+from depo_ray.models.checks import model_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,8 @@ def main() -> None:
     config = load_job_config(BootstrapConfig, ROOT, args.config, required=("run_dir", "env"))
     config = replace(config, run_dir=under_root(ROOT, config.run_dir), env=paths_under(config.env, ROOT),
                      policy=model_under_root(ROOT, config.policy) if config.policy else None)
+    if config.policy and (problem := model_problem(config.policy, ROOT)):
+        raise SystemExit(f"{args.config}: policy: {problem}")
 
     from depo_ray.cluster import connect
 

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
-from depo_ray.evaluate.math import run_math_evaluation
 from depo_ray.evaluate.config import MathEvalConfig
+from depo_ray.evaluate.math import run_math_evaluation
+from depo_ray.models.checks import model_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,10 @@ def main() -> None:
         raise SystemExit("config error: policy and output_dir (--policy, --output) are required")
     config = dataclasses.replace(config, policy=model_under_root(ROOT, config.policy), output_dir=under_root(ROOT, config.output_dir),
                                  path=under_root(ROOT, config.path) if config.path else None)
+    if problem := model_problem(config.policy, ROOT):
+        raise SystemExit(f"policy: {problem}")
+    if config.path and not Path(config.path).is_file():
+        raise SystemExit(f"path: {config.path} does not exist")
 
     from depo_ray.cluster import connect
 

@@ -46,7 +46,7 @@ def main() -> None:
         raise SystemExit(f"config error: {error}") from None
     except ModelSourceError as error:
         raise SystemExit(f"policy: {args.policy}: {error}") from None
-    if problem := model_problem(evaluate.policy):
+    if problem := model_problem(evaluate.policy, ROOT):
         raise SystemExit(f"policy: {problem}")
     print(f"evaluating {evaluate.policy} on {len(tasks)} tasks -> {evaluate.output_dir}")
 

@@ -27,7 +27,7 @@ def main() -> None:
     config = load_job_config(GenerateConfig, ROOT, args.config, required=("policy", "output_dir"))
     policy = model_under_root(ROOT, config.policy)
     config = replace(config, policy=policy, output_dir=under_root(ROOT, config.output_dir), env=paths_under(config.env, ROOT))
-    if problem := model_problem(policy):
+    if problem := model_problem(policy, ROOT):
         raise SystemExit(f"{args.config}: policy: {problem}")
 
     from depo_ray.cluster import connect

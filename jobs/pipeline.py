@@ -14,8 +14,9 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from depo_ray.config import ConfigError, load_job_config
+from depo_ray.config import ConfigError, load_job_config, model_under_root
 from depo_ray.envs import paths_under, paths_within
+from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import SOURCES, ModelSourceError, prepare
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import plan_run, resource_problems
@@ -58,6 +59,8 @@ def main() -> None:
             prepare(config.policy)
         except ModelSourceError as error:
             raise SystemExit(f"policy: {config.policy}: {error}") from None
+    elif config.policy is not None and (problem := model_problem(model_under_root(ROOT, config.policy), ROOT)):
+        raise SystemExit(f"policy: {problem}")
 
     import ray
 

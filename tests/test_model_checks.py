@@ -22,8 +22,34 @@ def test_a_served_folder_passes(policy):
     assert model_problem(str(policy)) is None and serving_problem(str(policy), on_gpu=False) is None
 
 
-def test_a_hub_id_is_not_checked_offline():
-    assert serving_problem("Qwen/Qwen2.5-7B-Instruct", on_gpu=False) is None
+def test_a_hub_id_passes_when_cached_or_when_the_hub_answers_and_is_refused_otherwise(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
+    assert "hub cannot be reached" in serving_problem("Qwen/Qwen2.5-7B-Instruct", on_gpu=False)
+    snapshot = tmp_path / "hub" / "models--Qwen--Qwen2.5-7B-Instruct" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc")
+    assert serving_problem("Qwen/Qwen2.5-7B-Instruct", on_gpu=False) is None  # in the cache
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hub.server_address[1]}")
+        assert model_problem("meta-llama/Llama-3.1-8B-Instruct") is None  # not cached, but the hub answers
+    finally:
+        hub.shutdown()
+
+
+def test_a_mistyped_folder_under_the_project_root_is_not_taken_for_a_hub_id(tmp_path):
+    (tmp_path / "runs").mkdir()
+    assert model_problem("runs/bootstrap", tmp_path) == f"{tmp_path / 'runs' / 'bootstrap'} does not exist (a folder " \
+        "under the project root, not a Hugging Face id)"
 
 
 @pytest.mark.parametrize("model", ["no/such/bootstrap/bc_model/final", "/nowhere/policy", "no-such-policy"])

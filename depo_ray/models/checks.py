@@ -20,9 +20,11 @@ def _json_object(path: Path) -> dict | str:
     return content if isinstance(content, dict) else f"{path} is not a JSON object"
 
 
-def model_problem(model: str) -> str | None:
+def model_problem(model: str, root: Path | None = None) -> str | None:
     """Why a resolved policy (``depo_ray.config.model_under_root``) cannot be loaded: a folder
-    without a readable config.json, or a name that is neither a folder nor an org/name id."""
+    without a readable config.json, a name that is neither a folder nor an org/name id, or a
+    path into a folder of ``root`` (the project root) that is not there: "runs/typo" would
+    otherwise be taken for a Hugging Face id and fail minutes later at the hub."""
     path = Path(model)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -31,7 +33,35 @@ def model_problem(model: str) -> str | None:
         return config if isinstance(config, str) else None
     if path.is_absolute() or model.count("/") != 1:
         return f"{model!r} is neither a model folder, a named model nor a Hugging Face id (org/name)"
+    if root is not None and (root / path.parts[0]).is_dir():
+        return f"{root / path} does not exist (a folder under the project root, not a Hugging Face id)"
+    if not _hub_has(model):
+        return (f"{model!r} is not a model folder, a named model, nor a Hugging Face id in this machine's cache, "
+                "and the hub cannot be reached to download it")
     return None
+
+
+def _hub_has(model_id: str) -> bool:
+    """Whether a Hugging Face id can be loaded: it is in the local cache, or the hub answers
+    (a mistyped folder is an org/name too: without this it fails minutes later, at the hub)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        urllib.request.urlopen(urllib.request.Request(os.environ.get("HF_ENDPOINT", "https://huggingface.co"),
+                                                      method="HEAD"), timeout=5)
+    except urllib.error.HTTPError:
+        return True  # the hub answered, if not with 200
+    except OSError:
+        return False
+    return True
 
 
 def serving_problem(model: str, on_gpu: bool) -> str | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
+from depo_ray.models.checks import model_problem
 from depo_ray.records import read_records, shard_paths
 from depo_ray.train.config import TrainConfig
 
@@ -39,6 +40,8 @@ def main(stage: str, root: Path) -> None:
     parser.add_argument("--config", required=True, help="YAML with 'data' and 'train' (relative to the project root)")
     args = parser.parse_args()
     config = resolve_paths(load_job_config(StageConfig, root, args.config, required=("train.model", "train.output_dir")), root)
+    if problem := model_problem(config.train.model, root):
+        raise SystemExit(f"{args.config}: train.model: {problem}")
     shards = [str(p) for location in config.data for p in shard_paths(location)]
     if not shards:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")

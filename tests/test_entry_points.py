@@ -1,0 +1,66 @@
+"""Every entry point checks its config, model and inputs before any cluster work: a mistyped
+path ends it in seconds with one line naming the path, and no Ray process is started (the
+jobs are pointed at a Ray address where nothing listens, so a job that tried to connect would
+hang there instead of failing)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depo_ray.processes import marked
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPO = "runs/no-such-policy-folder"
+MARKER = "DEPO_RAY_ENTRY_POINT_TEST"
+
+
+def _yaml(path: Path, data: dict) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def _train(tmp_path: Path, loss: str) -> list[str]:
+    return ["--config", _yaml(tmp_path / "train.yaml", {"data": [str(tmp_path / "labeled")], "train": {
+        "model": TYPO, "output_dir": str(tmp_path / "out"), "loss": {"name": loss}, "global_batch_size": 2}})]
+
+
+CASES = {
+    "pipeline": (lambda t: ["jobs/pipeline.py", "--set", f"policy={TYPO}", "--set", f"run_dir={t / 'run'}"],
+                 f"policy: '{TYPO}' is not a model folder"),
+    "train_bc": (lambda t: ["jobs/train_bc.py", *_train(t, "sft")], f"train.model: '{TYPO}' is not a model folder"),
+    "train_depo": (lambda t: ["jobs/train_depo.py", *_train(t, "depo")], f"train.model: '{TYPO}' is not a model folder"),
+    "generate": (lambda t: ["jobs/generate.py", "--config", _yaml(t / "generate.yaml", {
+        "policy": TYPO, "output_dir": str(t / "out")})], f"policy: '{TYPO}' is not a model folder"),
+    "evaluate": (lambda t: ["jobs/evaluate.py", "--policy", TYPO, "--output", str(t / "out")],
+                 f"policy: '{TYPO}' is not a model folder"),
+    "eval_math": (lambda t: ["jobs/eval_math.py", "--policy", TYPO, "--output", str(t / "out")],
+                  f"policy: '{TYPO}' is not a model folder"),
+    "bootstrap": (lambda t: ["jobs/bootstrap.py", "--config", _yaml(t / "bootstrap.yaml", {
+        "run_dir": str(t / "run"), "env": {"name": "babyai"}, "policy": TYPO, "warm_start": True})],
+                  f"policy: '{TYPO}' is not a model folder"),
+    "sweep": (lambda t: ["sweeps/alpha_grid.py", "--pipeline", "configs/no-such-pipeline.yaml"],
+              "configs/no-such-pipeline.yaml: cannot read config"),
+}
+
+
+@pytest.mark.parametrize("job", sorted(CASES))
+def test_a_mistyped_path_ends_the_job_in_one_line_before_any_cluster_work(job, tmp_path):
+    command, expected = CASES[job]
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1", "HF_ENDPOINT": "http://127.0.0.1:9", MARKER: marker}
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, *command(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    seconds = time.monotonic() - started
+    last = (out.stderr.strip().splitlines() or [""])[-1]
+    assert out.returncode != 0 and expected in last, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and not marked(MARKER, marker)
+    assert seconds < 60, f"{job} took {seconds:.0f} s to refuse a mistyped path"
