@@ -195,7 +195,7 @@ def watch(driver: subprocess.Popen, value: str, stages: Path, pending: list[Faul
 
 def evaluation_subset(config: str, count: int) -> list[int]:
     from depo_ray.config import load_yaml
-    from depo_ray.envs import paths_under
+    from depo_ray.env_setup import paths_under
     from depo_ray.evaluate.config import evaluation_tasks
     from depo_ray.pipeline.config import PipelineConfig
 
@@ -237,7 +237,7 @@ def main() -> None:
         if not result["succeeded"]:
             raise SystemExit(f"the reference run failed; see {reference / 'pipeline.log'}")
         summary.write_text(json.dumps(result))
-    from depo_ray.pipeline.stages import STAGES
+    from depo_ray.pipeline.recipe import STAGES
 
     windows = stage_windows(reference / "run", [stage.name for stage in STAGES])
     rows = []

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 def prepare(work: Path, samples: int, policy: str | None) -> str:
     """The labeled trajectories, tokenized for the policy; returns the policy's folder."""
     from depo_ray.bootstrap.warm_start import expert_records
-    from depo_ray.envs import EnvConfig
+    from depo_ray.env_setup import EnvConfig
     from depo_ray.labeling import LabelConfig, label_records
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of

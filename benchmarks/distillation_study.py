@@ -148,7 +148,7 @@ def write_report(config: DistillStudyConfig, study: Path, teacher: dict, outcome
 def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
     """The pipeline's bootstrap policy (trained on expert demos) and its D_BC shard."""
     from depo_ray.bootstrap.warm_start import bootstrap_policy
-    from depo_ray.pipeline.stages import bootstrap_settings
+    from depo_ray.pipeline.recipe import bootstrap_settings
 
     teacher = bootstrap_policy(bootstrap_settings(pipeline, study / "teacher", ROOT))
     return str(teacher), str(study / "teacher" / "bc" / "expert.parquet")
@@ -173,8 +173,8 @@ def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, 
 
 
 def evaluate(pipeline, policy: str, output: Path, method: str) -> dict:
-    from depo_ray.envs import paths_under
-    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.env_setup import paths_under
+    from depo_ray.evaluate.episodes import run_evaluation
 
     evaluation = replace(pipeline.evaluate, env=paths_under(pipeline.env, ROOT), policy=policy, output_dir=str(output))
     return run_evaluation(evaluation, method=method)
@@ -211,7 +211,7 @@ def check_settings(study: Path, config: DistillStudyConfig) -> None:
 def run_study(config: DistillStudyConfig, pipeline) -> Path:
     from depo_ray.cluster import connect
     from depo_ray.distill.agreement import action_matches_on
-    from depo_ray.evaluate.runner import read_results
+    from depo_ray.evaluate.episodes import read_results
     from depo_ray.files import write_text_atomically
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.records import read_records

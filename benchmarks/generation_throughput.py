@@ -82,7 +82,7 @@ class CpuSampler:
 
 
 def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int], args) -> dict:
-    from depo_ray.envs import EnvConfig
+    from depo_ray.env_setup import EnvConfig
     from depo_ray.search.generate import run_generation
     from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
@@ -114,7 +114,7 @@ def prompts_of(folder: Path) -> list[list[dict]]:
 
 def env_seconds_per_turn(folder: Path, max_turns: int) -> float:
     """Wall time of one environment turn, snapshot included, replaying the found trajectories."""
-    from depo_ray.envs import EnvConfig, make_env
+    from depo_ray.env_setup import EnvConfig, make_env
     from depo_ray.records import read_records
     from environments.episode import responses_of
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from depo_ray.bootstrap.config import BootstrapConfig
 from depo_ray.bootstrap.warm_start import bootstrap_policy
 from depo_ray.config import load_job_config, model_under_root, under_root
-from depo_ray.envs import paths_under
+from depo_ray.env_setup import paths_under
 from depo_ray.models.checks import model_problem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         grouped = by_method(policies)
         results = {method: grouped[method] for method in args.evaluations}
     else:
-        from depo_ray.evaluate.runner import read_results
+        from depo_ray.evaluate.episodes import read_results
 
         # writing one policy's outcomes needs no second one to compare with
         folders = named_folders(args.evaluations, "tasks.parquet", "evaluations", 1 if args.write_outcomes else 2)

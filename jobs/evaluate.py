@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, model_under_root, under_root
-from depo_ray.envs import paths_under
+from depo_ray.env_setup import paths_under
 from depo_ray.evaluate.config import TASK_SETS, evaluation_tasks
 from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import ModelSourceError
@@ -51,7 +51,7 @@ def main() -> None:
     print(f"evaluating {evaluate.policy} on {len(tasks)} tasks -> {evaluate.output_dir}")
 
     from depo_ray.cluster import connect
-    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.evaluate.episodes import run_evaluation
 
     connect()
     print(json.dumps(run_evaluation(evaluate, method=args.method), indent=2))

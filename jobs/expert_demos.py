@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from depo_ray.bootstrap.warm_start import expert_records
-from depo_ray.envs import EnvConfig
+from depo_ray.env_setup import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc, summary_table
 from depo_ray.models.loading import load_tokenizer
 from depo_ray.models.tiny import build_tiny_policy, vocabulary_of

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import load_job_config, model_under_root, under_root
-from depo_ray.envs import paths_under
+from depo_ray.env_setup import paths_under
 from depo_ray.models.checks import model_problem
 from depo_ray.search.generate import run_generation
 from depo_ray.search.config import GenerateConfig

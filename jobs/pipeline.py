@@ -15,13 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_job_config, model_under_root
-from depo_ray.envs import paths_under, paths_within
+from depo_ray.env_setup import paths_under, paths_within
 from depo_ray.models.checks import model_problem
 from depo_ray.models.sources import SOURCES, ModelSourceError, prepare
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import plan_run, resource_problems
 from depo_ray.pipeline.runner import run_pipeline
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 

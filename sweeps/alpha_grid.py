@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print("\n".join(f"  {t}" for t in trials))
         return
-    from depo_ray.evaluate.runner import read_results
+    from depo_ray.evaluate.episodes import read_results
     from depo_ray.tune.report import paired_against, write_outputs
 
     rows = run_sweep(job, cpus, gpus)

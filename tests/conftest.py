@@ -160,7 +160,7 @@ def tiny_bootstrap(tmp_path_factory):
     left to do. Returns the stage's BootstrapConfig and π_BC."""
     from depo_ray.bootstrap.warm_start import bootstrap_policy
     from depo_ray.config import from_dict
-    from depo_ray.pipeline.stages import bootstrap_settings
+    from depo_ray.pipeline.recipe import bootstrap_settings
 
     folder = tmp_path_factory.mktemp("bootstrap")
     config = bootstrap_settings(from_dict(PipelineConfig, small_pipeline(folder / "run")), folder, ROOT)

@@ -13,7 +13,7 @@ from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.runner import run_problems, stage_settings
 from depo_ray.pipeline.stage import RunFolder
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 from depo_ray.records import TrajectoryRecord, write_shard
 
 STAGE = {s.name: s for s in STAGES}

@@ -149,7 +149,7 @@ def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness
 
     import yaml
 
-    from depo_ray.envs import EnvConfig, select_tasks
+    from depo_ray.env_setup import EnvConfig, select_tasks
     from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
     from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS
 
@@ -176,7 +176,7 @@ def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness
 def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_test_sets():
     from collections import Counter
 
-    from depo_ray.envs import EnvConfig, make_env, select_tasks
+    from depo_ray.env_setup import EnvConfig, make_env, select_tasks
     from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
     from environments.babyai import HARNESS_TEST_TASKS, LARGE_TEST_TASKS, LEVELS, VALIDATION_TASKS
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from depo_ray.bootstrap.warm_start import bootstrap_policy
-from depo_ray.envs import EnvConfig
+from depo_ray.env_setup import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records
 from depo_ray.records import read_records
 from depo_ray.search.generate import run_generation, shard_for

@@ -167,7 +167,7 @@ class TaskQueue:
 
 @pytest.mark.parametrize("in_flight", [1, 3])
 def test_a_searchs_requests_carry_seeds_from_its_task_and_their_place_so_it_repeats(tiny_model_dir, in_flight):
-    from depo_ray.envs import EnvConfig
+    from depo_ray.env_setup import EnvConfig
     from depo_ray.search.mcts import request_seed
     from depo_ray.search.worker import MCTSWorker, TaskDone
 

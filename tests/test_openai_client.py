@@ -53,7 +53,7 @@ def test_rephraser_keeps_the_turn_when_the_action_comes_back_changed(endpoint):
 
 @pytest.mark.ray
 def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_path, ray_cluster):
-    from depo_ray.envs import EnvConfig
+    from depo_ray.env_setup import EnvConfig
     from depo_ray.records import read_records
     from depo_ray.search.generate import run_generation
     from depo_ray.search.config import GenerateConfig

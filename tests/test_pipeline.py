@@ -14,7 +14,7 @@ from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
 from depo_ray.pipeline.runner import run_problems, stage_settings, stale_stages, to_run
 from depo_ray.pipeline.stage import RunFolder
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 from depo_ray.settings import first_difference
 
 STAGE = {s.name: s for s in STAGES}
@@ -150,7 +150,7 @@ def test_an_optional_method_trains_and_is_evaluated_only_with_its_section(tmp_pa
 
 
 def test_the_large_test_set_is_never_searched_and_shows_in_the_plan():
-    from depo_ray.envs import make_env, select_tasks
+    from depo_ray.env_setup import make_env, select_tasks
 
     data = yaml.safe_load((ROOT / "configs" / "cpu_pipeline.yaml").read_text())
     data["evaluate"]["task_set"] = "large"
@@ -329,7 +329,7 @@ def test_the_webshop_config_needs_the_real_data_and_otherwise_loads(tmp_path):
     import yaml
 
     from depo_ray.config import from_dict
-    from depo_ray.envs import make_env, paths_under
+    from depo_ray.env_setup import make_env, paths_under
     from environments.webshop.generate import generate_catalog
 
     relative = load_yaml(PipelineConfig, ROOT / "configs" / "qwen2.5_7b_webshop_pipeline.yaml")

@@ -88,7 +88,7 @@ def test_pi_bc_bootstrap_links_the_warm_start_as_pi_bc_and_trains_nothing(tmp_pa
     from depo_ray.pipeline.config import METHODS, PipelineConfig
     from depo_ray.pipeline.runner import stage_settings
     from depo_ray.pipeline.stage import RunFolder
-    from depo_ray.pipeline.stages import STAGES, _train
+    from depo_ray.pipeline.recipe import STAGES, _train
 
     warm = {"run_dir": str(tmp_path / "run"), "policy": NAME, "pi_bc": "bootstrap",
             "bootstrap": {"tasks": [0, 40], "warm_start": True}, "seeds": [0, 1]}
@@ -118,7 +118,7 @@ def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.runner import to_run
     from depo_ray.pipeline.stage import RunFolder
-    from depo_ray.pipeline.stages import bootstrap_settings, demos_folder, starting_policy
+    from depo_ray.pipeline.recipe import bootstrap_settings, demos_folder, starting_policy
 
     warm = {"run_dir": str(tmp_path / "run"), "policy": NAME, "label": {"expert_demos": "desirable"},
             "bootstrap": {"tasks": [0, 40], "warm_start": True}}
@@ -144,7 +144,7 @@ def test_one_policy_under_several_seeds_is_evaluated_once_and_its_results_copied
     from depo_ray.config import from_dict
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.stage import RunFolder
-    from depo_ray.pipeline.stages import _evaluate
+    from depo_ray.pipeline.recipe import _evaluate
 
     config = from_dict(PipelineConfig, {
         "run_dir": str(tmp_path / "run"), "policy": NAME, "pi_bc": "bootstrap", "seeds": [0, 1],
@@ -231,11 +231,11 @@ def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_ser
     import torch
 
     from depo_ray.config import from_dict
-    from depo_ray.envs import paths_under
-    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.env_setup import paths_under
+    from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.runner import run_pipeline
-    from depo_ray.pipeline.stages import STAGES
+    from depo_ray.pipeline.recipe import STAGES
 
     monkeypatch.setenv("DEPO_RAY_MODELS", str(smollm2.parent))  # the session's prepared copy
     # one train worker: two workers' gradient sync is test_train's

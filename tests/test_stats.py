@@ -207,7 +207,7 @@ def test_an_outcomes_file_gives_back_the_intervals_of_the_evaluations_it_was_wri
         compare(["--outcomes", str(path), "kto", "bc"])
     with pytest.raises(ValueError, match="appears twice"):
         write_outcomes(policies + policies[:1], tmp_path / "twice.csv")
-    from depo_ray.evaluate.runner import _write_results
+    from depo_ray.evaluate.episodes import _write_results
 
     _write_results(kto[1], tmp_path / "kto-1" / "tasks.parquet")  # one evaluation folder: its outcomes alone
     compare([f"kto@1={tmp_path / 'kto-1'}", "--write-outcomes", str(tmp_path / "one.csv")])

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from depo_ray.bootstrap.warm_start import expert_records
-from depo_ray.envs import EnvConfig
+from depo_ray.env_setup import EnvConfig
 from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.losses.config import LossConfig
 from depo_ray.models.loading import load_model

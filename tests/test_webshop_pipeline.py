@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from depo_ray.config import ConfigError, from_dict, load_yaml
-from depo_ray.envs import EnvConfig, expert_kit, make_env, paths_under, paths_within
+from depo_ray.env_setup import EnvConfig, expert_kit, make_env, paths_under, paths_within
 from depo_ray.models.tiny import UNK, build_tokenizer, vocabulary_of
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.runner import stage_settings, to_run
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 1700  # enough goals for a train split (goal ids from 1500)
@@ -101,7 +101,7 @@ def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_p
 def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_cluster, shop_env, tmp_path):
     from depo_ray.bootstrap.warm_start import bootstrap_policy
     from depo_ray.bootstrap.config import BootstrapConfig
-    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.evaluate.config import EvalConfig
     from depo_ray.losses.config import LossConfig
     from depo_ray.records import read_records

@@ -1,7 +1,7 @@
 """Expert demonstrations as trajectory records, and the warm start on them (the bootstrap stage).
 
 There is no pretrained policy offline, so the tiny model first learns from an expert's
-demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.envs.EXPERTS``),
+demonstrations (the BabyAI bot, the WebShop oracle: ``depo_ray.env_setup.EXPERTS``),
 by behaviour cloning with the same training code as everything else. Until
 search-generated data exists, the same demonstrations, labeled, are also what BC and DEPO
 train on. ``bootstrap_policy`` is that warm start as a resumable stage. A pretrained policy

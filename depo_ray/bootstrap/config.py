@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from depo_ray.envs import EnvConfig, expert_config
+from depo_ray.env_setup import EnvConfig, expert_config
 from depo_ray.losses.config import LossConfig
 from depo_ray.models.config import TinyModelConfig
 from depo_ray.train.config import TrainConfig

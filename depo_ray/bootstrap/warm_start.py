@@ -8,7 +8,7 @@ from typing import Iterable
 from tqdm import tqdm
 
 from depo_ray.bootstrap.config import BootstrapConfig
-from depo_ray.envs import EnvConfig, expert_config, expert_kit, make_env, select_tasks
+from depo_ray.env_setup import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 

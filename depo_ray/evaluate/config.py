@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from depo_ray.envs import EnvConfig, check_task_ids, make_env
+from depo_ray.env_setup import EnvConfig, check_task_ids, make_env
 from depo_ray.serving.config import ServingConfig
 from environments.math.problems import BENCHMARKS
 

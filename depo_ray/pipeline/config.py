@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from depo_ray.bootstrap.config import BootstrapConfig
-from depo_ray.envs import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
+from depo_ray.env_setup import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
 from depo_ray.evaluate.config import MathEvalConfig
 from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
@@ -51,7 +51,7 @@ METHODS = (Method("bc", "BC", ("sft", "token_kd", "sad"), preference=False), Met
 
 
 @dataclass(frozen=True)
-class LabelStage:
+class LabelSettings:
     thresholds: LabelConfig = field(default_factory=LabelConfig)
     """κ0, κ1, κ2, the step cutoff and how D_BC is drawn from D."""
     expert_demos: Literal["none", "desirable", "all"] = "none"
@@ -86,7 +86,7 @@ class PipelineConfig:
     demonstrations."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """MCTS search with the starting policy."""
-    label: LabelStage = field(default_factory=LabelStage)
+    label: LabelSettings = field(default_factory=LabelSettings)
     """Labeling into D, U and D_BC."""
     bc: TrainConfig = field(default_factory=lambda: TrainConfig(loss=LossConfig(name="sft")))
     """Behaviour cloning on D_BC from the starting policy (loss sft)."""

@@ -14,7 +14,7 @@ from depo_ray.config import under_root
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.runner import completed, forced_stages, run_problems, to_run
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 
 
 def stage_needs(config: PipelineConfig, stages: tuple[Stage, ...] = STAGES) -> dict[str, StageNeeds]:

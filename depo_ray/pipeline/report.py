@@ -222,7 +222,7 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
     """Write ``report.md`` (and its plots) from the run folder's artifacts; ``seconds``: the
     wall time of each completed stage, in stage order."""
     from depo_ray.evaluate.outcomes import EvaluatedPolicy, write_outcomes
-    from depo_ray.evaluate.runner import read_results
+    from depo_ray.evaluate.episodes import read_results
 
     root, methods = run.root, config.methods()
     per_seed = {m.name: {seed: json.loads((run.evaluation(m.name, seed) / "summary.json").read_text())

@@ -21,7 +21,7 @@ from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.stage import RunFolder, Stage
-from depo_ray.pipeline.stages import STAGES
+from depo_ray.pipeline.recipe import STAGES
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import Tracker
 

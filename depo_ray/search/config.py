@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from depo_ray.envs import EnvConfig, check_task_ids
+from depo_ray.env_setup import EnvConfig, check_task_ids
 from depo_ray.search.mcts import SearchConfig
 from depo_ray.serving.config import ServingConfig
 from depo_ray.serving.openai_client import EndpointConfig

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from depo_ray.envs import make_env, select_tasks
+from depo_ray.env_setup import make_env, select_tasks
 from depo_ray.records import write_shard
 from depo_ray.search.config import GenerateConfig
 

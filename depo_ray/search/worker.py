@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from depo_ray.envs import EnvConfig, make_env
+from depo_ray.env_setup import EnvConfig, make_env
 from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.interleave import Interleaver
 from depo_ray.search.mcts import Request, Search, SearchConfig, request_seed

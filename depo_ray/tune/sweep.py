@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
-from depo_ray.envs import paths_under
-from depo_ray.evaluate.runner import SUMMARY
+from depo_ray.env_setup import paths_under
+from depo_ray.evaluate.episodes import SUMMARY
 from depo_ray.evaluate.config import EvalConfig
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses.config import EFFICIENCY_SETTINGS, LossConfig
@@ -216,7 +216,7 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     from ray import tune
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from depo_ray.evaluate.runner import run_evaluation
+    from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.train.run import FINAL, run_preference
 
     params = trial_params(params)

@@ -1,9 +1,9 @@
-"""The pipeline's view of the environments (depo_ray.envs): the typed env section, task
+"""The pipeline's view of the environments (depo_ray.env_setup): the typed env section, task
 selection and building an environment from a config."""
 
 import pytest
 
-from depo_ray.envs import EnvConfig, make_env, select_tasks
+from depo_ray.env_setup import EnvConfig, make_env, select_tasks
 
 
 def test_task_selection_keeps_order_and_drops_duplicates_and_held_out_ids():

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from depo_ray.config import model_under_root
-from depo_ray.envs import expert_config, paths_under
+from depo_ray.env_setup import expert_config, paths_under
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
 from depo_ray.serving.config import ServingConfig
@@ -299,7 +299,7 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
     solves the math problems on the same engine. Each keeps its summary: a resumed stage
     skips what is done, and starts no engine for a policy with nothing left."""
     from depo_ray.evaluate.math import run_math_evaluation
-    from depo_ray.evaluate.runner import SUMMARY, run_evaluation
+    from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
     from depo_ray.serving.router import serving
 
     env, summaries, math = paths_under(config.env, root), {}, {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from depo_ray.envs import EnvConfig, make_env
+from depo_ray.env_setup import EnvConfig, make_env
 from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.evaluate.metrics import TaskResult, summarize
 from depo_ray.files import replaced_atomically, write_text_atomically
