@@ -109,3 +109,54 @@ def test_hostile_answers_are_wrong_without_raising_or_hanging(predicted, gold):
 def test_normalize_writes_latex_as_expression_text():
     assert normalize(r"\frac{a}{b} \cdot 2^{3}") == "((a)/(b)) * 2**(3)"
     assert normalize("3m+1") == "3*m+1" and normalize(r"5\text{ cm}") == normalize("5 cm") == "5"
+
+
+HOSTILE_RESPONSES = 10_000
+GOLD = r"\frac{31337}{7919}"
+"""A gold answer no hostile response writes: any response judged equal to it is a checker bug."""
+
+
+def hostile_responses(rng, count: int):
+    """(kind, response) pairs a broken or adversarial model could give, every kind about equally often."""
+    import string
+
+    latex = [r"\frac", r"\dfrac", r"\sqrt", r"\left(", r"\right)", r"\{", r"\}", "{", "}", "^", "_", r"\cdot", r"\pi",
+             r"\boxed{", r"\text{", "=", ",", "(", ")", "[", "]", "-", "/", "x", "y", "0", "1", "9", ".", " "]
+    kinds = {
+        "nested boxes": lambda: r"\boxed{" * rng.randrange(1, 5000) + "7" + "}" * rng.randrange(0, 5000),
+        "deep parentheses": lambda: r"\boxed{" + "(" * (n := rng.randrange(50, 3000)) + "1" + ")" * n + "}",
+        "huge number": lambda: r"\boxed{" + "".join(rng.choice(string.digits) for _ in range(rng.randrange(1, 20_000))) + "}",
+        "power tower": lambda: r"\boxed{" + rng.choice(["^", "**", "^{"]).join(
+            str(rng.randrange(2, 999)) for _ in range(rng.randrange(2, 8))) + "}",
+        "float edge": lambda: r"\boxed{" + rng.choice(["1e999999", "nan", "inf", "-inf", "1/0", "0^0", "0/0", "10^{-10^{10}}",
+                                                        r"\frac{1}{0}", r"\sqrt{-1}", "9^{9^{9^{9}}}", "2^{-99999999}"]) + "}",
+        "latex soup": lambda: r"\boxed{" + "".join(rng.choice(latex) for _ in range(rng.randrange(1, 300))) + "}",
+        "noise": lambda: "".join(chr(rng.randrange(0x3000)) for _ in range(rng.randrange(1, 400))),
+        "long text": lambda: " ".join(f"#### {rng.randrange(10**6)}" if rng.random() < 0.1 else "word"
+                                      for _ in range(rng.randrange(1_000, 20_000))),
+        "symbols": lambda: r"\boxed{" + rng.choice(["x^{y^{z}}", "x**x**x", r"\sin(x)", "a=b=c", "(1, 2", "{1, 2}}",
+                                                     r"\{x \mid x > 0\}", "x=", "=5", "f(x)", "__import__('os')"]) + "}",
+        "many boxes": lambda: " ".join(r"\boxed{" + str(rng.randrange(100)) + "}" for _ in range(rng.randrange(100, 2000))),
+    }
+    names = list(kinds)
+    for i in range(count):
+        kind = names[i % len(names)]
+        yield kind, kinds[kind]()
+
+
+def test_the_answer_checker_survives_hostile_responses():
+    """10,000 responses of ten hostile kinds: extraction and equivalence return an answer or
+    None and a boolean, never raise or hang (the suite's timeout), and none matches a gold it
+    does not contain."""
+    import random
+    from collections import Counter
+
+    answered = Counter()
+    for kind, response in hostile_responses(random.Random(0), HOSTILE_RESPONSES):
+        for extract in (boxed_answer, gsm8k_answer):
+            answer = extract(response)
+            assert answer is None or isinstance(answer, str), (kind, response[:200])
+            assert equivalent(answer, GOLD) is False, (kind, response[:200])
+            answered[kind] += answer is not None
+    # the boxed kinds reached the equivalence check with an answer, not only extraction's None
+    assert all(answered[kind] for kind in ("huge number", "power tower", "float edge", "many boxes"))
