@@ -247,8 +247,9 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
         f"KTO β = {config.kto.loss.beta}.", "",
         f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
         results_table(summaries, methods), "",
-        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. Each seed "
-        "trains its own π_BC, then the preference methods from it.", "",
+        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. "
+        + ("π_BC is the warm start's policy, shared by every seed; each seed trains the preference methods from it."
+           if config.pi_bc == "bootstrap" else "Each seed trains its own π_BC, then the preference methods from it."), "",
         "Paired differences B − A over the same seeds and tasks (pooled over seeds), with 95% intervals from "
         f"a paired bootstrap ({paired[0].resamples} resamples of seeds, then tasks); the verdict is B's: better or "
         "worse when the interval excludes 0, within noise when it holds 0:", "",
