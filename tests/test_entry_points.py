@@ -34,20 +34,20 @@ def _train(tmp_path: Path, loss: str) -> list[str]:
 
 CASES = {
     "pipeline": (lambda t: ["jobs/pipeline.py", "--set", f"policy={TYPO}", "--set", f"run_dir={t / 'run'}"],
-                 f"policy: '{TYPO}' is not a model folder"),
-    "train_bc": (lambda t: ["jobs/train_bc.py", *_train(t, "sft")], f"train.model: '{TYPO}' is not a model folder"),
-    "train_depo": (lambda t: ["jobs/train_depo.py", *_train(t, "depo")], f"train.model: '{TYPO}' is not a model folder"),
+                 "policy: "),
+    "train_bc": (lambda t: ["jobs/train_bc.py", *_train(t, "sft")], "train.model: "),
+    "train_depo": (lambda t: ["jobs/train_depo.py", *_train(t, "depo")], "train.model: "),
     "generate": (lambda t: ["jobs/generate.py", "--config", _yaml(t / "generate.yaml", {
-        "policy": TYPO, "output_dir": str(t / "out")})], f"policy: '{TYPO}' is not a model folder"),
+        "policy": TYPO, "output_dir": str(t / "out")})], "policy: "),
     "evaluate": (lambda t: ["jobs/evaluate.py", "--policy", TYPO, "--output", str(t / "out")],
-                 f"policy: '{TYPO}' is not a model folder"),
+                 "policy: "),
     "eval_math": (lambda t: ["jobs/eval_math.py", "--policy", TYPO, "--output", str(t / "out")],
-                  f"policy: '{TYPO}' is not a model folder"),
+                  "policy: "),
     "bootstrap": (lambda t: ["jobs/bootstrap.py", "--config", _yaml(t / "bootstrap.yaml", {
         "run_dir": str(t / "run"), "env": {"name": "babyai"}, "policy": TYPO, "warm_start": True})],
-                  f"policy: '{TYPO}' is not a model folder"),
+                  "policy: "),
     "sweep": (lambda t: ["sweeps/alpha_grid.py", "--pipeline", "configs/no-such-pipeline.yaml"],
-              "configs/no-such-pipeline.yaml: cannot read config"),
+              "no-such-pipeline.yaml: cannot read config"),
 }
 
 
@@ -61,6 +61,8 @@ def test_a_mistyped_path_ends_the_job_in_one_line_before_any_cluster_work(job, t
                          timeout=120)
     seconds = time.monotonic() - started
     last = (out.stderr.strip().splitlines() or [""])[-1]
-    assert out.returncode != 0 and expected in last, out.stderr[-2000:]
+    # the line names the setting and the path (as a missing project folder when runs/ exists, else as
+    # a Hugging Face id this machine neither has nor can download)
+    assert out.returncode != 0 and expected in last and ("no-such" in last), out.stderr[-2000:]
     assert "Traceback" not in out.stderr and not marked(MARKER, marker)
     assert seconds < 60, f"{job} took {seconds:.0f} s to refuse a mistyped path"
