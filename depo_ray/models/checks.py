@@ -66,8 +66,8 @@ def _hub_has(model_id: str) -> bool:
 
 def serving_problem(model: str, on_gpu: bool) -> str | None:
     """``model_problem``, and for a folder what a policy server needs besides: a chat
-    template, and on CPU a head size the engine accepts. A Hugging Face id is not checked
-    (nothing is downloaded here)."""
+    template, and on CPU a head size the engine accepts. Of a Hugging Face id only whether it
+    is cached or the hub answers is checked (nothing is downloaded here)."""
     if problem := model_problem(model):
         return problem
     path = Path(model)

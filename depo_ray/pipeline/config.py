@@ -12,8 +12,7 @@ from typing import Literal
 
 from depo_ray.bootstrap.config import BootstrapConfig
 from depo_ray.env_setup import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
-from depo_ray.evaluate.config import MathEvalConfig
-from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
+from depo_ray.evaluate.config import EvalConfig, MathEvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
 from depo_ray.losses.config import LossConfig
 from depo_ray.rephrase import RephraseConfig
