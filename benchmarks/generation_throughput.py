@@ -1,6 +1,7 @@
 """Generation throughput: the MCTS stage with 1, 2 and 4 workers, each searching
-``--trees-per-worker`` tasks at once (1 is the old one-tree-at-a-time path), against raw vLLM
-batch generation of the same prompts, in one run, with the prefix-cache hit rate of each.
+``--trees-per-worker`` tasks at once and sending their requests to its replica in
+``--batches-per-worker`` batches, against raw vLLM batch generation of the same prompts, in
+one run, with the prefix-cache hit rate of each.
 
 Each MCTS run searches the same BabyAI tasks through one PolicyServer replica (vLLM CPU) and
 is timed after the replica is ready. The raw baseline then sends every chat prefix of the
@@ -81,7 +82,7 @@ class CpuSampler:
             before = now
 
 
-def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int], args) -> dict:
+def search(policy: str, output: Path, workers: int, trees: int, batches: int, tasks: list[int], args) -> dict:
     from depo_ray.env_setup import EnvConfig
     from depo_ray.search.generate import run_generation
     from depo_ray.search.config import GenerateConfig
@@ -91,7 +92,7 @@ def search(policy: str, output: Path, workers: int, trees: int, tasks: list[int]
 
     config = GenerateConfig(
         policy=policy, output_dir=str(output), task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25,
-        trees_per_worker=trees, env=EnvConfig(options={"max_turns": args.max_turns}),
+        trees_per_worker=trees, batches_per_worker=batches, env=EnvConfig(options={"max_turns": args.max_turns}),
         search=SearchConfig(simulations=args.simulations, children=args.children, max_depth=args.max_turns,
                             temperature=1.0, max_new_tokens=args.max_new_tokens),
         serving=ServingConfig(cpus_per_replica=1, engine=EngineConfig(max_model_len=4096, dtype="float32")),
@@ -157,7 +158,7 @@ def table(rows: dict[str, dict], per_turn: float) -> str:
     raw_tokens_per_s = raw["generated_tokens"] / raw["seconds"]
     raw_per_engine_cpu = raw["generated_tokens"] / max(1e-9, raw["cpu"].get("engine", 0.0))
     lines = ["| | seconds | turns/s | tokens/s | vs raw | cache hits | env s | engine CPU s | serving CPU s "
-             "| tokens per engine CPU s, vs raw |", "|---|" + "---:|" * 9]
+             "| serving CPU ms per turn | tokens per engine CPU s, vs raw |", "|---|" + "---:|" * 10]
     for name, row in rows.items():
         tokens_per_s = row["generated_tokens"] / row["seconds"]
         env = per_turn * row["turns"] if name.startswith("MCTS") else 0.0
@@ -165,7 +166,7 @@ def table(rows: dict[str, dict], per_turn: float) -> str:
         serving = sum(row["cpu"].get(role, 0.0) for role in ("server", "router", "search", "driver"))
         lines.append(f"| {name} | {row['seconds']:.1f} | {row['turns'] / row['seconds']:.1f} | {tokens_per_s:.0f} "
                      f"| {tokens_per_s / raw_tokens_per_s:.2f}x | {row['prefix_cache_hit_rate']:.2f} | {env:.1f} "
-                     f"| {engine:.1f} | {serving:.1f} | {row['generated_tokens'] / max(1e-9, engine) / raw_per_engine_cpu:.2f}x |")
+                     f"| {engine:.1f} | {serving:.1f} | {1000 * serving / row['turns']:.1f} | {row['generated_tokens'] / max(1e-9, engine) / raw_per_engine_cpu:.2f}x |")
     return "\n".join(lines)
 
 
@@ -176,6 +177,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="MCTS worker counts to measure, comma-separated")
     parser.add_argument("--trees-per-worker", default="1,16",
                         help="trees each worker searches at once, comma-separated (every pair with --workers is run)")
+    parser.add_argument("--batches-per-worker", default="2",
+                        help="batches each worker's requests go out in, comma-separated (every setting is run)")
     parser.add_argument("--simulations", type=int, default=4)
     parser.add_argument("--children", type=int, default=2)
     parser.add_argument("--max-turns", type=int, default=6)
@@ -190,16 +193,18 @@ def main() -> None:
     if not (policy / "config.json").is_file():
         sys.exit(f"--policy {args.policy}: no config.json there (a policy folder is expected)")
     tasks = [level + 40 * (100 + seed) for seed in range((args.tasks + 3) // 4) for level in range(4)][: args.tasks]
-    settings = [(int(w), int(t)) for t in args.trees_per_worker.split(",") for w in args.workers.split(",")]
+    settings = [(int(w), int(t), int(b)) for b in args.batches_per_worker.split(",")
+                for t in args.trees_per_worker.split(",") for w in args.workers.split(",")]
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         connect(num_cpus=2, fresh=True)
-        for workers, trees in settings:
-            name = f"MCTS, {workers} worker{'s' * (workers > 1)} x {trees} tree{'s' * (trees > 1)}"
-            rows[name] = search(str(policy), Path(folder) / f"w{workers}t{trees}", workers, trees, tasks, args)
+        for workers, trees, batches in settings:
+            name = (f"MCTS, {workers} worker{'s' * (workers > 1)} x {trees} tree{'s' * (trees > 1)}, "
+                    f"{batches} batch{'es' * (batches > 1)}")
+            rows[name] = search(str(policy), Path(folder) / f"w{workers}t{trees}b{batches}", workers, trees, batches, tasks, args)
             print(name, f"{rows[name]['seconds']:.1f} s", flush=True)
         ray.shutdown()
-        first = Path(folder) / "w{}t{}".format(*settings[0])
+        first = Path(folder) / "w{}t{}b{}".format(*settings[0])
         per_turn = env_seconds_per_turn(first, args.max_turns)
         rows["raw vLLM batch"] = raw_vllm(str(policy), prompts_of(first), args.max_new_tokens)
     print(f"\n{args.tasks} BabyAI tasks, {args.simulations} simulations x {args.children} children, turn limit "

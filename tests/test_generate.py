@@ -124,10 +124,11 @@ def test_a_policy_server_killed_mid_run_with_many_requests_in_flight_loses_no_ta
         router = policy_router()
         if router is None or not any(shard_for(tmp_path, t).exists() for t in tasks):
             continue
-        stats = ray.get(router.stats.remote())
-        if all(stats["ready"]) and sum(stats["outstanding"]) >= 6:
-            in_flight = sum(stats["outstanding"])
-            (replica,) = ray.get(router.replica_handles.remote())
+        if not all(ray.get(router.stats.remote())["ready"]):
+            continue
+        (replica,) = ray.get(router.replica_handles.remote())
+        in_flight = ray.get(replica.requests_running.remote(), timeout=60)
+        if in_flight >= 6:
             os.kill(ray.get(replica.pid.remote(), timeout=60), signal.SIGKILL)
             killed = replica
     runner.join(timeout=600)

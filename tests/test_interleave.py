@@ -40,22 +40,22 @@ def one_at_a_time() -> dict:
     return outcome
 
 
-def interleaved(in_flight: int, seed: int) -> dict:
-    """Up to ``in_flight`` trees at once on one shared environment, answers completing in a
-    random order (random delays on a thread pool)."""
+def interleaved(in_flight: int, seed: int, batches: int) -> dict:
+    """Up to ``in_flight`` trees at once on one shared environment, their requests in up to
+    ``batches`` batches, answers completing in a random order (random delays on a thread pool)."""
     policies, delays, env = TreePolicies(), random.Random(seed), LineWorld()
     searches, outcome = {}, {}
 
-    def submit(key, request) -> Future:
-        answer, delay = policies.answer(key, request.messages, request.n), delays.random() * 0.003
-        return pool.submit(lambda: time.sleep(delay) or answer)
+    def submit(batch) -> Future:
+        answers, delay = [policies.answer(key, r.messages, r.n) for key, r in batch], delays.random() * 0.003
+        return pool.submit(lambda: time.sleep(delay) or answers)
 
     def tree(key):
         searches[key] = Search(env, CONFIG, "walk", reset_options={"goal": GOALS[key]})
         return (yield from searches[key].steps())
 
     with ThreadPoolExecutor(8) as pool:
-        interleaver, waiting = Interleaver(submit), list(GOALS)
+        interleaver, waiting = Interleaver(submit, batches_in_flight=batches), list(GOALS)
         while waiting or len(interleaver):
             while waiting and len(interleaver) < in_flight:
                 interleaver.start(waiting[0], tree(waiting.pop(0)))
@@ -65,11 +65,34 @@ def interleaved(in_flight: int, seed: int) -> dict:
     return outcome
 
 
-@pytest.mark.parametrize("in_flight,seed", [(1, 0), (4, 1), (10, 2), (10, 3)])
-def test_interleaved_trees_equal_sequential_ones(in_flight, seed):
+@pytest.mark.parametrize("in_flight,seed,batches", [(1, 0, 1), (4, 1, 2), (10, 2, 1), (10, 3, 3), (10, 4, 10)])
+def test_interleaved_trees_equal_sequential_ones(in_flight, seed, batches):
     expected = one_at_a_time()
     assert len({tree for tree, _ in expected.values()}) > 1  # the trees differ from each other
-    assert interleaved(in_flight, seed) == expected
+    assert interleaved(in_flight, seed, batches) == expected
+
+
+@pytest.mark.parametrize("batches", [1, 2, 3])
+def test_every_pending_request_goes_out_in_at_most_the_allowed_batches(batches):
+    sizes, futures = [], []
+
+    def submit(batch) -> Future:
+        sizes.append(len(batch))
+        futures.append(Future())
+        return futures[-1]
+
+    def two_turns():
+        yield "first"
+        yield "second"
+
+    interleaver = Interleaver(submit, batches_in_flight=batches)
+    for key in range(7):
+        interleaver.start(key, two_turns())
+    interleaver.wait(timeout=0)
+    assert sum(sizes) == 7 and len(sizes) == batches and max(sizes) - min(sizes) <= 1  # even shares, all out
+    futures[0].set_result(["answer"] * sizes[0])
+    interleaver.wait()
+    assert len(sizes) == batches + 1 and sizes[-1] == sizes[0]  # the answered share went out again at once
 
 
 def test_a_failed_request_or_search_fails_only_its_own_generator():
@@ -81,15 +104,15 @@ def test_a_failed_request_or_search_fails_only_its_own_generator():
             assert answer == f"answer {turn}"
         return "complete"
 
-    def submit(key, turn) -> Future:
+    def submit(batch) -> Future:
         future = Future()
-        if key == "request fails":
+        if any(key == "request fails" for key, _ in batch):
             future.set_exception(TimeoutError("replica gone"))
         else:
-            future.set_result(f"answer {turn}")
+            future.set_result([f"answer {turn}" for _, turn in batch])
         return future
 
-    interleaver = Interleaver(submit)
+    interleaver = Interleaver(submit, batches_in_flight=3)  # one batch per generator
     for key, fail_at in [("fine", None), ("search fails", 1), ("request fails", None)]:
         interleaver.start(key, steps(fail_at))
     finished = {}
@@ -124,30 +147,29 @@ def test_episodes_interleaved_on_one_environment_play_as_alone():
     assert len({e.turns for e in alone}) > 1
 
 
-class SeedDrivenRouter:
-    """Stands in for the PolicyRouter actor's transport: answers at once, each response
-    chosen by the request's sampling seed alone (as a seeded engine samples), and records
-    the seeds it was sent, in order."""
+class SeedDrivenClient:
+    """Stands in for the client of a leased replica: answers at once, each response chosen by
+    the request's sampling seed alone (as a seeded engine samples), and records the seeds it
+    was sent, in order."""
 
     def __init__(self):
-        from types import SimpleNamespace
-
         self.sent: list[int] = []
-        self.generate = SimpleNamespace(remote=self._generate)
-        self.forget = SimpleNamespace(remote=lambda key: None)
 
-    def _generate(self, messages, n, sampling, key=None):
-        from types import SimpleNamespace
-
+    def submit_batch(self, requests):
         from depo_ray.serving.server import Generation
 
-        self.sent.append(sampling.seed)
-        rng = random.Random(sampling.seed)
-        answers = [Generation(f"Thought: go. Action: {rng.choice(['turn left', 'turn right', 'move forward'])}", 8, 50)
-                   for _ in range(n)]
+        answers = []
+        for request in requests:
+            self.sent.append(request.sampling.seed)
+            rng = random.Random(request.sampling.seed)
+            answers.append([Generation(f"Thought: go. Action: {rng.choice(['turn left', 'turn right', 'move forward'])}", 8, 50)
+                            for _ in range(request.n)])
         done = Future()
         done.set_result(answers)
-        return SimpleNamespace(future=lambda: done)
+        return done
+
+    def close(self):
+        pass
 
 
 class TaskQueue:
@@ -172,14 +194,14 @@ def test_a_searchs_requests_carry_seeds_from_its_task_and_their_place_so_it_repe
     from depo_ray.search.worker import MCTSWorker, TaskDone
 
     def search(tasks, in_flight, base=0):
-        router = SeedDrivenRouter()
+        client = SeedDrivenClient()
         worker = MCTSWorker("w", EnvConfig(options={"max_turns": 4}),
                             SearchConfig(simulations=3, children=2, max_depth=4, seed=base),
-                            router, str(tiny_model_dir), "tiny", trees_in_flight=in_flight)
+                            client, str(tiny_model_dir), "tiny", trees_in_flight=in_flight)
         results = TaskQueue()
         worker.run(TaskQueue(tasks), results)
         done = {m.task_id: [r.messages for r in m.records] for m in results.items if isinstance(m, TaskDone)}
-        return done, router.sent
+        return done, client.sent
 
     alone = {task: search([task], 1)[0][task] for task in (0, 1, 40)}
     together, sent = search([0, 1, 40], in_flight)

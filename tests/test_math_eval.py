@@ -58,28 +58,25 @@ def test_bad_math_configs_are_refused():
         MathEvalConfig(problems_per_worker=0)
 
 
-def test_a_solver_has_its_whole_batch_in_flight_before_it_reads_an_answer(tiny_model_dir):
+def test_a_solver_sends_its_whole_batch_in_one_call(tiny_model_dir):
     from concurrent.futures import Future
 
     from depo_ray.serving.server import Generation
 
-    asked, in_flight_at_first_read = [], []
+    calls = []
 
-    class Answer(Future):
-        def result(self, timeout=None):
-            in_flight_at_first_read.append(len(asked))
-            return [Generation(text=r"\boxed{1}", completion_tokens=3, prompt_tokens=9)]
-
-    class Router:  # the actor handle's surface that RouterClient uses
-        class generate:
-            @staticmethod
-            def remote(messages, n, sampling, key=None):
-                asked.append(messages)
-                return type("Ref", (), {"future": lambda self: Answer()})()
+    class Client:  # the leased replica's client
+        def submit_batch(self, requests):
+            calls.append([r.messages for r in requests])
+            answer = Future()
+            answer.set_result([[Generation(text=r"\boxed{1}", completion_tokens=3, prompt_tokens=9)] for _ in requests])
+            return answer
 
     problems = generated_problems(5)
-    rows = MathSolver(Router(), str(tiny_model_dir), max_new_tokens=8).solve(problems)
-    assert in_flight_at_first_read[0] == 5 and [r["id"] for r in rows] == [p.id for p in problems]
+    solver = MathSolver(None, str(tiny_model_dir), max_new_tokens=8)
+    solver.client = Client()
+    rows = solver.solve(problems)
+    assert [len(c) for c in calls] == [5] and [r["id"] for r in rows] == [p.id for p in problems]
 
 
 def test_the_job_refuses_to_start_without_a_policy(tmp_path):

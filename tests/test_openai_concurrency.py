@@ -70,7 +70,7 @@ def api():
 def test_requests_in_flight_are_bounded_retried_and_answered_once(api):
     endpoint = OpenAIEndpoint(EndpointConfig(base_url=api, model="m", max_in_flight=4, backoff_s=0.01, max_attempts=3))
     prompts = [f"{kind} {i}" for i in range(8) for kind in ("plain", "throttled", "flaky")]
-    futures = {p: endpoint.submit([{"role": "user", "content": p}], n=2, sampling=Sampling(max_tokens=8), key=p) for p in prompts}
+    futures = {p: endpoint.submit([{"role": "user", "content": p}], n=2, sampling=Sampling(max_tokens=8)) for p in prompts}
     for prompt, future in futures.items():
         generations = future.result(timeout=30)
         assert [g.text for g in generations] == [f"re: {prompt}"] * 2 and all(g.completion_tokens == 3 for g in generations)

@@ -6,19 +6,14 @@ from depo_ray.serving.router import choose_replica
 from depo_ray.serving.config import ServingConfig
 
 
-def test_least_outstanding_ready_replica_wins():
-    assert choose_replica([3, 1, 2], [True, True, True], sticky=None) == 1
-    assert choose_replica([3, 1, 2], [True, False, True], sticky=None) == 2
-    assert choose_replica([2, 2, 2], [True, True, True], sticky=None) == 0  # lowest index on ties
-
-
-def test_a_tree_sticks_to_its_replica_while_it_is_ready():
-    assert choose_replica([9, 0], [True, True], sticky=0) == 0
-    assert choose_replica([9, 0, 4], [False, True, True], sticky=0) == 1  # replaced: least loaded
+def test_the_ready_replica_with_fewest_leases_is_lent():
+    assert choose_replica([3, 1, 2], [True, True, True]) == 1
+    assert choose_replica([3, 1, 2], [True, False, True]) == 2
+    assert choose_replica([2, 2, 2], [True, True, True]) == 0  # lowest index on ties
 
 
 def test_no_ready_replica_means_wait():
-    assert choose_replica([0, 0], [False, False], sticky=None) is None
+    assert choose_replica([0, 0], [False, False]) is None
 
 
 @pytest.mark.parametrize("bad", [{"replicas": 0}, {"max_attempts": 0}, {"request_timeout_s": 0}, {"gpus_per_replica": -1}])

@@ -22,8 +22,8 @@ from depo_ray.evaluate.metrics import TaskResult, summarize
 from depo_ray.files import replaced_atomically, write_text_atomically
 from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
 from depo_ray.search.interleave import Interleaver
-from depo_ray.serving.client import Meter, RouterClient
-from depo_ray.serving.server import Sampling
+from depo_ray.serving.client import Meter, ReplicaClient
+from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
 
 SUMMARY = "summary.json"
@@ -44,13 +44,15 @@ class _Playing:
 
 
 class Evaluator:
-    """Plays tasks greedily against the router, several at once. Wrap with ``ray.remote``."""
+    """Plays tasks greedily, several at once, their turns batched to one leased replica. Wrap
+    with ``ray.remote``."""
 
     def __init__(self, env: EnvConfig, router, tokenizer_path: str, policy_name: str, max_new_tokens: int):
         from depo_ray.models.loading import load_tokenizer
 
-        self.task_env, self.client = make_env(env), RouterClient(router)
+        self.task_env = make_env(env)
         self.tokenizer = load_tokenizer(tokenizer_path)
+        self.client = ReplicaClient(router, self.tokenizer)
         self.policy_name, self.sampling = policy_name, Sampling(temperature=0.0, max_tokens=max_new_tokens)
         self._playing: dict[int, _Playing] = {}
 
@@ -69,9 +71,11 @@ class Evaluator:
                 played.append(self._result(finished.key, finished.result))
         return played
 
-    def _submit(self, task_id: int, messages: list[dict]):
-        self._playing[task_id].asked = time.perf_counter()
-        return self.client.submit(messages, 1, self.sampling, key=f"eval-{task_id}")
+    def _submit(self, batch: list[tuple[int, list[dict]]]):
+        now = time.perf_counter()
+        for task_id, _ in batch:
+            self._playing[task_id].asked = now
+        return self.client.submit_batch([ChatRequest(messages, 1, self.sampling) for _, messages in batch])
 
     def _receive(self, task_id: int, generations) -> str:
         playing = self._playing[task_id]
@@ -80,7 +84,6 @@ class Evaluator:
     def _result(self, task_id: int, episode: Episode) -> tuple[TaskResult, TrajectoryRecord]:
         playing = self._playing.pop(task_id)
         seconds = time.perf_counter() - playing.started
-        self.client.forget(f"eval-{task_id}")
         described = self.task_env.describe(task_id)
         record = record_from_episode(episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split="test",
                                      seed=described["seed"], source="eval", policy=self.policy_name,

@@ -68,20 +68,22 @@ def summarize_math(rows: list[dict]) -> dict:
 
 
 class MathSolver:
-    """Solves a batch of problems greedily through the router, all in flight at once. Wrap
-    with ``ray.remote``."""
+    """Solves a batch of problems greedily, sent at once to one leased replica. Wrap with
+    ``ray.remote``."""
 
     def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.serving.client import RouterClient
+        from depo_ray.serving.client import ReplicaClient
         from depo_ray.serving.server import Sampling
 
         self.tokenizer = load_tokenizer(tokenizer_path)
-        self.client, self.sampling = RouterClient(router), Sampling(temperature=0.0, max_tokens=max_new_tokens)
+        self.client, self.sampling = ReplicaClient(router, self.tokenizer), Sampling(temperature=0.0, max_tokens=max_new_tokens)
 
     def solve(self, problems: list[MathProblem]) -> list[dict]:
-        asked = [self.client.submit(chat(problem), 1, self.sampling) for problem in problems]
-        return [score(problem, answer.result()[0].text, self.tokenizer) for problem, answer in zip(problems, asked)]
+        from depo_ray.serving.server import ChatRequest
+
+        answers = self.client.submit_batch([ChatRequest(chat(problem), 1, self.sampling) for problem in problems]).result()
+        return [score(problem, answer[0].text, self.tokenizer) for problem, answer in zip(problems, answers)]
 
 
 def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=None) -> dict:

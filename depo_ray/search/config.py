@@ -33,9 +33,12 @@ class GenerateConfig:
     workers: int = 2
     """MCTS worker actors."""
     trees_per_worker: int = 16
-    """Tasks each worker searches at once, each tree with one request in flight: the engine
+    """Tasks each worker searches at once, each tree with one request out: the engine
     batches up to workers × trees_per_worker requests instead of waiting on one tree's turns
     (on 2 cores, 16 gave 5.3× the tokens/s of 1 with one worker; docs/generation.md)."""
+    batches_per_worker: int = 2
+    """A worker's trees' requests go to its replica in this many batches (one Ray call each):
+    while the engine answers one, the worker steps the environments of another."""
     cpus_per_worker: float = 0.5
     """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
     split: str = "train"
@@ -45,7 +48,8 @@ class GenerateConfig:
         check_task_ids(self.task_ids)
         if len(self.tasks) != 2 or self.tasks[0] < 0 or self.tasks[1] <= self.tasks[0]:
             raise ValueError(f"tasks: expected [start, stop) with 0 <= start < stop, got {list(self.tasks)}")
-        if self.workers < 1 or self.trees_per_worker < 1:
-            raise ValueError(f"workers and trees_per_worker must be at least 1, got {self.workers}, {self.trees_per_worker}")
+        if min(self.workers, self.trees_per_worker, self.batches_per_worker) < 1:
+            raise ValueError("workers, trees_per_worker and batches_per_worker must be at least 1, got "
+                             f"{self.workers}, {self.trees_per_worker}, {self.batches_per_worker}")
         if self.cpus_per_worker < 0:
             raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")

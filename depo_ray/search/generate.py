@@ -67,7 +67,7 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
         def launch(name: str):
             actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
                                         config.teacher.model if config.teacher else config.policy, config.split,
-                                        config.trees_per_worker)
+                                        config.trees_per_worker, config.batches_per_worker)
             return actor, actor.run.remote(tasks, results)
 
         running = {f"worker-{i}": launch(f"worker-{i}") for i in range(config.workers)}

@@ -1,7 +1,7 @@
 """MCTSWorker: a Ray actor that takes task ids from a queue and searches up to
-``trees_in_flight`` of them at once with MCTS, each tree with one request in flight to the
-policy router (or a remote endpoint), and puts every distinct complete trajectory back as
-records.
+``trees_in_flight`` of them at once with MCTS, and puts every distinct complete trajectory
+back as records. Each tree has one request out at a time; the worker sends its trees'
+requests in batches straight to its leased vLLM replica (or to a remote endpoint).
 
 Messages on the results queue: ``TaskStarted`` before a search, then ``TaskDone`` or
 ``TaskFailed``, so the driver knows which tasks a dead worker was holding.
@@ -17,7 +17,7 @@ from depo_ray.records import TrajectoryRecord, record_from_episode
 from depo_ray.search.interleave import Interleaver
 from depo_ray.search.mcts import Request, Search, SearchConfig, request_seed
 from depo_ray.serving.client import Meter, policy_client
-from depo_ray.serving.server import Sampling
+from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv
 
 
@@ -57,8 +57,6 @@ class TaskFailed:
 class _Tree:
     """Bookkeeping of one task's search while it runs."""
 
-    key: str
-    """Routing key of its requests (one tree, one replica's prefix cache)."""
     started: float = field(default_factory=time.perf_counter)
     asked: float = 0.0
     """When its request in flight was sent."""
@@ -76,14 +74,15 @@ class MCTSWorker:
     """Wrap with ``ray.remote``."""
 
     def __init__(self, name: str, env: EnvConfig, search: SearchConfig, backend, tokenizer_path: str,
-                 policy_name: str, split: str = "train", trees_in_flight: int = 1):
+                 policy_name: str, split: str = "train", trees_in_flight: int = 1, batches_in_flight: int = 2):
         """``backend``: the PolicyRouter actor, or an EndpointConfig for a remote model."""
         from depo_ray.models.loading import load_tokenizer
 
-        self.name, self.search_config, self.trees_in_flight = name, search, trees_in_flight
-        self.client = policy_client(backend)
+        self.name, self.search_config = name, search
+        self.trees_in_flight, self.batches_in_flight = trees_in_flight, batches_in_flight
         self.task_env = make_env(env)
         self.tokenizer = load_tokenizer(tokenizer_path)
+        self.client = policy_client(backend, self.tokenizer)
         self.policy_name, self.split = policy_name, split
         self.sampling = Sampling(temperature=search.temperature, max_tokens=search.max_new_tokens)
         self._trees: dict[int, _Tree] = {}
@@ -92,7 +91,8 @@ class MCTSWorker:
         """Search tasks from the ``tasks`` queue until it is empty; returns how many were done."""
         from ray.util.queue import Empty
 
-        interleaver, done, drained = Interleaver(self._submit, self._receive), 0, False
+        interleaver = Interleaver(self._submit, self._receive, self.batches_in_flight)
+        done, drained = 0, False
         while True:
             while not drained and len(interleaver) < self.trees_in_flight:
                 try:
@@ -101,13 +101,14 @@ class MCTSWorker:
                     drained = True
                     break
                 results.put(TaskStarted(self.name, task_id))
-                self._trees[task_id] = _Tree(key=f"{self.task_env.name}-{task_id}")
+                self._trees[task_id] = _Tree()
                 interleaver.start(task_id, self._search(task_id))
             for finished in interleaver.wait():
                 message = self._finish(finished.key, finished.result, finished.error)
                 done += isinstance(message, TaskDone)
                 results.put(message)
             if drained and not len(interleaver):
+                self.client.close()
                 return done
 
     def _search(self, task_id: int):
@@ -117,12 +118,15 @@ class MCTSWorker:
         search = Search(env, self.search_config, self.task_env.instruction, self.task_env.reset_options(task_id))
         return (yield from search.steps())
 
-    def _submit(self, task_id: int, request: Request):
-        tree = self._trees[task_id]
-        tree.asked = time.perf_counter()
-        seed = request_seed(self.search_config.seed, task_id, tree.requests)
-        tree.requests += 1
-        return self.client.submit(request.messages, request.n, replace(self.sampling, seed=seed), key=tree.key)
+    def _submit(self, batch: list[tuple[int, Request]]):
+        requests, now = [], time.perf_counter()
+        for task_id, request in batch:
+            tree = self._trees[task_id]
+            tree.asked = now
+            seed = request_seed(self.search_config.seed, task_id, tree.requests)
+            tree.requests += 1
+            requests.append(ChatRequest(request.messages, request.n, replace(self.sampling, seed=seed)))
+        return self.client.submit_batch(requests)
 
     def _receive(self, task_id: int, generations) -> list[str]:
         tree = self._trees[task_id]
@@ -132,7 +136,6 @@ class MCTSWorker:
         """The message for a finished search; a bad task must not kill the worker (it would
         come back forever), so any error becomes a TaskFailed."""
         tree = self._trees.pop(task_id)
-        self.client.forget(tree.key)
         if error is None:
             try:
                 records = self._records(task_id, tree, episodes)
@@ -149,6 +152,6 @@ class MCTSWorker:
         return [record_from_episode(
             episode, self.tokenizer, task_id=str(task_id), env=self.task_env.name, split=self.split,
             seed=described["seed"], source="mcts", policy=self.policy_name,
-            provenance={**described["provenance"], "tree": tree.key, "found": number,
+            provenance={**described["provenance"], "found": number,
                         "simulations": self.search_config.simulations, "children": self.search_config.children},
         ) for number, episode in enumerate(episodes)]

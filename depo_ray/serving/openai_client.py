@@ -1,9 +1,9 @@
 """A client for OpenAI-compatible chat endpoints: remote teachers (the paper sampled with
 DeepSeek-V3 through an API), a `vllm serve` elsewhere, and the rephraser.
 
-It answers like the router's client (``submit(messages, n, sampling, key)`` -> a future of
-Generations; ``generate`` waits for one), so search and rephrasing take either, chosen by
-config. Requests run on a thread pool of ``max_in_flight`` threads, which bounds how many an
+``submit(messages, n, sampling)`` returns a future of Generations (``generate`` waits for
+them); ``depo_ray.serving.client.EndpointClient`` turns it into the batch call that search
+and evaluation make of a local replica, so they take either, chosen by config. Requests run on a thread pool of ``max_in_flight`` threads, which bounds how many an
 endpoint sees at once; each is retried with backoff on connection errors, timeouts, 429 and
 5xx, and then either returns its generations once or raises: none is lost or duplicated.
 """
@@ -62,15 +62,11 @@ class OpenAIEndpoint:
                                     timeout=config.timeout_s, max_retries=0)
         self._pool: ThreadPoolExecutor | None = None
 
-    def submit(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None, key: str | None = None) -> Future:
-        """Future of ``generate``'s answer; ``key`` is accepted for the router's signature (an
-        endpoint has no replicas to stick to)."""
+    def submit(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> Future:
+        """Future of ``generate``'s answer."""
         if self._pool is None:  # made on first use, so a client built and never used holds no threads
             self._pool = ThreadPoolExecutor(self.config.max_in_flight, thread_name_prefix="openai-request")
         return self._pool.submit(self.generate, messages, n, sampling)
-
-    def forget(self, key: str) -> None:
-        """Nothing to forget: see ``submit``."""
 
     def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
         import openai

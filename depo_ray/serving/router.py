@@ -1,17 +1,19 @@
-"""A router in front of several PolicyServer replicas (all Ray actors).
+"""A router that keeps several PolicyServer replicas (all Ray actors) serving, and lends them.
 
-Routing: a request with a ``key`` (one search tree) goes to the replica that served that key
-before, so the branches of one tree share vLLM's prefix cache; a new key, or one whose
-replica was replaced, goes to the replica with the fewest outstanding requests.
+The router is the control plane, not a hop on the way: a caller (an MCTS worker, an evaluator,
+a math solver) asks it once for a ``Lease`` on a ready replica, the one with the fewest
+leases, and then sends its batches straight to that replica (``depo_ray.serving.client``).
+All of a caller's trees use one replica, so their branches share its prefix cache.
 
-Faults: every request has a timeout; a replica that dies, times out or fails a health check
-is killed and replaced by a fresh actor, and the request is retried on a live replica (up to
-``max_attempts``). A replica that fails to start ``max_start_failures`` times in a row will not
-start (a broken checkpoint): the router stops starting it, and once every replica is given up
-each request raises ``ReplicaFailed`` with the start errors. ``start_router`` refuses, before
-any actor, a model whose files already say it cannot be served. An error of the request
-itself (say, a prompt longer than the context) goes straight back to the caller. A request is
-never dropped silently: it returns or raises.
+Faults: the router checks every ready replica's health; one that dies, stops answering its
+checks, or that a caller reports (a call failed, a batch timed out) is killed and replaced by
+a fresh actor, and the caller gets a lease on a live replica to send its batch again (up to
+``max_attempts`` tries per batch). A replica that fails to start ``max_start_failures`` times
+in a row will not start (a broken checkpoint): the router stops starting it, and once every
+replica is given up, a lease raises ``ReplicaFailed`` with the start errors. ``start_router``
+refuses, before any actor, a model whose files already say it cannot be served. An error of a
+request itself goes straight back to the caller. A batch is never dropped silently: it
+returns or raises.
 """
 
 from __future__ import annotations
@@ -20,38 +22,48 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ray
-from ray.exceptions import RayActorError
 
 from depo_ray.models.checks import serving_problem
 from depo_ray.serving.config import ServingConfig
-from depo_ray.serving.server import Generation, PolicyServer, Sampling
+from depo_ray.serving.server import PolicyServer
 
 log = logging.getLogger(__name__)
 
 
-def choose_replica(outstanding: list[int], ready: list[bool], sticky: int | None) -> int | None:
-    """The sticky replica if it is ready, else the ready one with the fewest outstanding
-    requests (lowest index on ties); None when no replica is ready."""
-    if sticky is not None and ready[sticky]:
-        return sticky
+def choose_replica(leases: list[int], ready: list[bool]) -> int | None:
+    """The ready replica with the fewest leases (lowest index on ties); None when no replica
+    is ready."""
     candidates = [i for i, ok in enumerate(ready) if ok]
-    return min(candidates, key=lambda i: outstanding[i]) if candidates else None
+    return min(candidates, key=lambda i: leases[i]) if candidates else None
 
 
 class ReplicaFailed(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A replica lent to one caller: where to send its batches, and how patiently."""
+
+    index: int
+    generation: int
+    """The replica's incarnation in its slot: a failure reported for an older one replaces nothing."""
+    handle: object
+    """The PolicyServer actor."""
+    request_timeout_s: float
+    max_attempts: int
+
+
 @dataclass
 class _Slot:
     handle: object = None
     ready: bool = False
-    outstanding: int = 0
+    leases: int = 0
+    """Callers sending to this slot's replica."""
     generation: int = 0
     """Bumped on every replacement, so a late failure of an old actor replaces nothing."""
     awaited: bool = False
@@ -65,12 +77,9 @@ class _Slot:
 class PolicyRouter:
     """Wrap with ``ray.remote`` and build with ``start_router``; methods are async."""
 
-    STICKY_KEYS = 10_000
-
     def __init__(self, model: str, config: ServingConfig):
         self.model, self.config = model, config
         self.slots = [_Slot() for _ in range(config.replicas)]
-        self.sticky: OrderedDict[str, int] = OrderedDict()
         self.replacements = 0
         self._changed: asyncio.Condition | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -79,27 +88,26 @@ class PolicyRouter:
             self._launch(index)
 
     # -- public ------------------------------------------------------------------------------
-    async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None,
-                       key: str | None = None) -> list[Generation]:
+    async def lease(self) -> Lease:
+        """A ready replica for one caller, waiting for one to be ready."""
         self._start_watching()
-        errors = []
-        for _ in range(self.config.max_attempts):
-            index = await self._pick(key)
-            slot, generation = self.slots[index], self.slots[index].generation
-            slot.outstanding += 1
-            try:
-                result = await asyncio.wait_for(_await(slot.handle.generate.remote(messages, n, sampling)),
-                                                self.config.request_timeout_s)
-            except (RayActorError, asyncio.TimeoutError) as error:  # dead or stuck: replace and retry
-                errors.append(f"replica {index}: {error!r}")
-                self._replace(index, generation, reason=repr(error))
-                continue
-            finally:
-                slot.outstanding -= 1
-            if key is not None:
-                self._remember(key, index)
-            return result
-        raise ReplicaFailed(f"request failed {self.config.max_attempts} times: {'; '.join(errors)}")
+        index = await self._pick()
+        slot = self.slots[index]
+        slot.leases += 1
+        return Lease(index, slot.generation, slot.handle, self.config.request_timeout_s, self.config.max_attempts)
+
+    def release(self, lease: Lease) -> None:
+        """The caller is done with its replica."""
+        slot = self.slots[lease.index]
+        if slot.generation == lease.generation:
+            slot.leases = max(0, slot.leases - 1)
+
+    async def failed(self, lease: Lease, reason: str) -> Lease:
+        """The caller's batch failed on its replica (dead, or too slow): replace that replica
+        unless it already was, and lend the caller a live one."""
+        self.release(lease)
+        self._replace(lease.index, lease.generation, reason=reason)
+        return await self.lease()
 
     async def wait_ready(self, timeout_s: float = 600.0) -> int:
         """Wait until every replica is ready or given up; returns how many are ready."""
@@ -113,9 +121,8 @@ class PolicyRouter:
         return sum(s.ready for s in self.slots)
 
     def stats(self) -> dict:
-        return {"ready": [s.ready for s in self.slots], "outstanding": [s.outstanding for s in self.slots],
-                "replacements": self.replacements, "sticky_keys": len(self.sticky),
-                "gave_up": [s.gave_up for s in self.slots]}
+        return {"ready": [s.ready for s in self.slots], "leases": [s.leases for s in self.slots],
+                "replacements": self.replacements, "gave_up": [s.gave_up for s in self.slots]}
 
     async def prefix_cache(self) -> dict[str, int]:
         """Prefix-cache lookups and hits, in prompt tokens, summed over the ready replicas
@@ -130,10 +137,6 @@ class PolicyRouter:
     def replica_handles(self) -> list:
         return [s.handle for s in self.slots]
 
-    def forget(self, key: str) -> None:
-        """A search tree is done: drop its stickiness."""
-        self.sticky.pop(key, None)
-
     # -- internals ---------------------------------------------------------------------------
     def _raise_if_gave_up(self) -> None:
         """Raise when no replica is left to serve: every slot was given up."""
@@ -145,22 +148,15 @@ class PolicyRouter:
             self._changed = asyncio.Condition()
         return self._changed
 
-    async def _pick(self, key: str | None) -> int:
+    async def _pick(self) -> int:
         changed = self._condition()
         async with changed:
             while True:
                 self._raise_if_gave_up()
-                index = choose_replica([s.outstanding for s in self.slots], [s.ready for s in self.slots],
-                                       self.sticky.get(key) if key is not None else None)
+                index = choose_replica([s.leases for s in self.slots], [s.ready for s in self.slots])
                 if index is not None:
                     return index
                 await changed.wait()  # every replica is starting: wait for one
-
-    def _remember(self, key: str, index: int) -> None:
-        self.sticky[key] = index
-        self.sticky.move_to_end(key)
-        while len(self.sticky) > self.STICKY_KEYS:
-            self.sticky.popitem(last=False)
 
     def _launch(self, index: int) -> None:
         options = {"num_cpus": self.config.cpus_per_replica, "num_gpus": self.config.gpus_per_replica, "max_restarts": 0}
@@ -208,6 +204,7 @@ class PolicyRouter:
         log.warning("replacing policy replica %d: %s", index, reason)
         ray.kill(slot.handle, no_restart=True)  # a hung actor must not keep its resources
         slot.generation += 1
+        slot.leases = 0  # its callers come back through ``failed`` for a new lease
         self.replacements += 1
         self._launch(index)
 

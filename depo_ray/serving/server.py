@@ -1,8 +1,10 @@
-"""PolicyServer: one vLLM engine in a Ray actor, generating the next agent turn for a chat.
+"""PolicyServer: one vLLM engine in a Ray actor, generating the next agent turn for chats.
 
-The actor is async: many MCTS workers' requests are in flight at once and vLLM batches them.
-Prompts are built by ``depo_ray.tokens.prompt_ids`` (the one chat -> ids function), so the
-policy sees exactly the token ids it was trained on.
+Callers send batches (``generate_batch``): every pending turn of a worker's search trees or
+episodes in one Ray call, as token ids rendered on the caller's side by
+``depo_ray.tokens.prompt_ids`` (the one chat -> ids function, so the policy sees exactly the
+ids it was trained on). The actor is async: several callers' batches are in flight at once and
+vLLM schedules all their requests together.
 
 A chat that has outgrown the engine's context (a pretrained model writing long turns) is not
 an error: the answer is cut to the room left, and with no room left it is empty and marked
@@ -12,10 +14,11 @@ instead of failing its task or the whole evaluation.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
 
@@ -32,6 +35,27 @@ class Sampling:
     """Nucleus sampling mass."""
     seed: int | None = None
     """Per-request seed (reproducible sampling for a fixed engine and batch)."""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One turn to generate, as a caller asks for it."""
+
+    messages: list[dict]
+    """The chat so far."""
+    n: int = 1
+    """How many sampled answers."""
+    sampling: Sampling = field(default_factory=Sampling)
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One turn to generate, as the server receives it."""
+
+    prompt_ids: list[int]
+    """The chat so far with the template's generation prompt, as token ids."""
+    n: int = 1
+    sampling: Sampling = field(default_factory=Sampling)
 
 
 @dataclass(frozen=True)
@@ -59,19 +83,27 @@ class PolicyServer:
         self.model, self.max_model_len = model, engine.max_model_len
         self.context_full = 0
         """Requests answered empty because their chat filled the context."""
+        self.running = 0
+        """Requests handed to the engine and not answered yet."""
         self.tokenizer = load_tokenizer(model)
         with executor_for(engine):
             self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
         self._ids = itertools.count()
 
+    async def generate_batch(self, requests: list[TurnRequest]) -> list[list[Generation]]:
+        """Every request's ``n`` answers, in order; all reach the engine at once."""
+        return list(await asyncio.gather(*(self._generate(r.prompt_ids, r.n, r.sampling) for r in requests)))
+
     async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
+        """One chat's answers, rendered here (for callers without the tokenizer)."""
+        from depo_ray.tokens import prompt_ids
+
+        return await self._generate(prompt_ids(self.tokenizer, messages), n, sampling or Sampling())
+
+    async def _generate(self, ids: list[int], n: int, sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        from depo_ray.tokens import prompt_ids
-
-        sampling = sampling or Sampling()
-        ids = prompt_ids(self.tokenizer, messages)
         room = self.max_model_len - len(ids)
         if room < 1:
             if not self.context_full:
@@ -83,9 +115,12 @@ class PolicyServer:
                                 max_tokens=min(sampling.max_tokens, room), seed=sampling.seed,
                                 # one final output holding all n samples (streamed outputs carry one each)
                                 output_kind=RequestOutputKind.FINAL_ONLY)
-        final = None
-        async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
-            final = output
+        final, self.running = None, self.running + 1
+        try:
+            async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
+                final = output
+        finally:
+            self.running -= 1
         return [Generation(text=c.text.strip(), completion_tokens=len(c.token_ids), prompt_tokens=len(ids))
                 for c in final.outputs]
 
@@ -97,6 +132,9 @@ class PolicyServer:
     def prefix_cache(self) -> dict[str, int]:
         """Prompt tokens looked up in the prefix cache since the engine started, and how many hit."""
         return prefix_cache_counts()
+
+    def requests_running(self) -> int:
+        return self.running
 
     def pid(self) -> int:
         return os.getpid()
