@@ -3,9 +3,11 @@ else a local one, with the worker environment the project needs on every node.""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +16,14 @@ from depo_ray.processes import kill
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
 WORKER_ENV = {"RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "2"}
+
+
+def actor_names(role: str):
+    """Names for the dashboard's Actors page: ``<role>-<n>-<run tag>``, numbered in the order
+    they are asked for (a replacement gets the next number), with a tag that keeps two runs
+    in one cluster apart."""
+    tag, numbers = uuid.uuid4().hex[:6], itertools.count()
+    return lambda: f"{role}-{next(numbers)}-{tag}"
 
 
 def connect(num_cpus: int | None = None, fresh: bool = False):

@@ -3,6 +3,7 @@ served by vLLM CPU and searched by 2 MCTS workers; then the same with a policy s
 
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -129,12 +130,16 @@ def test_a_policy_server_killed_mid_run_with_many_requests_in_flight_loses_no_ta
         (replica,) = ray.get(router.replica_handles.remote())
         in_flight = ray.get(replica.requests_running.remote(), timeout=60)
         if in_flight >= 6:
+            names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
             os.kill(ray.get(replica.pid.remote(), timeout=60), signal.SIGKILL)
             killed = replica
     runner.join(timeout=600)
     assert killed is not None, "the run ended before a server could be killed mid-run with many requests in flight"
     totals = outcome["totals"]
     assert in_flight >= 6 and totals["replica_replacements"] >= 1 and not totals["failed"]
+    # the dashboard's Actors page names them: the replica by its router, slot and incarnation
+    assert any(re.fullmatch(r"policy-router-\w{8}-replica-0\.0", name) for name in names)
+    assert sum(bool(re.fullmatch(r"mcts-worker-\d-\w{6}", name)) for name in names) == 2
     records = read_records(tmp_path)
     assert all(shard_for(tmp_path, t).exists() for t in tasks) and {r.task_id for r in records} == {str(t) for t in tasks}
     assert len({(r.task_id, responses(r)) for r in records}) == len(records)

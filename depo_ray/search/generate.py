@@ -9,7 +9,6 @@ has the tasks it was holding put back on the queue and is replaced.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,6 +39,7 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
     import ray
     from ray.util.queue import Empty, Queue
 
+    from depo_ray.cluster import actor_names
     from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
     from depo_ray.serving.router import start_router, stop_router
 
@@ -51,8 +51,8 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
         return totals
     launched = time.perf_counter()
     owned = router is None and not config.teacher
-    if owned:  # named, so operators (and the fault test) can find the router's replicas
-        router = start_router(config.policy, config.serving, name=f"policy-router-{uuid.uuid4().hex[:8]}")
+    if owned:  # named policy-router-<suffix>, so operators (and the fault test) can find its replicas
+        router = start_router(config.policy, config.serving)
     running: dict = {}
     try:
         if router:
@@ -62,10 +62,11 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
         tasks, results = Queue(), Queue()
         for task_id in todo:
             tasks.put(task_id)
-        worker_class = ray.remote(MCTSWorker).options(num_cpus=config.cpus_per_worker, max_restarts=0)
+        worker_class, actor_name = ray.remote(MCTSWorker), actor_names("mcts-worker")
 
         def launch(name: str):
-            actor = worker_class.remote(name, config.env, config.search, router or config.teacher, config.policy,
+            options = {"num_cpus": config.cpus_per_worker, "max_restarts": 0, "name": actor_name()}
+            actor = worker_class.options(**options).remote(name, config.env, config.search, router or config.teacher, config.policy,
                                         config.teacher.model if config.teacher else config.policy, config.split,
                                         config.trees_per_worker, config.batches_per_worker)
             return actor, actor.run.remote(tasks, results)

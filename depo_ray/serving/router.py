@@ -77,8 +77,10 @@ class _Slot:
 class PolicyRouter:
     """Wrap with ``ray.remote`` and build with ``start_router``; methods are async."""
 
-    def __init__(self, model: str, config: ServingConfig):
-        self.model, self.config = model, config
+    def __init__(self, model: str, config: ServingConfig, name: str = "policy-router"):
+        """``name``: the router's actor name; its replicas are named after it, with their slot
+        and incarnation (``<name>-replica-<slot>.<n>``)."""
+        self.model, self.config, self.name = model, config, name
         self.slots = [_Slot() for _ in range(config.replicas)]
         self.replacements = 0
         self._changed: asyncio.Condition | None = None
@@ -159,8 +161,9 @@ class PolicyRouter:
                 await changed.wait()  # every replica is starting: wait for one
 
     def _launch(self, index: int) -> None:
-        options = {"num_cpus": self.config.cpus_per_replica, "num_gpus": self.config.gpus_per_replica, "max_restarts": 0}
         slot = self.slots[index]
+        options = {"num_cpus": self.config.cpus_per_replica, "num_gpus": self.config.gpus_per_replica, "max_restarts": 0,
+                   "name": f"{self.name}-replica-{index}.{slot.generation}"}
         slot.handle = ray.remote(PolicyServer).options(**options).remote(self.model, self.config.engine)
         slot.ready = slot.awaited = False
         try:
@@ -244,15 +247,15 @@ async def _await(ref):
 
 
 def start_router(model: str, config: ServingConfig, name: str | None = None):
-    """The router actor (it starts the replicas). Requests can be sent at once: they wait
-    until a replica is ready. Raises ValueError, before any actor starts, when the model's
-    files say it cannot be served (``depo_ray.models.checks.serving_problem``)."""
+    """The router actor (it starts the replicas), named ``name`` (default: policy-router plus
+    a unique suffix). Leases can be asked for at once: they wait until a replica is ready.
+    Raises ValueError, before any actor starts, when the model's files say it cannot be
+    served (``depo_ray.models.checks.serving_problem``)."""
     if problem := serving_problem(model, on_gpu=config.gpus_per_replica > 0):
         raise ValueError(f"cannot serve the policy: {problem}")
-    options = {"num_cpus": 0, "max_concurrency": 1000}
-    if name:
-        options["name"] = name
-    return ray.remote(PolicyRouter).options(**options).remote(model, config)
+    name = name or f"policy-router-{uuid.uuid4().hex[:8]}"
+    options = {"num_cpus": 0, "max_concurrency": 1000, "name": name}
+    return ray.remote(PolicyRouter).options(**options).remote(model, config, name)
 
 
 @contextmanager
