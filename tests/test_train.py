@@ -220,7 +220,7 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
     assert mean_kl(final) < 0.5 * mean_kl(tiny_model_dir)
 
 
-def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path):
+def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_model_dir, tmp_path, capfd):
     import ray
     from ray.util.state import list_actors
 
@@ -242,9 +242,38 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_
         time.sleep(0.2)
     runner.join(timeout=600)
     assert killed is not None, "training finished before a worker could be killed"
+    assert "a train worker was lost (1 of 2 restarts)" in capfd.readouterr().out
     log = metrics(tmp_path)
     steps_per_epoch = sum(1 for m in log if m["epoch"] == 0)
     assert [m["step"] for m in log] == list(range(1, 8 * steps_per_epoch + 1))
     assert max(m["resumed_from"] for m in log) >= 2  # the restarted workers skipped checkpointed steps
     assert outcome["result"][0].checkpoint is not None
     assert (tmp_path / "final" / "config.json").exists()
+
+
+def test_an_error_the_training_code_raises_fails_the_run_at_once(cluster, shards, tiny_model_dir, tmp_path, capfd):
+    """Weights that cannot be read fail every worker the same way: no restart (three worker
+    groups before, with max_failures 2)."""
+    import shutil
+
+    import ray.train
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ray.train.TrainingFailedError):
+        run_bc(bc_config(broken, tmp_path / "out", max_failures=2), shards["bc"])
+    assert "a train worker was lost" not in capfd.readouterr().out
+
+
+def test_a_lost_worker_is_told_apart_from_a_raising_one():
+    from ray.exceptions import RayActorError
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+    from ray.train.v2.api.exceptions import ControllerError, WorkerGroupError
+
+    from depo_ray.train.run import lost_a_worker
+
+    died = WorkerHealthCheckFailedError("worker 1 is dead", RayActorError())
+    assert lost_a_worker(WorkerGroupError("", {0: RuntimeError("gloo: connection closed by peer"), 1: died}))
+    assert not lost_a_worker(WorkerGroupError("", {0: ValueError("bad checkpoint"), 1: ValueError("bad checkpoint")}))
+    assert not lost_a_worker(ControllerError(ValueError("storage unreadable")))

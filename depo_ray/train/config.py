@@ -61,7 +61,8 @@ class TrainConfig:
     reported when due). Each report waits for the train controller's next poll, about 2 s
     on Ray 2.60, so a report every step would triple a CPU step; metrics.jsonl gets every step."""
     max_failures: int = 2
-    """Worker-group restarts Ray Train may make, each resuming from the latest checkpoint."""
+    """Restarts of the worker group after it lost a worker (killed, its node gone), each
+    resuming from the latest checkpoint; an error raised by the training code is not retried."""
     seed: int = 0
     """Seed of the global shuffle and of weight initialisation of adapters."""
     dtype: str = "float32"

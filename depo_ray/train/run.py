@@ -32,32 +32,57 @@ BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded o
 
 
 def _fit(config: TrainConfig, dataset, name: str):
+    """Train on Ray Train. A worker group that lost a worker (killed, its node gone) is started
+    again, up to ``config.max_failures`` times, and resumes from the run's latest checkpoint (a
+    new ``fit`` under the same name and storage folder finds it). Any other error, such as a
+    checkpoint or data that cannot be read, would fail again the same way: it ends the stage
+    at once instead of being retried."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
     from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
 
-    trainer = TorchTrainer(
-        train_loop,
-        train_loop_config={"config": config},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=config.num_workers, use_gpu=config.use_gpu,
-            resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})},
-        ),
-        datasets={"train": dataset},
-        # Every worker reads every packed global batch, in the same order, and takes its own
-        # slice of it.
-        dataset_config=ray.train.DataConfig(datasets_to_split=[], execution_options=_ordered()),
-        run_config=ray.train.RunConfig(
-            name=name,
-            storage_path=str(Path(config.output_dir).resolve() / "ray"),
-            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    # the caller's Ctrl-C handler back first, so the controller has ended when the check looks
-    with outlived_actors_ended(TRAIN_ACTORS), _sigint_handler_kept():
-        return trainer.fit()
+    for attempt in range(config.max_failures + 1):
+        trainer = TorchTrainer(
+            train_loop,
+            train_loop_config={"config": config},
+            scaling_config=ray.train.ScalingConfig(
+                num_workers=config.num_workers, use_gpu=config.use_gpu,
+                resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})},
+            ),
+            datasets={"train": dataset},
+            # Every worker reads every packed global batch, in the same order, and takes its own
+            # slice of it.
+            dataset_config=ray.train.DataConfig(datasets_to_split=[], execution_options=_ordered()),
+            run_config=ray.train.RunConfig(
+                name=name,
+                storage_path=str(Path(config.output_dir).resolve() / "ray"),
+                failure_config=ray.train.FailureConfig(max_failures=0),  # the retries are this loop's
+                checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            ),
+        )
+        try:
+            # the caller's Ctrl-C handler back first, so the controller has ended when the check looks
+            with outlived_actors_ended(TRAIN_ACTORS), _sigint_handler_kept():
+                return trainer.fit()
+        except ray.train.TrainingFailedError as error:
+            if attempt == config.max_failures or not lost_a_worker(error):
+                raise
+            print(f"{name}: a train worker was lost ({attempt + 1} of {config.max_failures} restarts); "
+                  "resuming from the latest checkpoint", flush=True)
+
+
+def lost_a_worker(error: Exception) -> bool:
+    """Whether a failed run lost a worker process (worth a restart), as opposed to a worker
+    raising (which a restart would repeat). Ray 2.60 reports a dead or hung worker as a failed
+    health check (wrapping the actor's error); when one rank dies, the others fail with
+    collateral errors (a broken collective), so one such failure among them is enough."""
+    from ray.exceptions import RayActorError
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+    from ray.train.v2.api.exceptions import WorkerGroupError
+
+    return isinstance(error, WorkerGroupError) and any(
+        isinstance(failure, (WorkerHealthCheckFailedError, RayActorError)) for failure in error.worker_failures.values())
 
 
 @contextmanager
