@@ -12,9 +12,10 @@ DASHBOARD ?= http://127.0.0.1:8265
 
 RUN    ?= runs/cpu
 UI_PORT ?= 5000
+PROMETHEUS_PORT ?= 9090
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser demo pipeline ui ray-stop test test-fast clean
+.PHONY: install browser prometheus monitor demo pipeline ui ray-stop test test-fast clean
 
 install: $(STAMP)
 
@@ -46,6 +47,15 @@ browser:
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "warning: could not install chromium (Debian's package); the tracking UI test will fail"
 
+# Debian's Prometheus: `make monitor` runs it on the head node's newest Ray session (Ctrl-C
+# stops it); a test scrapes a pipeline run with it.
+prometheus:
+	command -v prometheus >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) \
+		|| echo "warning: could not install prometheus (Debian's package); the monitoring test will fail"
+
+monitor: $(STAMP) prometheus
+	$(PY) jobs/monitor.py --port $(PROMETHEUS_PORT)
+
 ray-stop: $(STAMP)
 	$(RAY) stop
 
@@ -53,7 +63,7 @@ ray-stop: $(STAMP)
 # and waits, which leave the second core idle in a serial run. A module's tests stay in one
 # worker (tests/conftest.py); TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
-test: $(STAMP) browser
+test: $(STAMP) browser prometheus
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # No vLLM engine, no Ray cluster, no model download: the developer's loop.

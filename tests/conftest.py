@@ -169,9 +169,28 @@ def tiny_bootstrap(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory, tiny_bootstrap):
+def prometheus(tmp_path_factory):
+    """Debian's Prometheus scraping the session's Ray every second (``finished_run`` starts it
+    before its run); yields its port."""
+    import ray
+
+    from depo_ray.cluster import free_port
+    from depo_ray.monitoring import start_prometheus
+
+    session_ray()
+    port = free_port()
+    process = start_prometheus(Path(ray._private.worker.global_worker.node.get_session_dir_path()),
+                               tmp_path_factory.mktemp("prometheus"), port, scrape_interval_s=1)
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, tiny_bootstrap, prometheus):
     """The small pipeline, run to the end in process on the session's Ray (the pipeline
-    tests resume it; the sweep tests start from its π_BC and evaluations)."""
+    tests resume it; the sweep tests start from its π_BC and evaluations), with Prometheus
+    scraping it."""
     import shutil
 
     from depo_ray.pipeline.runner import run_pipeline

@@ -54,6 +54,31 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
         assert math["mean_tokens"] > 0
 
 
+@pytest.mark.ray
+@pytest.mark.vllm
+def test_prometheus_scraped_every_depo_metric_with_its_tags_during_the_run(finished_run, prometheus):
+    """Every metric the code exports reached a real Prometheus while the pipeline ran (the
+    evaluation's with each method's tag), and the shipped Grafana dashboard asks only for them."""
+    import re
+
+    from depo_ray.monitoring import depo_series
+
+    exported = {"depo_generate_tasks_done", "depo_generate_trajectories", "depo_generate_success_rate",
+                "depo_eval_tasks_done", "depo_eval_success_rate"}
+    scraped: dict[str, list[dict]] = {}
+    for series in depo_series(prometheus):
+        name = re.sub(r"^ray_|_total$", "", series["__name__"])
+        scraped.setdefault(name, []).append(series)
+    assert set(scraped) == exported
+    for name in ("depo_eval_tasks_done", "depo_eval_success_rate"):
+        assert {s.get("method") for s in scraped[name]} == {"bc", "kto", "depo"}
+    assert all(s.get("SessionName") for series in scraped.values() for s in series)
+    dashboard = json.loads((ROOT / "configs" / "grafana_depo_dashboard.json").read_text())
+    asked = {re.sub(r"\(_total\)\?$", "", name) for panel in dashboard["panels"] for target in panel.get("targets", [])
+             for name in re.findall(r'__name__=~"ray_(depo_[a-z_]+(?:\(_total\)\?)?)"', target["expr"])}
+    assert asked and asked <= set(scraped)
+
+
 def marker_times(run: Path) -> dict[str, int]:
     """When each stage marker but the report's (rewritten by every run) was last written."""
     return {p.name: p.stat().st_mtime_ns for p in (run / "stages").glob("*.json") if p.name != "report.json"}
