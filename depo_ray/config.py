@@ -79,7 +79,9 @@ def load_yaml(cls, path: str | Path, overrides: dict | None = None, required: tu
     see ``parse_overrides``); ``required`` names fields that must not be left empty (see ``require``)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})") from None
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read config: {error}") from None
     try:

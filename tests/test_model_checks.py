@@ -66,6 +66,25 @@ def test_a_folder_without_config_or_with_a_broken_one(policy):
     assert "has no config.json" in serving_problem(str(policy), on_gpu=False)
 
 
+def test_a_folder_without_weights_or_tokenizer_or_with_a_broken_tokenizer_is_named(policy):
+    (policy / "tokenizer.json").write_text("garbage")
+    assert model_problem(str(policy)).startswith(f"{policy / 'tokenizer.json'} is unreadable")
+    (policy / "tokenizer.json").unlink()
+    assert model_problem(str(policy)) == f"{policy} has no tokenizer (tokenizer.json, tokenizer.model, vocab.json)"
+    (policy / "model.safetensors").unlink()
+    assert model_problem(str(policy)) == f"{policy} has no weights (*.safetensors or *.bin)"
+
+
+def test_a_config_file_that_is_not_utf8_is_named_in_one_line(tmp_path):
+    from depo_ray.config import ConfigError, load_yaml
+    from depo_ray.pipeline.config import PipelineConfig
+
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("run_dir: runs/x\n# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text \(byte 0xe9 at offset 21\)"):
+        load_yaml(PipelineConfig, config)
+
+
 def test_a_folder_without_a_chat_template(policy):
     (policy / "chat_template.jinja").unlink(missing_ok=True)
     tokenizer_config = json.loads((policy / "tokenizer_config.json").read_text())

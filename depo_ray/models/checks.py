@@ -27,10 +27,7 @@ def model_problem(model: str, root: Path | None = None) -> str | None:
     otherwise be taken for a Hugging Face id and fail minutes later at the hub."""
     path = Path(model)
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            return f"{model} has no config.json (not a model folder)"
-        config = _json_object(path / "config.json")
-        return config if isinstance(config, str) else None
+        return _folder_problem(path)
     if path.is_absolute() or model.count("/") != 1:
         return f"{model!r} is neither a model folder, a named model nor a Hugging Face id (org/name)"
     if root is not None and (root / path.parts[0]).is_dir():
@@ -38,6 +35,25 @@ def model_problem(model: str, root: Path | None = None) -> str | None:
     if not _hub_has(model):
         return (f"{model!r} is not a model folder, a named model, nor a Hugging Face id in this machine's cache, "
                 "and the hub cannot be reached to download it")
+    return None
+
+
+WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def _folder_problem(path: Path) -> str | None:
+    """What a model folder lacks, from its files alone (nothing is loaded): a config, weights,
+    a tokenizer, or JSON that does not parse."""
+    if not (path / "config.json").is_file():
+        return f"{path} has no config.json (not a model folder)"
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHTS):
+        return f"{path} has no weights (*.safetensors or *.bin)"
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        return f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES)})"
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        if (path / name).is_file() and isinstance(content := _json_object(path / name), str):
+            return content
     return None
 
 
