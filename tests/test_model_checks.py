@@ -70,9 +70,10 @@ def test_a_folder_without_weights_or_tokenizer_or_with_a_broken_tokenizer_is_nam
     (policy / "tokenizer.json").write_text("garbage")
     assert model_problem(str(policy)).startswith(f"{policy / 'tokenizer.json'} is unreadable")
     (policy / "tokenizer.json").unlink()
-    assert model_problem(str(policy)) == f"{policy} has no tokenizer (tokenizer.json, tokenizer.model, vocab.json)"
+    (policy / "tokenizer_config.json").unlink()
+    assert model_problem(str(policy)) == f"{policy}: model folder without a tokenizer (none of tokenizer.json, tokenizer_config.json)"
     (policy / "model.safetensors").unlink()
-    assert model_problem(str(policy)) == f"{policy} has no weights (*.safetensors or *.bin)"
+    assert model_problem(str(policy)).startswith(f"{policy}: model folder without weights (none of model.safetensors,")
 
 
 def test_a_config_file_that_is_not_utf8_is_named_in_one_line(tmp_path):

@@ -38,8 +38,8 @@ def model_problem(model: str, root: Path | None = None) -> str | None:
     return None
 
 
-WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER = ("tokenizer.json", "tokenizer_config.json")
 
 
 def _folder_problem(path: Path) -> str | None:
@@ -47,14 +47,31 @@ def _folder_problem(path: Path) -> str | None:
     a tokenizer, or JSON that does not parse."""
     if not (path / "config.json").is_file():
         return f"{path} has no config.json (not a model folder)"
-    if not any(next(path.glob(pattern), None) for pattern in WEIGHTS):
-        return f"{path} has no weights (*.safetensors or *.bin)"
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        return f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES)})"
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+    if problem := model_folder_problem(path):
+        return f"{path}: {problem}"
+    for name in ("config.json", *TOKENIZER):
         if (path / name).is_file() and isinstance(content := _json_object(path / name), str):
             return content
     return None
+
+
+def model_folder_problem(folder: Path) -> str | None:
+    """A folder with a config.json is a model: it needs weights and a tokenizer beside it."""
+    if not any((folder / name).is_file() for name in WEIGHTS):
+        return f"model folder without weights (none of {', '.join(WEIGHTS)})"
+    if not any((folder / name).is_file() for name in TOKENIZER):
+        return f"model folder without a tokenizer (none of {', '.join(TOKENIZER)})"
+    index = folder / "model.safetensors.index.json"
+    if not index.is_file():
+        return None
+    content = _json_object(index)
+    if isinstance(content, str):
+        return None  # reported as unreadable JSON by whoever reads it
+    weight_map = content.get("weight_map")
+    if not isinstance(weight_map, dict):
+        return f"{index.name} has no weight_map"
+    missing = sorted({str(shard) for shard in weight_map.values() if not (folder / str(shard)).is_file()})
+    return f"model folder missing weight shards {missing}" if missing else None
 
 
 def _hub_has(model_id: str) -> bool:

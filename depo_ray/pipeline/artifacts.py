@@ -12,8 +12,7 @@ import json
 import struct
 from pathlib import Path
 
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-TOKENIZER = ("tokenizer.json", "tokenizer_config.json")
+from depo_ray.models.checks import model_folder_problem
 
 
 def parquet_problem(path: Path) -> str | None:
@@ -57,24 +56,6 @@ def safetensors_problem(path: Path) -> str | None:
         return f"unreadable safetensors header ({type(error).__name__}: {error})"
     return f"truncated safetensors ({size} bytes, its tensors end at {8 + length + end})" if 8 + length + end > size else None
 
-
-def model_folder_problem(folder: Path) -> str | None:
-    """A folder with a config.json is a model: it needs weights and a tokenizer beside it."""
-    if not any((folder / name).is_file() for name in WEIGHTS):
-        return f"model folder without weights (none of {', '.join(WEIGHTS)})"
-    if not any((folder / name).is_file() for name in TOKENIZER):
-        return f"model folder without a tokenizer (none of {', '.join(TOKENIZER)})"
-    index = folder / "model.safetensors.index.json"
-    if not index.is_file():
-        return None
-    content, unreadable = read_json(index)
-    if unreadable:
-        return None  # the index's own check reports it
-    weight_map = content.get("weight_map") if isinstance(content, dict) else None
-    if not isinstance(weight_map, dict):
-        return f"{index.name} has no weight_map"
-    missing = sorted({str(shard) for shard in weight_map.values() if not (folder / str(shard)).is_file()})
-    return f"model folder missing weight shards {missing}" if missing else None
 
 CHECKS = {".parquet": parquet_problem, ".json": json_problem, ".safetensors": safetensors_problem}
 
