@@ -66,3 +66,29 @@ def test_a_mistyped_path_ends_the_job_in_one_line_before_any_cluster_work(job, t
     assert out.returncode != 0 and expected in last and ("no-such" in last), out.stderr[-2000:]
     assert "Traceback" not in out.stderr and not marked(MARKER, marker)
     assert seconds < 60, f"{job} took {seconds:.0f} s to refuse a mistyped path"
+
+
+def test_the_pipeline_job_stops_on_a_corrupted_run_folder_in_one_line_before_any_cluster_work(tmp_path):
+    """A finished generate stage whose shard was cut short afterwards: the job names the file
+    and the stage to re-run, and connects to nothing."""
+    from depo_ray.config import load_yaml
+    from depo_ray.pipeline.config import PipelineConfig
+    from depo_ray.pipeline.recipe import STAGES
+    from depo_ray.pipeline.runner import stage_settings
+    from depo_ray.pipeline.stage import RunFolder
+    from tests.test_artifacts import record
+    from depo_ray.records import write_shard
+
+    run_dir = tmp_path / "run"
+    config = load_yaml(PipelineConfig, ROOT / "configs" / "cpu_pipeline.yaml", {"run_dir": str(run_dir)})
+    run, stages = RunFolder(run_dir), {s.name: s for s in STAGES}
+    for name in ("bootstrap", "generate"):
+        run.finish(name, stage_settings(stages[name], config), 1.0)
+    shard = write_shard([record(0)], run_dir / "trajectories" / "task-000000.parquet")
+    shard.write_bytes(b"PAR1 cut")
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1", MARKER: marker}
+    out = subprocess.run([sys.executable, "jobs/pipeline.py", "--set", f"run_dir={run_dir}"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "Traceback" not in out.stderr and not marked(MARKER, marker), out.stderr[-2000:]
+    assert f"{shard}: unreadable Parquet" in out.stderr and "--from generate" in out.stderr
