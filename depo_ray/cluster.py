@@ -10,6 +10,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from depo_ray.processes import kill
 
@@ -42,6 +43,39 @@ def connect(num_cpus: int | None = None, fresh: bool = False):
     if address:
         return ray.init(address=address, **kwargs)
     return ray.init(num_cpus=num_cpus, **kwargs)
+
+
+class StorageNotShared(RuntimeError):
+    """A node of the cluster does not see the run folder."""
+
+
+def _holds(path: str, token: str) -> bool:
+    try:
+        return Path(path).read_text() == token
+    except OSError:
+        return False
+
+
+def nodes_without(folder: Path, timeout_s: float = 120.0) -> list[str]:
+    """The alive nodes of the connected cluster that do not see ``folder`` as the driver does
+    ("<ip> (node <id>)"): the driver writes a marker into it and a task pinned to each node
+    reads it back. Workers on every node write shards and checkpoints there and read each
+    other's, so a run folder on a disk only some nodes see would lose them."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = uuid.uuid4().hex
+    marker = Path(folder) / f".node-check-{token}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(token)
+    try:
+        holds = ray.remote(num_cpus=0)(_holds)
+        nodes = [node for node in ray.nodes() if node["Alive"]]
+        seen = ray.get([holds.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                        .remote(str(marker.resolve()), token) for node in nodes], timeout=timeout_s)
+    finally:
+        marker.unlink(missing_ok=True)
+    return [f"{node['NodeManagerAddress']} (node {node['NodeID'][:8]})" for node, ok in zip(nodes, seen) if not ok]
 
 
 def free_port() -> int:

@@ -64,14 +64,17 @@ def main() -> None:
 
     import ray
 
-    from depo_ray.cluster import connect
+    from depo_ray.cluster import StorageNotShared, connect
 
     connect()
     available = ray.cluster_resources()
     problems = resource_problems(plan.pending(), available.get("CPU", 0), available.get("GPU", 0))
     if problems:
         raise SystemExit("impossible resources:\n  " + "\n  ".join(problems))
-    report = run_pipeline(config, ROOT, args.from_stage)
+    try:
+        report = run_pipeline(config, ROOT, args.from_stage)
+    except StorageNotShared as error:
+        raise SystemExit(str(error)) from None
     print(f"report: {report.resolve()}")
 
 

@@ -12,6 +12,7 @@ Nothing here names a stage: what differs between stages is in their ``Stage`` en
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -147,10 +148,24 @@ def save_config(config: PipelineConfig, run: RunFolder) -> Path:
     return path
 
 
+def _check_every_node_sees(run: RunFolder) -> None:
+    """Before any stage's workers write: every node of the cluster must see the run folder."""
+    ray = sys.modules.get("ray")  # not imported: no cluster is connected
+    if ray is None or not ray.is_initialized():
+        return
+    from depo_ray.cluster import StorageNotShared, nodes_without
+
+    if blind := nodes_without(run.root):
+        raise StorageNotShared(f"run folder {run.root} is not visible on {', '.join(blind)}: every node of the cluster "
+                          "must see it at the same path (a shared file system)")
+
+
 def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = None, progress: bool = True,
                  stages: tuple[Stage, ...] = STAGES) -> Path:
     """Run every stage not yet complete; returns the last stage's first artifact (the
-    report). Validation (stale stages, --from) happens before anything is deleted or started."""
+    report). Validation (stale stages, --from) happens before anything is deleted or started;
+    on a connected cluster whose nodes do not all see the run folder, ``StorageNotShared`` is
+    raised before any stage starts."""
     run = RunFolder(under_root(root, config.run_dir))
     pending = to_run(config, from_stage, stages)
     problems = run_problems(config, run, from_stage, stages)
@@ -159,6 +174,8 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     for stage in pending if from_stage else ():
         stage.clear(run)
     save_config(config, run)
+    if any(completed(stage, run, config) is None for stage in pending):
+        _check_every_node_sees(run)
     tracker = Tracker(config.tracking, run.root, title=config.run_dir)
     for stage in pending:
         done, settings = completed(stage, run, config), stage_settings(stage, config)
