@@ -3,6 +3,7 @@ evaluate -> report, every artifact under runs/<run>/ and every finished stage sk
 
     ray job submit -- python "$PWD/jobs/pipeline.py" --config configs/cpu_pipeline.yaml
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --dry-run
+    RAY_ADDRESS=HEAD:6379 python jobs/pipeline.py --config configs/qwen2.5_7b_pipeline.yaml --dry-run   # against a cluster
     python jobs/pipeline.py --config configs/cpu_pipeline.yaml --from depo
     python jobs/pipeline.py --set 'seeds=[0,1,2]' --set run_dir=runs/cpu-seeds
 """
@@ -30,7 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/cpu_pipeline.yaml", help="YAML PipelineConfig (relative to the project root)")
     parser.add_argument("--from", dest="from_stage", choices=[s.name for s in STAGES], help="re-run this stage and every later one")
-    parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan, load nothing")
+    parser.add_argument("--dry-run", action="store_true", help="validate the config, print the plan and whether it fits this machine "
+                        "(or the cluster RAY_ADDRESS names); load nothing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted for sections, YAML value), e.g. seeds=[0,1,2]; repeatable")
     args = parser.parse_args()
@@ -45,11 +47,9 @@ def main() -> None:
     if plan.problems:
         raise SystemExit("config error: " + "\n".join(plan.problems))
     if args.dry_run:
-        import torch
-
-        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+        where, cpus, gpus = _capacity()
         problems = resource_problems(plan.pending(), cpus, gpus)
-        print(f"this machine: {cpus} CPUs, {gpus} GPUs: " + ("fits" if not problems else "does not fit"))
+        print(f"{where}: {cpus:g} CPUs, {gpus:g} GPUs: " + ("fits" if not problems else "does not fit"))
         for problem in problems:
             print(f"  {problem}")
         return
@@ -76,6 +76,22 @@ def main() -> None:
     except StorageNotShared as error:
         raise SystemExit(str(error)) from None
     print(f"report: {report.resolve()}")
+
+
+def _capacity() -> tuple[str, float, float]:
+    """What a dry run measures the plan against: the cluster that RAY_ADDRESS names (its
+    nodes' CPUs and GPUs, as Ray counts them), else this machine."""
+    if address := os.environ.get("RAY_ADDRESS"):
+        import ray
+
+        from depo_ray.cluster import connect
+
+        connect()
+        total = ray.cluster_resources()
+        return f"the cluster at {address}", total.get("CPU", 0), total.get("GPU", 0)
+    import torch
+
+    return "this machine", os.cpu_count() or 1, torch.cuda.device_count()
 
 
 if __name__ == "__main__":
