@@ -36,9 +36,10 @@ class GenerateConfig:
     """Tasks each worker searches at once, each tree with one request out: the engine
     batches up to workers × trees_per_worker requests instead of waiting on one tree's turns
     (on 2 cores, 16 gave 5.3× the tokens/s of 1 with one worker; docs/generation.md)."""
-    batches_per_worker: int = 2
-    """A worker's trees' requests go to its replica in this many batches (one Ray call each):
-    while the engine answers one, the worker steps the environments of another."""
+    batches_per_worker: int = 1
+    """A worker's trees' requests go to its replica in this many batches (one Ray call each);
+    with 2, the worker steps one batch's environments while the engine answers the other. On
+    2 cores 1 was as fast as 2 and took less CPU per turn (docs/generation.md)."""
     cpus_per_worker: float = 0.5
     """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
     split: str = "train"
