@@ -104,7 +104,8 @@ def scraped(metric: str, at_least: float, timeout_s: float = 90.0) -> float:
 def policy_router():
     import ray
 
-    routers = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("policy-router-")]
+    routers = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+               if re.fullmatch(r"policy-router-\w{8}", a["name"])]  # not its replicas, named after it
     return ray.get_actor(routers[0]) if routers else None
 
 
