@@ -16,9 +16,11 @@ class ServingConfig:
     gpus_per_replica: float = 0.0
     """GPUs per replica (set to engine.tensor_parallel_size on GPU clusters)."""
     request_timeout_s: float = 300.0
-    """A request not answered in this time is retried elsewhere and its replica replaced."""
+    """A caller's batch not answered in this time: its replica is replaced and the batch sent
+    again to the replica the caller is lent next. Long chats that overflow a replica's KV cache
+    are prefilled again on every turn; give them more time, or fewer episodes in flight."""
     max_attempts: int = 3
-    """Tries per request before the error reaches the caller."""
+    """Tries per batch before the error reaches the caller."""
     health_interval_s: float = 10.0
     """Seconds between health checks of each ready replica."""
     health_timeout_s: float = 30.0
