@@ -15,7 +15,8 @@ from depo_ray.records import TrajectoryRecord, read_records, record_from_episode
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
                    split: str = "train", seed: int = 0, progress: bool = True) -> list[TrajectoryRecord]:
-    """One record per task the env's expert could play (tasks it cannot solve are skipped)."""
+    """One record per task the env's expert could play (tasks it cannot solve are skipped),
+    under the environment's own name, as the search and the evaluation record theirs."""
     task_env = make_env(env)
     play = expert_kit(env.name).demonstrator(task_env.env, expert_config(env.name, expert_options), seed)
     records = []
@@ -26,7 +27,7 @@ def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_op
         episode, details = demo
         described = task_env.describe(task_id)
         records.append(record_from_episode(
-            episode, tokenizer, task_id=str(task_id), env=env.name, split=split, seed=described["seed"],
+            episode, tokenizer, task_id=str(task_id), env=task_env.name, split=split, seed=described["seed"],
             source="expert", policy="expert", provenance={**described["provenance"], **details},
         ))
     return records
