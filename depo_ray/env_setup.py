@@ -14,33 +14,40 @@ from pathlib import Path
 from typing import Any, Callable
 
 from depo_ray.config import ConfigError, from_dict, get_dotted, set_dotted
-from environments.registry import ENVIRONMENTS, TaskEnvironment
+from environments.registry import TaskEnvironment, environment_spec
 
 
 @dataclass(frozen=True)
 class EnvConfig:
     name: str = "babyai"
-    """Registered environment: "babyai" or "webshop"."""
+    """A built-in environment, "babyai" or "webshop", or the import path
+    "package.module:NAME" of an ``EnvironmentSpec`` (importable in every process of the job)."""
     options: dict = field(default_factory=dict)
     """Keyword arguments of the environment's own config (BabyAI: BabyAIConfig, e.g.
     action_mode, max_turns; WebShop: WebShopConfig, e.g. shop.data_dir, max_turns)."""
 
     def __post_init__(self):
-        if self.name not in ENVIRONMENTS:
-            raise ValueError(f"env.name: unknown environment {self.name!r}; registered: {sorted(ENVIRONMENTS)}")
+        _spec(self.name)  # a bad name or import path fails at load time
         env_options(self)  # typed check of the options at load time
+
+
+def _spec(name: str):
+    try:
+        return environment_spec(name)
+    except ValueError as error:
+        raise ValueError(f"env.name: {error}") from None
 
 
 def env_options(config: EnvConfig):
     """``config.options`` as the environment's own config dataclass (ValueError naming the key)."""
     try:
-        return from_dict(ENVIRONMENTS[config.name].config_type(), config.options, "env.options")
+        return from_dict(_spec(config.name).config_type(), config.options, "env.options")
     except ConfigError as error:
         raise ValueError(str(error)) from None
 
 
 def make_env(config: EnvConfig) -> TaskEnvironment:
-    return ENVIRONMENTS[config.name].build(env_options(config))
+    return _spec(config.name).build(env_options(config))
 
 
 def check_task_ids(task_ids: tuple[int, ...] | None) -> None:
@@ -107,12 +114,25 @@ def _webshop_kit() -> ExpertKit:
 
 
 EXPERTS: dict[str, Callable[[], ExpertKit]] = {"babyai": _babyai_kit, "webshop": _webshop_kit}
+"""The built-in environments' experts; an environment named by import path brings its own
+(``EnvironmentSpec.expert``)."""
+
+
+def _expert_factory(name: str) -> Callable[[], ExpertKit] | None:
+    return EXPERTS[name] if name in EXPERTS else _spec(name).expert
+
+
+def has_expert(name: str) -> bool:
+    """Whether environment ``name`` has an expert for the tiny-model bootstrap."""
+    return _expert_factory(name) is not None
 
 
 def expert_kit(name: str) -> ExpertKit:
-    if name not in EXPERTS:
-        raise ValueError(f"env.name: {name!r} has no expert for the tiny-model bootstrap; experts: {sorted(EXPERTS)}")
-    return EXPERTS[name]()
+    factory = _expert_factory(name)
+    if factory is None:
+        raise ValueError(f"env.name: {name!r} has no expert for the tiny-model bootstrap; built-in experts: "
+                         f"{sorted(EXPERTS)}, or set its EnvironmentSpec's expert")
+    return factory()
 
 
 def expert_config(name: str, options: dict):

@@ -5,10 +5,16 @@ A ``TaskEnvironment`` bundles what a worker needs to play task i: the gymnasium 
 (with snapshot/restore), the instruction that opens the chat, the reset options and the
 seed and details stored with each record. Registering an environment imports none of it:
 its package is loaded when its config type or environment is first asked for.
+
+An environment that is not built in is named by an import path, "package.module:NAME", of
+an ``EnvironmentSpec`` (``environment_spec``): the name alone says where its code is, so
+every process that rebuilds the environment from its config (MCTS workers, evaluators)
+finds it by importing that module, with no registration step to repeat there.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,6 +48,10 @@ class EnvironmentSpec:
     """The environment's own config dataclass (BabyAIConfig, WebShopConfig)."""
     build: Callable[[Any], TaskEnvironment]
     """An instance of ``config_type()`` -> the TaskEnvironment."""
+    expert: Callable[[], Any] | None = None
+    """For an environment named by import path: () -> the expert the tiny-model bootstrap
+    imitates (a ``depo_ray.env_setup.ExpertKit``); None: it has none. The built-in
+    environments' experts are listed in ``depo_ray.env_setup.EXPERTS``."""
 
 
 def _babyai_config() -> type:
@@ -81,3 +91,27 @@ ENVIRONMENTS: dict[str, EnvironmentSpec] = {
     "babyai": EnvironmentSpec(_babyai_config, _babyai),
     "webshop": EnvironmentSpec(_webshop_config, _webshop),
 }
+
+
+def environment_spec(name: str) -> EnvironmentSpec:
+    """The spec ``name`` names: a built-in environment, or "package.module:NAME" of an
+    ``EnvironmentSpec`` (the module is imported). ValueError in one line saying what is wrong."""
+    if name in ENVIRONMENTS:
+        return ENVIRONMENTS[name]
+    module_name, colon, attribute = name.partition(":")
+    if not colon:
+        raise ValueError(f"unknown environment {name!r}; built in: {sorted(ENVIRONMENTS)}, "
+                         "or an import path 'package.module:NAME' of an EnvironmentSpec")
+    if not module_name or not attribute.isidentifier():
+        raise ValueError(f"{name!r}: expected an import path 'package.module:NAME' of an EnvironmentSpec")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"{name!r}: cannot import module {module_name!r} ({error})") from None
+    where = getattr(module, "__file__", None) or module_name
+    if not hasattr(module, attribute):
+        raise ValueError(f"{name!r}: module {module_name} ({where}) has no {attribute!r}")
+    spec = getattr(module, attribute)
+    if not isinstance(spec, EnvironmentSpec):
+        raise ValueError(f"{name!r}: {attribute} in {where} is a {type(spec).__name__}, not an EnvironmentSpec")
+    return spec

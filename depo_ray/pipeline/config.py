@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from depo_ray.bootstrap.config import BootstrapConfig
-from depo_ray.env_setup import EXPERTS, EnvConfig, expert_config, make_env, select_tasks
+from depo_ray.env_setup import EnvConfig, expert_config, has_expert, make_env, select_tasks
 from depo_ray.evaluate.config import EvalConfig, MathEvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
 from depo_ray.losses.config import LossConfig
@@ -148,7 +148,7 @@ class PipelineConfig:
         if self.bootstrap.warm_start and self.policy is None:
             raise ValueError("bootstrap.warm_start: only for a pretrained policy (the tiny model always warm-starts)")
         if self.policy is None or self.bootstrap.warm_start:
-            if self.env.name not in EXPERTS:
+            if not has_expert(self.env.name):
                 key, what = ("bootstrap.warm_start", "warm-start from") if self.policy else ("policy", "bootstrap a tiny model on")
                 raise ValueError(f"{key}: env {self.env.name!r} has no expert to {what}")
             try:
@@ -165,7 +165,7 @@ class PipelineConfig:
         if leaked:
             key = "evaluate.task_ids" if self.evaluate.task_ids is not None else f"evaluate.task_set {self.evaluate.task_set!r}"
             raise ValueError(f"{key}: tasks {leaked[:10]} are also searched or demonstrated for training")
-        if self.label.expert_demos != "none" and self.env.name not in EXPERTS:
+        if self.label.expert_demos != "none" and not has_expert(self.env.name):
             raise ValueError(f"label.expert_demos: env {self.env.name!r} has no expert to demonstrate")
 
     def methods(self) -> tuple[Method, ...]:
