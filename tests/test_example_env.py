@@ -1,6 +1,6 @@
 """The worked example of adding an environment (tests/example_env.py, a corridor with a key
-and a door), registered by import path: the env itself, its expert and vocabulary, the
-config naming it, and the pipeline from the plan through generation, labeling and BC to the
+and a door), named by import path: the env itself, its expert and vocabulary, the config
+naming it, and the pipeline from the plan through BC, generation and labeling to the
 evaluation of π_BC on its test tasks."""
 
 from dataclasses import replace
@@ -87,7 +87,8 @@ def test_a_config_names_the_environment_by_its_import_path_and_a_bad_one_in_one_
     task_env = make_env(EnvConfig(NAME, {"max_rooms": 3}))
     assert task_env.name == "corridor" and task_env.env.config == CorridorConfig(max_rooms=3)
     assert task_env.held_out == TEST_TASKS + VALIDATION_TASKS
-    assert task_env.describe(27) == {"seed": 27, "provenance": {"rooms": layout(27, 3).rooms, "key_room": layout(27, 3).key_room}}
+    corridor = layout(27, 3)
+    assert task_env.describe(27) == {"seed": 27, "provenance": {"rooms": corridor.rooms, "key_room": corridor.key_room}}
     assert expert_config(NAME, {"detour_share": 0.1}) == CorridorExpertConfig(detour_share=0.1)
     example = str(Path(__file__).with_name("example_env.py"))
     for name, message in [
@@ -123,7 +124,9 @@ def test_the_example_config_loads_holds_out_the_test_tasks_and_needs_an_expert(t
 @pytest.mark.vllm
 def test_the_example_environment_goes_from_the_plan_through_bc_to_its_evaluation(ray_cluster, tmp_path):
     """The pipeline as a user runs it (the config file, ``run_pipeline``), with the env's
-    MCTS workers and evaluators, in their own processes, rebuilding it by import path."""
+    MCTS workers and evaluators, in their own processes, rebuilding it by import path. π_BC
+    is the bootstrap's BC on the expert's demos here (``pi_bc: bootstrap``), which saves the
+    bc stage's training run; the whole pipeline on the config trains it on D_BC."""
     from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.pipeline.plan import plan_run
     from depo_ray.pipeline.recipe import STAGES
@@ -132,7 +135,7 @@ def test_the_example_environment_goes_from_the_plan_through_bc_to_its_evaluation
     from depo_ray.records import read_records
     from depo_ray.search.generate import shard_for
 
-    config = load_yaml(PipelineConfig, CONFIG, {"run_dir": str(tmp_path / "run")})
+    config = load_yaml(PipelineConfig, CONFIG, {"run_dir": str(tmp_path / "run"), "pi_bc": "bootstrap"})
     # up to BC: the evaluate stage would also want KTO and DEPO, whose stages never touch the env
     stages = tuple(s for s in STAGES if s.name in ("bootstrap", "generate", "label", "bc"))
     plan = plan_run(config, ROOT, None, stages)
@@ -152,12 +155,13 @@ def test_the_example_environment_goes_from_the_plan_through_bc_to_its_evaluation
     assert label["desirable"] > 0 and label["undesirable"] > 0 and label["records"] == len(labeled)
     assert {r.label for r in labeled if r.source == "expert" and not r.success} == {"undesirable"}  # detours out of turns
     assert label["bc"] == len(read_records(run.d_bc)) == label["desirable"]
-    assert (run.model("bc", 0) / "config.json").exists()
+    assert run.model("bc", 0).resolve() == (run.root / run.read_marker("bootstrap")["policy"]).resolve()
 
     evaluate = replace(config.evaluate, policy=str(run.model("bc", 0)), output_dir=str(tmp_path / "eval"), env=config.env)
     summary = run_evaluation(evaluate, "bc", progress=False)
     played = read_records(tmp_path / "eval" / "trajectories.parquet")
-    # π_BC walks the corridor: it solved 9 of the 10 test tasks when this test was written
-    assert summary["tasks"] == len(TEST_TASKS) and summary["succ"] >= 0.5 and summary["invalid_action_rate"] < 0.5
+    # π_BC walks the corridor: it solved 7 of the 10 test tasks when this test was written (9 after
+    # the whole pipeline's BC on D_BC); with 8 bootstrap epochs instead of 16 it solved none
+    assert summary["tasks"] == len(TEST_TASKS) and summary["succ"] >= 0.3 and summary["invalid_action_rate"] < 0.5
     assert sorted(int(r.task_id) for r in played) == list(TEST_TASKS) and {r.env for r in played} == {"corridor"}
     assert all(r.messages[1]["content"].startswith("Mission: take the key") for r in played)
