@@ -111,22 +111,24 @@ def _write_results(results: list[TaskResult], path: Path) -> None:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
-def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True, router=None) -> dict:
-    """Play every held-out task once; returns the summary (read back when already complete).
-    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
+def run_evaluation(config: EvalConfig, policy: str, env: EnvConfig, output_dir: str | Path, method: str = "policy",
+                   progress: bool = True, router=None) -> dict:
+    """``policy`` (a model folder or Hugging Face id) plays every held-out task of ``env`` once,
+    writing its results in ``output_dir``; returns the summary (read back when already complete).
+    ``router``: one already serving ``policy`` (else one is started and stopped here)."""
     import ray
     from ray.util.metrics import Counter, Gauge
 
     from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
-    output = Path(config.output_dir)
+    output = Path(output_dir)
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     output.mkdir(parents=True, exist_ok=True)
-    task_ids = evaluation_tasks(config)
+    task_ids = evaluation_tasks(config, env)
     launched = time.perf_counter()
-    with serving(config.policy, config.serving, "eval-router", router) as router:
+    with serving(policy, config.serving, "eval-router", router) as router:
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
         actor, actor_name = ray.remote(Evaluator), actor_names(f"evaluator-{method}")
@@ -135,7 +137,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
         batches = in_batches(task_ids, config.episodes_per_worker)
         played = map_on_replaceable_actors(
             lambda: actor.options(num_cpus=config.cpus_per_worker, name=actor_name()).remote(
-                config.env, router, config.policy, config.policy, config.max_new_tokens),
+                env, router, policy, policy, config.max_new_tokens),
             lambda evaluator, batch: evaluator.play.remote(batch), batches, config.workers)
         done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
         success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
@@ -149,7 +151,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
             bar.update()
             bar.set_postfix(succ=f"{sum(r.success for r in results) / len(results):.2f}")
         bar.close()
-    summary = {"method": method, "policy": config.policy, **summarize(results), "engine_startup_seconds": startup}
+    summary = {"method": method, "policy": policy, **summarize(results), "engine_startup_seconds": startup}
     write_shard(sorted(records, key=lambda r: int(r.task_id)), output / "trajectories.parquet")
     _write_results(results, output / "tasks.parquet")
     write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))

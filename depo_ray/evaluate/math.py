@@ -86,9 +86,11 @@ class MathSolver:
         return [score(problem, answer[0].text, self.tokenizer) for problem, answer in zip(problems, answers)]
 
 
-def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=None) -> dict:
-    """Solve every problem once; returns the summary (read back when already complete).
-    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
+def run_math_evaluation(config: MathEvalConfig, policy: str, output_dir: str | Path, progress: bool = True,
+                        router=None) -> dict:
+    """``policy`` (a model folder or Hugging Face id) solves every problem once, writing its
+    answers in ``output_dir``; returns the summary (read back when already complete).
+    ``router``: one already serving ``policy`` (else one is started and stopped here)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import ray
@@ -96,16 +98,16 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
-    output = Path(config.output_dir)
+    output = Path(output_dir)
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     problems = problems_for(config)  # a bad file fails here, before any engine starts
     output.mkdir(parents=True, exist_ok=True)
-    with serving(config.policy, config.serving, "math-router", router) as router:
+    with serving(policy, config.serving, "math-router", router) as router:
         solver, solver_name = ray.remote(MathSolver), actor_names("math-solver")
         # A solver that dies is replaced and its batch solved again: greedy decoding repeats it.
         solved = map_on_replaceable_actors(lambda: solver.options(num_cpus=config.cpus_per_worker, name=solver_name())
-                                           .remote(router, config.policy, config.max_new_tokens),
+                                           .remote(router, policy, config.max_new_tokens),
                                            lambda actor, batch: actor.solve.remote(batch),
                                            in_batches(problems, config.problems_per_worker), config.workers)
         rows = []
@@ -117,6 +119,6 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     rows.sort(key=lambda r: r["id"])
     with replaced_atomically(output / "problems.parquet") as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
-    summary = {"benchmark": config.benchmark, "policy": config.policy, **summarize_math(rows)}
+    summary = {"benchmark": config.benchmark, "policy": policy, **summarize_math(rows)}
     write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))
     return summary

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, under_root
+from depo_ray.env_setup import paths_under
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
@@ -177,6 +178,8 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     if any(completed(stage, run, config) is None for stage in pending):
         _check_every_node_sees(run)
     tracker = Tracker(config.tracking, run.root, title=config.run_dir)
+    # the stages get the env's folders taken from the root, once; the markers keep them as written
+    resolved = replace(config, env=paths_under(config.env, root))
     for stage in pending:
         done, settings = completed(stage, run, config), stage_settings(stage, config)
         if done is not None:
@@ -193,7 +196,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
         run.start(stage.name, settings)
         print(f"[{stage.name}] running" + (" for the added seeds" if earlier else ""))
         began = time.perf_counter()
-        facts = stage.run(config, run, root, progress)
+        facts = stage.run(resolved, run, root, progress)
         seconds = time.perf_counter() - began
         if earlier:
             facts = merged_facts({k: v for k, v in earlier.items() if k not in ("settings", "seconds")}, facts)

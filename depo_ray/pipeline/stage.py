@@ -135,7 +135,8 @@ class Stage:
     defaults); scheduling settings are left out by the machinery."""
     needs: Callable[[PipelineConfig], StageNeeds]
     run: Callable[[PipelineConfig, RunFolder, Path, bool], dict]
-    """Run it: ``run(config, run_folder, root, progress)``; returns the facts kept in its marker."""
+    """Run it: ``run(config, run_folder, root, progress)``, where ``config``'s env has its
+    folders taken from the project root; returns the facts kept in its marker."""
     applies: Callable[[PipelineConfig], bool] = every_config
     """Whether this config runs the stage at all."""
     always_runs: bool = False

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from depo_ray.env_setup import make_env, select_tasks
+from depo_ray.env_setup import EnvConfig, make_env, select_tasks
 from depo_ray.records import write_shard
 from depo_ray.search.config import GenerateConfig
 
@@ -33,9 +33,11 @@ class _Metrics:
         self.success = Gauge("depo_generate_success_rate", description="Share of found trajectories that succeed")
 
 
-def run_generation(config: GenerateConfig, progress: bool = True, router=None) -> dict:
-    """Search every pending task; returns totals of this run. ``router``: one already serving
-    ``config.policy``, which the caller stops (else one is started and stopped here)."""
+def run_generation(config: GenerateConfig, policy: str, env: EnvConfig, output_dir: str | Path, progress: bool = True,
+                   router=None) -> dict:
+    """Search every pending task of ``env`` with ``policy`` (a model folder or Hugging Face id),
+    writing a shard per task in ``output_dir``; returns totals of this run. ``router``: one
+    already serving ``policy``, which the caller stops (else one is started and stopped here)."""
     import ray
     from ray.util.queue import Empty, Queue
 
@@ -43,8 +45,8 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
     from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
     from depo_ray.serving.router import start_router, stop_router
 
-    requested = select_tasks(config.tasks, config.task_ids, make_env(config.env).held_out)
-    todo = [t for t in requested if not shard_for(config.output_dir, t).exists()]
+    requested = select_tasks(config.tasks, config.task_ids, make_env(env).held_out)
+    todo = [t for t in requested if not shard_for(output_dir, t).exists()]
     totals = {"tasks": 0, "trajectories": 0, "successes": 0, "turns": 0, "generated_tokens": 0, "seconds": 0.0, "startup_seconds": 0.0,
               "skipped": len(requested) - len(todo), "worker_restarts": 0, "failed": []}
     if not todo:
@@ -52,7 +54,7 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
     launched = time.perf_counter()
     owned = router is None and not config.teacher
     if owned:  # named policy-router-<suffix>, so operators (and the fault test) can find its replicas
-        router = start_router(config.policy, config.serving)
+        router = start_router(policy, config.serving)
     running: dict = {}
     try:
         if router:
@@ -66,8 +68,8 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
 
         def launch(name: str):
             options = {"num_cpus": config.cpus_per_worker, "max_restarts": 0, "name": actor_name()}
-            actor = worker_class.options(**options).remote(name, config.env, config.search, router or config.teacher, config.policy,
-                                        config.teacher.model if config.teacher else config.policy, config.split,
+            actor = worker_class.options(**options).remote(name, env, config.search, router or config.teacher, policy,
+                                        config.teacher.model if config.teacher else policy, config.split,
                                         config.trees_per_worker, config.batches_per_worker)
             return actor, actor.run.remote(tasks, results)
 
@@ -90,7 +92,7 @@ def run_generation(config: GenerateConfig, progress: bool = True, router=None) -
                 bar.update()
             elif isinstance(message, TaskDone) and message.task_id in remaining:
                 holding[message.worker].discard(message.task_id)
-                write_shard(message.records, shard_for(config.output_dir, message.task_id))
+                write_shard(message.records, shard_for(output_dir, message.task_id))
                 remaining.discard(message.task_id)
                 for key in ("trajectories", "successes", "turns", "generated_tokens"):
                     totals[key] += getattr(message.stats, key)

@@ -23,12 +23,6 @@ class LoraSettings:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = ""
-    """Starting policy: a Hugging Face id or a local folder (for DEPO/KTO: π_BC). Required
-    when the stage runs alone; the pipeline fills it in."""
-    output_dir: str = ""
-    """Where this stage writes its checkpoints, metrics.jsonl and the final model folder.
-    Required when the stage runs alone; the pipeline fills it in."""
     loss: LossConfig = field(default_factory=LossConfig)
     """Which registered loss, with β, λ and α."""
     lora: LoraSettings | None = field(default_factory=LoraSettings)
