@@ -1,9 +1,10 @@
 """Ray actors and their processes: one whose teardown hangs is ended after Ray marks it dead; a
 dead one's work is played again on a replacement, and a pool whose actors keep dying stops
-after its cap."""
+after its cap (evaluation's, math's and generation's pools alike)."""
 
 import os
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -138,3 +139,50 @@ def test_a_pool_whose_actors_keep_dying_stops_after_its_cap_with_the_last_death(
     with pytest.raises(ActorsKeepDying, match="fragile actors died 3 times") as raised:
         list(map_on_replaceable_actors(pool, square, [1, 3, 2], workers=1))
     assert isinstance(raised.value.__cause__, RayActorError) and len(killed_actors) == 3
+
+
+class DyingWorker:
+    """Stands in for MCTSWorker: takes one task, says so, notes it in ``log`` and its process
+    dies; with the queue empty it ends, as MCTSWorker does."""
+
+    log = ""
+
+    def __init__(self, name: str, *_):
+        self.name = name
+
+    def run(self, tasks, results) -> int:
+        from ray.util.queue import Empty
+
+        from depo_ray.search.worker import TaskStarted
+
+        try:
+            task_id = tasks.get(block=False)
+        except Empty:
+            return 0
+        with open(self.log, "a") as out:
+            out.write(f"{self.name} {task_id}\n")
+        results.put(TaskStarted(self.name, task_id))
+        os._exit(1)
+
+
+@pytest.mark.ray
+def test_generation_whose_worker_keeps_dying_stops_after_the_cap_having_queued_its_task_again(ray_cluster, tmp_path, monkeypatch):
+    """No model is needed: the workers die before they would ask the teacher endpoint."""
+    from depo_ray.cluster import ActorsKeepDying
+    from depo_ray.search import worker
+    from depo_ray.search.config import GenerateConfig
+    from depo_ray.search.generate import run_generation
+    from depo_ray.serving.openai_client import EndpointConfig
+
+    class Dying(DyingWorker):  # defined here, so Ray ships it to the workers with its log
+        log = str(tmp_path / "taken.txt")
+
+    monkeypatch.setattr(worker, "MCTSWorker", Dying)
+    config = GenerateConfig(policy="unused", output_dir=str(tmp_path / "shards"), task_ids=(5,), workers=1, cpus_per_worker=0,
+                            teacher=EndpointConfig(base_url="http://127.0.0.1:9/v1", model="unused"), max_worker_restarts=2)
+    with pytest.raises(ActorsKeepDying, match="mcts-worker actors died 3 times"):
+        run_generation(config, progress=False)
+    taken = [line.split() for line in Path(Dying.log).read_text().splitlines()]
+    # each death put the task back, and the next worker (a new name each) took it
+    assert [task for _, task in taken] == ["5"] * 3 and len({name for name, _ in taken}) == 3
+    assert not list((tmp_path / "shards").glob("*.parquet"))
