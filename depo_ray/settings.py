@@ -10,7 +10,8 @@ import dataclasses
 import json
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
-                        "micro_batch_size", "trees_per_worker", "episodes_per_worker", "max_in_flight", "backoff_s"})
+                        "micro_batch_size", "trees_per_worker", "episodes_per_worker", "max_in_flight", "backoff_s",
+                        "max_worker_restarts"})
 """Settings that change how work is scheduled, not what it produces: changing them (to fit
 another cluster) does not make finished work stale."""
 

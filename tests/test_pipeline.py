@@ -141,6 +141,7 @@ def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_n
     data["generate"]["workers"], data["bc"]["checkpoint_every"] = 1, 7  # another cluster, same results
     data["evaluate"]["serving"]["replicas"] = 2
     data["generate"]["trees_per_worker"], data["evaluate"]["episodes_per_worker"] = 2, 1
+    data["generate"]["max_worker_restarts"] = 0
     assert stale_stages(from_dict(PipelineConfig, data), run, set()) == []
     data["label"]["thresholds"]["kappa0"] = 0.8
     (problem,) = stale_stages(from_dict(PipelineConfig, data), run, set())

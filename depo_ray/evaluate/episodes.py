@@ -119,7 +119,7 @@ def run_evaluation(config: EvalConfig, policy: str, env: EnvConfig, output_dir: 
     import ray
     from ray.util.metrics import Counter, Gauge
 
-    from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
+    from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(output_dir)
@@ -131,14 +131,13 @@ def run_evaluation(config: EvalConfig, policy: str, env: EnvConfig, output_dir: 
     with serving(policy, config.serving, "eval-router", router) as router:
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
-        actor, actor_name = ray.remote(Evaluator), actor_names(f"evaluator-{method}")
+        evaluator = ray.remote(Evaluator)
         # One batch is played interleaved by one worker; many batches spread the tasks over the workers.
         # A worker that dies is replaced and its batch played again: greedy play repeats it.
-        batches = in_batches(task_ids, config.episodes_per_worker)
-        played = map_on_replaceable_actors(
-            lambda: actor.options(num_cpus=config.cpus_per_worker, name=actor_name()).remote(
-                env, router, policy, policy, config.max_new_tokens),
-            lambda evaluator, batch: evaluator.play.remote(batch), batches, config.workers)
+        evaluators = ReplaceableActors(f"evaluator-{method}", lambda name: evaluator.options(num_cpus=config.cpus_per_worker, name=name)
+                                       .remote(env, router, policy, policy, config.max_new_tokens))
+        played = map_on_replaceable_actors(evaluators, lambda actor, batch: actor.play.remote(batch),
+                                           in_batches(task_ids, config.episodes_per_worker), config.workers)
         done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
         success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
         results, records = [], []

@@ -95,7 +95,7 @@ def run_math_evaluation(config: MathEvalConfig, policy: str, output_dir: str | P
     import pyarrow.parquet as pq
     import ray
 
-    from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
+    from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(output_dir)
@@ -104,11 +104,11 @@ def run_math_evaluation(config: MathEvalConfig, policy: str, output_dir: str | P
     problems = problems_for(config)  # a bad file fails here, before any engine starts
     output.mkdir(parents=True, exist_ok=True)
     with serving(policy, config.serving, "math-router", router) as router:
-        solver, solver_name = ray.remote(MathSolver), actor_names("math-solver")
+        solver = ray.remote(MathSolver)
         # A solver that dies is replaced and its batch solved again: greedy decoding repeats it.
-        solved = map_on_replaceable_actors(lambda: solver.options(num_cpus=config.cpus_per_worker, name=solver_name())
-                                           .remote(router, policy, config.max_new_tokens),
-                                           lambda actor, batch: actor.solve.remote(batch),
+        solvers = ReplaceableActors("math-solver", lambda name: solver.options(num_cpus=config.cpus_per_worker, name=name)
+                                    .remote(router, policy, config.max_new_tokens))
+        solved = map_on_replaceable_actors(solvers, lambda actor, batch: actor.solve.remote(batch),
                                            in_batches(problems, config.problems_per_worker), config.workers)
         rows = []
         with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:

@@ -175,13 +175,15 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     for stage in pending if from_stage else ():
         stage.clear(run)
     save_config(config, run)
-    if any(completed(stage, run, config) is None for stage in pending):
+    # read before any stage runs: a stage writes only its own marker
+    finished = {stage.name: completed(stage, run, config) for stage in pending}
+    if None in finished.values():
         _check_every_node_sees(run)
     tracker = Tracker(config.tracking, run.root, title=config.run_dir)
     # the stages get the env's folders taken from the root, once; the markers keep them as written
     resolved = replace(config, env=paths_under(config.env, root))
     for stage in pending:
-        done, settings = completed(stage, run, config), stage_settings(stage, config)
+        done, settings = finished[stage.name], stage_settings(stage, config)
         if done is not None:
             print(f"[{stage.name}] done earlier ({done['seconds']:.0f} s), skipped")
             tracker.stage(stage.name, settings, done["seconds"], [run / name for name in stage.artifacts],

@@ -38,6 +38,11 @@ class GenerateConfig:
     2 cores 1 was as fast as 2 and took less CPU per turn (docs/generation.md)."""
     cpus_per_worker: float = 0.5
     """CPU Ray reserves per MCTS worker (mostly waiting on the policy servers)."""
+    max_worker_restarts: int = 3
+    """MCTS workers that die (process killed, node lost) are replaced, and the tasks they held
+    searched again, this many times per run; one more death stops the stage with
+    ``ActorsKeepDying`` naming the last cause, instead of restarting a worker that cannot live
+    (a re-run resumes from the shards written). Evaluation and math allow 3 too."""
     split: str = "train"
     """Split stored in the records."""
 
@@ -48,5 +53,6 @@ class GenerateConfig:
         if min(self.workers, self.trees_per_worker, self.batches_per_worker) < 1:
             raise ValueError("workers, trees_per_worker and batches_per_worker must be at least 1, got "
                              f"{self.workers}, {self.trees_per_worker}, {self.batches_per_worker}")
-        if self.cpus_per_worker < 0:
-            raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
+        if self.cpus_per_worker < 0 or self.max_worker_restarts < 0:
+            raise ValueError("cpus_per_worker and max_worker_restarts must be non-negative, got "
+                             f"{self.cpus_per_worker}, {self.max_worker_restarts}")

@@ -83,8 +83,6 @@ class PolicyServer:
         self.model, self.max_model_len = model, engine.max_model_len
         self.context_full = 0
         """Requests answered empty because their chat filled the context."""
-        self.running = 0
-        """Requests handed to the engine and not answered yet."""
         self.tokenizer = load_tokenizer(model)
         with executor_for(engine):
             self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
@@ -115,12 +113,9 @@ class PolicyServer:
                                 max_tokens=min(sampling.max_tokens, room), seed=sampling.seed,
                                 # one final output holding all n samples (streamed outputs carry one each)
                                 output_kind=RequestOutputKind.FINAL_ONLY)
-        final, self.running = None, self.running + 1
-        try:
-            async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
-                final = output
-        finally:
-            self.running -= 1
+        final = None
+        async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
+            final = output
         return [Generation(text=c.text.strip(), completion_tokens=len(c.token_ids), prompt_tokens=len(ids))
                 for c in final.outputs]
 
@@ -132,9 +127,6 @@ class PolicyServer:
     def prefix_cache(self) -> dict[str, int]:
         """Prompt tokens looked up in the prefix cache since the engine started, and how many hit."""
         return prefix_cache_counts()
-
-    def requests_running(self) -> int:
-        return self.running
 
     def pid(self) -> int:
         return os.getpid()
