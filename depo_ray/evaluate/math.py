@@ -20,6 +20,8 @@ from depo_ray.files import replaced_atomically, write_text_atomically
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
 from environments.math.problems import asks_for_a_number
 
+SOLVED_COLUMNS = ("id", "predicted", "correct", "generated_tokens")
+"""The columns of problems.parquet that the summary and the comparisons read."""
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
 SUMMARY = "summary.json"
 
