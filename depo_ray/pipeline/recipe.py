@@ -159,6 +159,9 @@ def _label_needs(config: PipelineConfig) -> StageNeeds:
     t = config.label.thresholds
     return StageNeeds(f"κ0={t.kappa0} κ1={t.kappa1} κ2={t.kappa2}"
                       + (f", with expert demos ({config.label.expert_demos})" if config.label.expert_demos != "none" else "")
+                      + (f", over {t.relative_step_budget:g}x the task's shortest success is long"
+                         if t.relative_step_budget else "")
+                      + (", long successes undesirable" if t.long_successes == "undesirable" else "")
                       + (", rephrased" if config.label.rephrase else ""), DRIVER, 0, 0)
 
 
@@ -169,10 +172,11 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
     from depo_ray.records import read_records, write_shard
 
-    labeled = label_records(read_records(run.trajectories), config.label.thresholds)
-    if config.label.expert_demos != "none":
-        labeled += label_expert_demos(read_records(demos_folder(config, run)), config.label.thresholds,
-                                      config.label.expert_demos)
+    searched = read_records(run.trajectories)
+    demos = read_records(demos_folder(config, run)) if config.label.expert_demos != "none" else []
+    # a task's shortest success, for a relative step budget, may be the search's or the expert's
+    labeled = label_records(searched, config.label.thresholds, known=demos)
+    labeled += label_expert_demos(demos, config.label.thresholds, config.label.expert_demos, known=searched)
     if config.label.rephrase is not None:
         from depo_ray.models.loading import load_tokenizer
         from depo_ray.rephrase import rephrase_record
