@@ -5,6 +5,9 @@ head size the CPU engine refuses) stops a job in one line instead of restarting 
 from __future__ import annotations
 
 import json
+import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
@@ -77,10 +80,6 @@ def model_folder_problem(folder: Path) -> str | None:
 def _hub_has(model_id: str) -> bool:
     """Whether a Hugging Face id can be loaded: it is in the local cache, or the hub answers
     (a mistyped folder is an org/name too: without this it fails minutes later, at the hub)."""
-    import os
-    import urllib.error
-    import urllib.request
-
     from huggingface_hub import constants, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):

@@ -13,6 +13,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from depo_ray.cluster import connect
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.models.checks import model_problem
 from depo_ray.records import read_records, shard_paths
@@ -38,7 +39,6 @@ def resolve_paths(config: StageConfig, root: Path) -> StageConfig:
 
 
 def main(stage: str, root: Path) -> None:
-    from depo_ray.cluster import connect
     from depo_ray.train.run import run_bc, run_preference
 
     parser = argparse.ArgumentParser(description=f"Train the {stage} stage on Ray Train.")

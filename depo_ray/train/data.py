@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
+import pyarrow as pa
 
 from depo_ray.tokens import chat_tokens
 
@@ -94,8 +95,6 @@ def pack_global_batch(batch, tokenizer_path: str, global_size: int, num_workers:
 
 
 def _table(rows: list[dict]):
-    import pyarrow as pa
-
     return pa.Table.from_pylist(rows)
 
 

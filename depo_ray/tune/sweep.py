@@ -23,8 +23,8 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.env_setup import EnvConfig, paths_under
-from depo_ray.evaluate.episodes import SUMMARY
 from depo_ray.evaluate.config import EvalConfig
+from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses.config import EFFICIENCY_SETTINGS, LossConfig
 from depo_ray.pipeline.config import PipelineConfig
@@ -218,7 +218,6 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     from ray import tune
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.train.run import FINAL, run_preference
 
     params = trial_params(params)
