@@ -14,6 +14,7 @@ from depo_ray.files import write_text_atomically
 from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.tokens import prompt_ids, tokens_per_turn
+from depo_ray.train.config import FINAL
 from environments.episode import ObservedEnv, play_episode
 
 
@@ -82,7 +83,7 @@ def bootstrap_policy(config: BootstrapConfig, target: BootstrapRun, progress: bo
     checks and how many expert turns are longer than the turn budget."""
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
-    from depo_ray.train.run import FINAL, run_bc
+    from depo_ray.train.run import run_bc
 
     run, env, budget = Path(target.folder), target.env, target.max_new_tokens
     kit, task_env = expert_kit(env.name), make_env(env)

@@ -29,13 +29,12 @@ from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
 from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
 from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
 from depo_ray.losses.config import DISTILL_LOSSES
-from depo_ray.train.config import TrainConfig
+from depo_ray.train.config import FINAL, TrainConfig
 from depo_ray.train.data import build_dataset, pack_global_batch, shuffled_rows
 from depo_ray.train.distill import ScoreWithTeacher
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
 from depo_ray.train.reference import ScoreWithReference
 
-FINAL = "final"
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 
 

@@ -32,7 +32,7 @@ from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import TrackingConfig
-from depo_ray.train.config import TrainConfig
+from depo_ray.train.config import FINAL, TrainConfig
 from depo_ray.tune.config import SweepConfig
 
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
@@ -218,7 +218,7 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     from ray import tune
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from depo_ray.train.run import FINAL, run_preference
+    from depo_ray.train.run import run_preference
 
     params = trial_params(params)
     key = trial_key(params)
