@@ -16,6 +16,9 @@ import psutil
 
 from depo_ray.processes import kill
 
+# Ray loads on first use: the jobs and the pipeline's runner import this module before any
+# cluster is up.
+
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
 WORKER_ENV = {"RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "2"}

@@ -73,6 +73,8 @@ class ExpertKit:
     """Actions must be decoded character for character (see ``build_tokenizer``)."""
 
 
+# Each environment's expert loads with its kit, not with this module: configs import it, and the
+# simulators (gymnasium, minigrid) are slow to import.
 def _babyai_kit() -> ExpertKit:
     from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
     from environments.babyai.vocabulary import vocabulary_texts

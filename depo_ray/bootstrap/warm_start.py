@@ -17,6 +17,9 @@ from depo_ray.tokens import prompt_ids, tokens_per_turn
 from depo_ray.train.config import FINAL
 from environments.episode import ObservedEnv, play_episode
 
+# torch and transformers load on first use: the pipeline's recipe, which plans and dry runs read,
+# imports this module.
+
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
                    split: str = "train", seed: int = 0, progress: bool = True) -> list[TrajectoryRecord]:

@@ -12,6 +12,8 @@ from typing import Sequence
 
 from depo_ray.tokens import ChatTokens, chat_tokens
 
+# torch and transformers load on first use: segment_lengths and action_matches need neither.
+
 
 @dataclass(frozen=True)
 class SegmentLengths:

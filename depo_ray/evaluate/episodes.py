@@ -29,6 +29,8 @@ from depo_ray.serving.client import Meter, ReplicaClient
 from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
 
+# Ray and transformers load on first use: the pipeline's planner and report import this module.
+
 SUMMARY = "summary.json"
 
 

@@ -26,6 +26,9 @@ from depo_ray.tokens import chat_tokens
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
 from environments.math.problems import asks_for_a_number
 
+# Ray and transformers load on first use: the pipeline's artifact checks and planner import this
+# module.
+
 SOLVED_COLUMNS = ("id", "predicted", "correct", "generated_tokens")
 """The columns of problems.parquet that the summary and the comparisons read."""
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."

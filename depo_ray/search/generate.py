@@ -21,6 +21,8 @@ from depo_ray.records import write_shard
 from depo_ray.search.config import GenerateConfig
 from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
 
+# Ray loads on first use: the pipeline's recipe imports this module to plan.
+
 
 def shard_for(output_dir: str | Path, task_id: int) -> Path:
     return Path(output_dir) / f"task-{task_id:06d}.parquet"

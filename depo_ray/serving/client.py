@@ -20,6 +20,9 @@ from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import ChatRequest, Generation, TurnRequest
 from depo_ray.tokens import prompt_ids
 
+# Ray loads on first use: the evaluation and search modules import this one, and plans import
+# them.
+
 
 class ReplicaClient:
     """Batches straight to one leased replica; a batch whose replica dies or times out is

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
 from depo_ray.tokens import prompt_ids
 
+# vLLM and transformers load in the server actor: the driver imports this module for its request
+# types.
+
 log = logging.getLogger(__name__)
 
 

@@ -20,6 +20,9 @@ import pyarrow as pa
 
 from depo_ray.tokens import chat_tokens
 
+# Ray Data and transformers load on first use: the slicing and pairing helpers here are tested
+# without them.
+
 
 def prompt_length(messages: list[dict]) -> int:
     """Messages before the first agent turn: the task x of the pair (x, y)."""

@@ -15,6 +15,8 @@ import torch
 from depo_ray.distill.teacher import teacher_entropy, teacher_topk
 from depo_ray.train.steps import target_positions
 
+# transformers loads with the teacher: train.run, which imports this module, takes torch only.
+
 
 class ScoreWithTeacher:
     """Ray Data map_batches callable: add the teacher's top-k ids and log-probs at each row's

@@ -8,6 +8,9 @@ import torch
 
 from depo_ray.train.logprobs import sequence_logps
 
+# transformers loads with the reference model: train.run, which imports this module, takes torch
+# only.
+
 
 class ScoreWithReference:
     """Ray Data map_batches callable: add ref_logps and kl_ref_logps to packed rows."""

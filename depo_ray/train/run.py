@@ -35,6 +35,9 @@ from depo_ray.train.distill import ScoreWithTeacher
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
 from depo_ray.train.reference import ScoreWithReference
 
+# Ray Train and transformers load on first use: the Ray Data tasks that import this module for
+# _numbered and _ranked need neither.
+
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 
 

@@ -35,6 +35,8 @@ from depo_ray.tracking import TrackingConfig
 from depo_ray.train.config import FINAL, TrainConfig
 from depo_ray.tune.config import SweepConfig
 
+# Ray and train.run (torch) load when trials run: a sweep's config is checked first, in seconds.
+
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2
 REPORTED = ("succ", "reward", "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
