@@ -34,7 +34,7 @@ from depo_ray.config import load_job_config, under_root  # noqa: E402
 from depo_ray.distill.curriculum import CurriculumConfig  # noqa: E402
 from depo_ray.env_setup import paths_under  # noqa: E402
 from depo_ray.losses.config import LossConfig  # noqa: E402
-from depo_ray.train.config import TrainConfig  # noqa: E402
+from depo_ray.train.config import FINAL, TrainConfig  # noqa: E402
 
 @dataclass(frozen=True)
 class Arm:
@@ -158,7 +158,7 @@ def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
 def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, teacher: str, data: str) -> str:
     from depo_ray.distill.student import student_from_teacher
     from depo_ray.losses.config import DISTILL_LOSSES
-    from depo_ray.train.run import FINAL, run_bc, run_distill
+    from depo_ray.train.run import run_bc, run_distill
 
     start = study / "student-start"
     if not (start / "config.json").exists():

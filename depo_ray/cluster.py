@@ -12,7 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from depo_ray.processes import kill
+
+# Ray loads on first use: the jobs and the pipeline's runner import this module before any
+# cluster is up.
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -127,8 +132,6 @@ def end_outlived_actors(class_names: tuple[str, ...], started: set[str], settle_
     ray-project/ray#59872; Ray 2.60's controllers still meet it). Only the actors ``started``
     (ids; a run's own) are looked at, each waited for up to ``settle_s`` to be marked DEAD.
     Returns the pids ended."""
-    import psutil
-
     deadline, actors = time.monotonic() + settle_s, _actors(class_names)
     while any(a.actor_id in started and a.state != "DEAD" for a in actors) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from depo_ray.models.sources import SOURCES, prepare
 from depo_ray.settings import RETIRED
 
 
@@ -162,8 +163,6 @@ def under_root(root: Path, path: str) -> str:
 def model_under_root(root: Path, model: str) -> str:
     """A model folder under the root, or a named model's prepared folder (prepared on first
     use); anything else is a Hugging Face id, kept."""
-    from depo_ray.models.sources import SOURCES, prepare
-
     if model in SOURCES:
         return str(prepare(model))
     return under_root(root, model) if (root / model).exists() else model

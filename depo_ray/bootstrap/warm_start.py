@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -10,7 +11,14 @@ from tqdm import tqdm
 from depo_ray.bootstrap.config import BootstrapConfig, BootstrapRun
 from depo_ray.env_setup import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
+from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
+from depo_ray.tokens import prompt_ids, tokens_per_turn
+from depo_ray.train.config import FINAL
+from environments.episode import ObservedEnv, play_episode
+
+# torch and transformers load on first use: the pipeline's recipe, which plans and dry runs read,
+# imports this module.
 
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
@@ -34,8 +42,6 @@ def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_op
 
 def turns_over_budget(records: Iterable[TrajectoryRecord], tokenizer, max_new_tokens: int) -> dict:
     """How many assistant turns of ``records`` need more than ``max_new_tokens`` tokens."""
-    from depo_ray.tokens import tokens_per_turn
-
     lengths = [n for record in records for n in tokens_per_turn(tokenizer, record.messages)]
     return {"turns": len(lengths), "over_budget": sum(n > max_new_tokens for n in lengths), "max_new_tokens": max_new_tokens}
 
@@ -46,8 +52,6 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     import torch
 
     from depo_ray.models.loading import load_model, load_tokenizer
-    from depo_ray.tokens import prompt_ids
-    from environments.episode import ObservedEnv, play_episode
 
     model, tokenizer = load_model(str(policy)).eval(), load_tokenizer(str(policy))
     task_env, valid, successes = make_env(env_config), [], 0
@@ -68,8 +72,6 @@ def write_expert_demos(config: BootstrapConfig, env: EnvConfig, tokenizer, folde
                        progress: bool = True) -> list[TrajectoryRecord]:
     """The expert's demonstrations of the config's tasks of ``env``, tokenized for the policy
     that will learn from them, labeled with the default thresholds, in ``folder/expert.parquet``."""
-    from depo_ray.labeling import LabelConfig, label_records
-
     tasks = select_tasks(config.tasks, config.task_ids, make_env(env).held_out)
     labeled = label_records(expert_records(tasks, tokenizer, env, config.expert, progress=progress), LabelConfig())
     write_shard(labeled, folder / "expert.parquet")
@@ -82,12 +84,9 @@ def bootstrap_policy(config: BootstrapConfig, target: BootstrapRun, progress: bo
     actions (or ``max_rounds``), all in the target's folder. Every artifact is kept and reused
     on re-run. Returns the π_BC folder the search then serves; ``bootstrap.json`` has the
     checks and how many expert turns are longer than the turn budget."""
-    import json
-
-    from depo_ray.labeling import LabelConfig, select_bc
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
-    from depo_ray.train.run import FINAL, run_bc
+    from depo_ray.train.run import run_bc
 
     run, env, budget = Path(target.folder), target.env, target.max_new_tokens
     kit, task_env = expert_kit(env.name), make_env(env)

@@ -14,8 +14,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
 from depo_ray.env_setup import EnvConfig, make_env
 from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.evaluate.metrics import TaskResult, summarize
@@ -25,6 +28,8 @@ from depo_ray.search.interleave import Interleaver
 from depo_ray.serving.client import Meter, ReplicaClient
 from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
+
+# Ray and transformers load on first use: the pipeline's planner and report import this module.
 
 SUMMARY = "summary.json"
 
@@ -95,17 +100,12 @@ class Evaluator:
 
 
 def read_results(output_dir: str | Path) -> list[TaskResult]:
-    import pyarrow.parquet as pq
-
     names = [f.name for f in TaskResult.__dataclass_fields__.values()]
     rows = pq.read_table(Path(output_dir) / "tasks.parquet").to_pylist()
     return [TaskResult(**{k: row[k] for k in names}) for row in rows]
 
 
 def _write_results(results: list[TaskResult], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows = [{**asdict(r), "env_seconds": r.env_seconds} for r in sorted(results, key=lambda r: r.task_id)]
     with replaced_atomically(path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
@@ -119,7 +119,6 @@ def run_evaluation(config: EvalConfig, policy: str, env: EnvConfig, output_dir: 
     import ray
     from ray.util.metrics import Counter, Gauge
 
-    from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(output_dir)

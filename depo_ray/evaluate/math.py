@@ -13,15 +13,22 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
 from depo_ray.evaluate.config import MathEvalConfig
 from depo_ray.files import replaced_atomically, write_text_atomically
+from depo_ray.serving.client import ReplicaClient
+from depo_ray.serving.server import ChatRequest, Sampling
+from depo_ray.tokens import chat_tokens
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
 from environments.math.problems import asks_for_a_number
 
-SOLVED_COLUMNS = ("id", "predicted", "correct", "generated_tokens")
-"""The columns of problems.parquet that the summary and the comparisons read."""
+# Ray and transformers load on first use: the pipeline's artifact checks and planner import this
+# module.
+
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
 SUMMARY = "summary.json"
 
@@ -53,8 +60,6 @@ def final_answer(text: str, problem: MathProblem) -> str | None:
 def score(problem: MathProblem, response: str, tokenizer) -> dict:
     """One problem's row: the extracted answer, whether it is right, and the generated tokens
     (counted like every other generation: assistant tokens of the chat)."""
-    from depo_ray.tokens import chat_tokens
-
     predicted = final_answer(response, problem)
     tokens = sum(chat_tokens(tokenizer, chat(problem) + [{"role": "assistant", "content": response}]).assistant_mask)
     return {**asdict(problem), "response": response, "predicted": predicted,
@@ -75,15 +80,11 @@ class MathSolver:
 
     def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.serving.client import ReplicaClient
-        from depo_ray.serving.server import Sampling
 
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.client, self.sampling = ReplicaClient(router, self.tokenizer), Sampling(temperature=0.0, max_tokens=max_new_tokens)
 
     def solve(self, problems: list[MathProblem]) -> list[dict]:
-        from depo_ray.serving.server import ChatRequest
-
         answers = self.client.submit_batch([ChatRequest(chat(problem), 1, self.sampling) for problem in problems]).result()
         return [score(problem, answer[0].text, self.tokenizer) for problem, answer in zip(problems, answers)]
 
@@ -93,11 +94,8 @@ def run_math_evaluation(config: MathEvalConfig, policy: str, output_dir: str | P
     """``policy`` (a model folder or Hugging Face id) solves every problem once, writing its
     answers in ``output_dir``; returns the summary (read back when already complete).
     ``router``: one already serving ``policy`` (else one is started and stopped here)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     import ray
 
-    from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
     output = Path(output_dir)

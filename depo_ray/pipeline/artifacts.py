@@ -13,7 +13,11 @@ import struct
 from dataclasses import fields
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from depo_ray.evaluate.metrics import SOLVED_COLUMNS, TaskResult
 from depo_ray.models.checks import model_folder_problem
+from depo_ray.records import SCHEMA
 
 
 def read_columns(path: Path, names: list[str]) -> tuple[str, tuple[str, ...]]:
@@ -21,10 +25,6 @@ def read_columns(path: Path, names: list[str]) -> tuple[str, tuple[str, ...]]:
     trajectory shard (it has ``messages``) the record schema, an evaluation's per-task
     results (``tasks.parquet``) every TaskResult field, a math run's answers
     (``problems.parquet``) the columns its summary and comparisons read; others none."""
-    from depo_ray.evaluate.math import SOLVED_COLUMNS
-    from depo_ray.evaluate.metrics import TaskResult
-    from depo_ray.records import SCHEMA
-
     if "messages" in names:
         return "trajectory shard", tuple(SCHEMA.names)
     if path.name == "tasks.parquet":
@@ -37,8 +37,6 @@ def read_columns(path: Path, names: list[str]) -> tuple[str, tuple[str, ...]]:
 def parquet_problem(path: Path) -> str | None:
     """Unreadable (a truncated file has no footer), or missing a column that is read from it
     (``read_columns``)."""
-    import pyarrow.parquet as pq
-
     try:
         names = pq.ParquetFile(path).schema_arrow.names
     except Exception as error:  # pyarrow raises several types for a broken file

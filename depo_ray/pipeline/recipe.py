@@ -17,13 +17,25 @@ from functools import partial
 from pathlib import Path
 
 from depo_ray.bootstrap.config import BootstrapRun
+from depo_ray.bootstrap.warm_start import bootstrap_policy, write_expert_demos
 from depo_ray.config import model_under_root
 from depo_ray.env_setup import expert_config
+from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
+from depo_ray.evaluate.math import run_math_evaluation
+from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
+from depo_ray.pipeline.report import write_report
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
+from depo_ray.records import read_records, write_shard
+from depo_ray.rephrase import rephrase_record
+from depo_ray.search.generate import run_generation
 from depo_ray.serving.config import ServingConfig
+from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.settings import field_defaults
 from depo_ray.train.config import TrainConfig
+
+# Each stage's runtimes (torch, transformers, Ray) load when it runs: plans and dry runs import
+# this module.
 
 DRIVER = "none (driver)"
 
@@ -94,8 +106,6 @@ def bootstrap_run(config: PipelineConfig, folder: Path, root: Path) -> Bootstrap
 
 
 def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap.warm_start import bootstrap_policy
-
     policy = bootstrap_policy(config.bootstrap, bootstrap_run(config, run / "bootstrap", root), progress=progress)
     return {"policy": str(policy.relative_to(run.root))}  # relative to the run folder, so a moved run still resumes
 
@@ -119,7 +129,6 @@ def _demos_settings(config: PipelineConfig, as_data) -> dict:
 
 
 def _demos(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap.warm_start import write_expert_demos
     from depo_ray.models.loading import load_tokenizer
 
     labeled = write_expert_demos(config.bootstrap, config.env, load_tokenizer(starting_policy(config, run, root)),
@@ -143,8 +152,6 @@ def _generate_needs(config: PipelineConfig) -> StageNeeds:
 
 
 def _generate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.search.generate import run_generation
-
     totals = run_generation(config.generate, starting_policy(config, run, root), config.env, run.trajectories,
                             progress=progress)
     if totals["failed"]:  # no marker: the next run searches just these again
@@ -169,9 +176,6 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     """Label every searched trajectory (and the expert demos, or their desirable ones, when
     asked), rephrase the desirable ones when a rephraser is set, and write all.parquet (D, U
     and dropped) and bc.parquet (D_BC)."""
-    from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
-    from depo_ray.records import read_records, write_shard
-
     searched = read_records(run.trajectories)
     demos = read_records(demos_folder(config, run)) if config.label.expert_demos != "none" else []
     # a task's shortest success, for a relative step budget, may be the search's or the expert's
@@ -179,8 +183,6 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     labeled += label_expert_demos(demos, config.label.thresholds, config.label.expert_demos, known=searched)
     if config.label.rephrase is not None:
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.rephrase import rephrase_record
-        from depo_ray.serving.openai_client import OpenAIEndpoint
 
         endpoint, tokenizer = OpenAIEndpoint(config.label.rephrase.endpoint), load_tokenizer(starting_policy(config, run, root))
         labeled = [rephrase_record(r, endpoint.generate, tokenizer, config.label.rephrase) for r in labeled]
@@ -296,8 +298,6 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
     """Each (method, seed) policy plays the held-out tasks and, with a math section, then
     solves the math problems on the same engine. Each keeps its summary: a resumed stage
     skips what is done, and starts no engine for a policy with nothing left."""
-    from depo_ray.evaluate.math import run_math_evaluation
-    from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
     from depo_ray.serving.router import serving
 
     summaries, math = {}, {}
@@ -322,8 +322,6 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
 # --- report ---------------------------------------------------------------------------------
 
 def _report(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.pipeline.report import write_report
-
     seconds = {s.name: done["seconds"] for s in STAGES if (done := s.completed(run))}
     return {"report": str(write_report(config, run, seconds))}
 

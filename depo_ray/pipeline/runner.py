@@ -17,13 +17,16 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import yaml
+
+from depo_ray.cluster import StorageNotShared, nodes_without
 from depo_ray.config import ConfigError, under_root
 from depo_ray.env_setup import paths_under
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.pipeline.recipe import STAGES
+from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import Tracker
 
@@ -141,8 +144,6 @@ CONFIG_FILE = "config.yaml"
 def save_config(config: PipelineConfig, run: RunFolder) -> Path:
     """The run's config as it was run (command-line overrides applied) at ``<run>/config.yaml``:
     a sweep or a later run can load it like any config file."""
-    import yaml
-
     run.root.mkdir(parents=True, exist_ok=True)
     path = run / CONFIG_FILE
     write_text_atomically(path, yaml.safe_dump(plain(asdict(config)), sort_keys=False))
@@ -154,8 +155,6 @@ def _check_every_node_sees(run: RunFolder) -> None:
     ray = sys.modules.get("ray")  # not imported: no cluster is connected
     if ray is None or not ray.is_initialized():
         return
-    from depo_ray.cluster import StorageNotShared, nodes_without
-
     if blind := nodes_without(run.root):
         raise StorageNotShared(f"run folder {run.root} is not visible on {', '.join(blind)}: every node of the cluster "
                           "must see it at the same path (a shared file system)")

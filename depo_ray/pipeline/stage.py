@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from depo_ray.files import write_text_atomically
 from depo_ray.settings import plain
+from depo_ray.train.config import FINAL
 
 if TYPE_CHECKING:
     from depo_ray.pipeline.config import PipelineConfig
@@ -102,8 +103,6 @@ class RunFolder:
 
     def model(self, method: str, seed: int) -> Path:
         """The exported policy of a train stage for one seed."""
-        from depo_ray.train.run import FINAL
-
         return self.trained(method, seed) / FINAL
 
     def scored(self, seed: int) -> Path:

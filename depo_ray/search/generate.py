@@ -15,9 +15,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from depo_ray.cluster import ReplaceableActors
 from depo_ray.env_setup import EnvConfig, make_env, select_tasks
 from depo_ray.records import write_shard
 from depo_ray.search.config import GenerateConfig
+from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
+
+# Ray loads on first use: the pipeline's recipe imports this module to plan.
 
 
 def shard_for(output_dir: str | Path, task_id: int) -> Path:
@@ -44,8 +48,6 @@ def run_generation(config: GenerateConfig, policy: str, env: EnvConfig, output_d
     from ray.exceptions import RayActorError
     from ray.util.queue import Empty, Queue
 
-    from depo_ray.cluster import ReplaceableActors
-    from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
     from depo_ray.serving.router import start_router, stop_router
 
     requested = select_tasks(config.tasks, config.task_ids, make_env(env).held_out)

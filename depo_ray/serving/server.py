@@ -21,6 +21,10 @@ import os
 from dataclasses import dataclass, field
 
 from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
+from depo_ray.tokens import prompt_ids
+
+# vLLM and transformers load in the server actor: the driver imports this module for its request
+# types.
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +98,6 @@ class PolicyServer:
 
     async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
         """One chat's answers, rendered here (for callers without the tokenizer)."""
-        from depo_ray.tokens import prompt_ids
-
         return await self._generate(prompt_ids(self.tokenizer, messages), n, sampling or Sampling())
 
     async def _generate(self, ids: list[int], n: int, sampling: Sampling) -> list[Generation]:

@@ -13,6 +13,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from depo_ray.cluster import connect
 from depo_ray.config import load_job_config, model_under_root, under_root
 from depo_ray.models.checks import model_problem
 from depo_ray.records import read_records, shard_paths
@@ -38,9 +39,6 @@ def resolve_paths(config: StageConfig, root: Path) -> StageConfig:
 
 
 def main(stage: str, root: Path) -> None:
-    from depo_ray.cluster import connect
-    from depo_ray.train.run import run_bc, run_preference
-
     parser = argparse.ArgumentParser(description=f"Train the {stage} stage on Ray Train.")
     parser.add_argument("--config", required=True, help="YAML with data, model, output_dir and train "
                                                         "(relative to the project root)")
@@ -53,6 +51,8 @@ def main(stage: str, root: Path) -> None:
         raise SystemExit(f"{args.config}: data: no Parquet shards found in {list(config.data)}")
     for shard in shards:  # bad records fail here, naming file and row, before any cluster work
         read_records(shard)
+    from depo_ray.train.run import run_bc, run_preference  # torch: only once the checks above passed
+
     connect()
     run = run_bc if stage == "bc" else run_preference
     result, final = run(config.train, config.model, config.output_dir, shards)

@@ -8,6 +8,9 @@ from depo_ray.distill.curriculum import CurriculumConfig
 from depo_ray.losses.config import DISTILL_LOSSES, LossConfig
 from depo_ray.losses.registry import loss_names
 
+FINAL = "final"
+"""The trained policy's folder under a training stage's output_dir (a plain Hugging Face folder)."""
+
 
 @dataclass(frozen=True)
 class LoraSettings:

@@ -22,6 +22,9 @@ from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
 from depo_ray.train.steps import all_reduce_sum, distill_step, preference_step, sft_step
 
+# peft, transformers and Ray Train load on first use: train.run, which imports this module, takes
+# torch only.
+
 STATE_FILE = "train_state.pt"
 
 

@@ -16,20 +16,28 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
+from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
 from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
 from depo_ray.losses.config import DISTILL_LOSSES
-from depo_ray.train.config import TrainConfig
-from depo_ray.train.data import build_dataset
+from depo_ray.train.config import FINAL, TrainConfig
+from depo_ray.train.data import build_dataset, pack_global_batch, shuffled_rows
+from depo_ray.train.distill import ScoreWithTeacher
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
 from depo_ray.train.reference import ScoreWithReference
 
-FINAL = "final"
+# Ray Train and transformers load on first use: the Ray Data tasks that import this module for
+# _numbered and _ranked need neither.
+
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 
 
@@ -41,8 +49,6 @@ def _fit(config: TrainConfig, model: str, output_dir: str | Path, dataset, name:
     at once instead of being retried."""
     import ray.train
     from ray.train.torch import TorchTrainer
-
-    from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
 
     for attempt in range(config.max_failures + 1):
         trainer = TorchTrainer(
@@ -93,9 +99,6 @@ def _sigint_handler_kept():
     ``fit`` installs a Ctrl-C handler that holds the handle of its controller actor and leaves
     it installed, so the controller lived on until the next run replaced it, and
     ``outlived_actors_ended`` waited its whole settle time for it (10 s a run)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():  # fit registers none there
         yield
         return
@@ -158,8 +161,6 @@ def _first_share(data, fraction: float):
 
 
 def _numbered(table):
-    import numpy as np
-
     return table.append_column(BATCH_INDEX, [np.arange(table.num_rows)])
 
 
@@ -182,10 +183,6 @@ def scored_distill_data(config: TrainConfig, model: str, shards: list[str], fold
     parts), ordered by the curriculum, packed into global batches for ``model``'s tokenizer and
     kept in ``folder`` with ``curriculum.jsonl``, each trajectory's score and parts."""
     import ray.data
-
-    from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
-    from depo_ray.train.data import pack_global_batch, shuffled_rows
-    from depo_ray.train.distill import ScoreWithTeacher
 
     _dataset_context()
     output = Path(folder)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
 from depo_ray.env_setup import EnvConfig, paths_under
-from depo_ray.evaluate.episodes import SUMMARY
 from depo_ray.evaluate.config import EvalConfig
+from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses.config import EFFICIENCY_SETTINGS, LossConfig
 from depo_ray.pipeline.config import PipelineConfig
@@ -32,8 +32,10 @@ from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import TrackingConfig
-from depo_ray.train.config import TrainConfig
+from depo_ray.train.config import FINAL, TrainConfig
 from depo_ray.tune.config import SweepConfig
+
+# Ray and train.run (torch) load when trials run: a sweep's config is checked first, in seconds.
 
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2
@@ -218,8 +220,7 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     from ray import tune
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from depo_ray.evaluate.episodes import run_evaluation
-    from depo_ray.train.run import FINAL, run_preference
+    from depo_ray.train.run import run_preference
 
     params = trial_params(params)
     key = trial_key(params)
