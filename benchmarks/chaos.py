@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -200,7 +200,7 @@ def evaluation_subset(config: str, count: int) -> list[int]:
     from depo_ray.pipeline.config import PipelineConfig
 
     pipeline = load_yaml(PipelineConfig, ROOT / config)
-    return evaluation_tasks(replace(pipeline.evaluate, env=paths_under(pipeline.env, ROOT)))[:count]
+    return evaluation_tasks(pipeline.evaluate, paths_under(pipeline.env, ROOT))[:count]
 
 
 def table(rows: list[dict]) -> str:

@@ -78,10 +78,10 @@ def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int |
     packed = [scorer(pack_global_batch(pa.Table.from_pylist(rows[i:i + batch]), policy, batch, 1, True, 4096)).to_pylist()[0]
               for i in range(0, len(rows) - batch + 1, batch)]
     del scorer
-    config = TrainConfig(model=policy, output_dir=str(work / "ours"), loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0),
+    config = TrainConfig(loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0),
                          lora=None, learning_rate=1e-4, global_batch_size=batch, micro_batch_size=micro_batch,
                          gradient_checkpointing=checkpointing)
-    model = build_model(config)
+    model = build_model(config, policy)
     model.train()  # as the train loop does (checkpointing acts in training mode only)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     loss_fn, started = get_loss("depo"), None

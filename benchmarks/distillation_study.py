@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from depo_ray.config import load_job_config, under_root  # noqa: E402
 from depo_ray.distill.curriculum import CurriculumConfig  # noqa: E402
+from depo_ray.env_setup import paths_under  # noqa: E402
 from depo_ray.losses.config import LossConfig  # noqa: E402
-from depo_ray.train.config import TrainConfig  # noqa: E402
+from depo_ray.train.config import FINAL, TrainConfig  # noqa: E402
 
 @dataclass(frozen=True)
 class Arm:
@@ -148,16 +149,16 @@ def write_report(config: DistillStudyConfig, study: Path, teacher: dict, outcome
 def teacher_and_data(study: Path, pipeline) -> tuple[str, str]:
     """The pipeline's bootstrap policy (trained on expert demos) and its D_BC shard."""
     from depo_ray.bootstrap.warm_start import bootstrap_policy
-    from depo_ray.pipeline.recipe import bootstrap_settings
+    from depo_ray.pipeline.recipe import bootstrap_run
 
-    teacher = bootstrap_policy(bootstrap_settings(pipeline, study / "teacher", ROOT))
+    teacher = bootstrap_policy(pipeline.bootstrap, bootstrap_run(pipeline, study / "teacher", ROOT))
     return str(teacher), str(study / "teacher" / "bc" / "expert.parquet")
 
 
 def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, teacher: str, data: str) -> str:
     from depo_ray.distill.student import student_from_teacher
     from depo_ray.losses.config import DISTILL_LOSSES
-    from depo_ray.train.run import FINAL, run_bc, run_distill
+    from depo_ray.train.run import run_bc, run_distill
 
     start = study / "student-start"
     if not (start / "config.json").exists():
@@ -166,18 +167,16 @@ def train_student(config: DistillStudyConfig, study: Path, arm: Arm, seed: int, 
     final = output / FINAL
     if not (final / "config.json").exists():
         distilling = arm.loss.name in DISTILL_LOSSES
-        train = replace(config.train, model=str(start), output_dir=str(output), loss=arm.loss, seed=seed,
-                        teacher=teacher if distilling else None, curriculum=arm.curriculum)
-        (run_distill if distilling else run_bc)(train, [data])
+        train = replace(config.train, loss=arm.loss, seed=seed, teacher=teacher if distilling else None,
+                        curriculum=arm.curriculum)
+        (run_distill if distilling else run_bc)(train, str(start), output, [data])
     return str(final)
 
 
 def evaluate(pipeline, policy: str, output: Path, method: str) -> dict:
-    from depo_ray.env_setup import paths_under
     from depo_ray.evaluate.episodes import run_evaluation
 
-    evaluation = replace(pipeline.evaluate, env=paths_under(pipeline.env, ROOT), policy=policy, output_dir=str(output))
-    return run_evaluation(evaluation, method=method)
+    return run_evaluation(pipeline.evaluate, policy, pipeline.env, output, method=method)
 
 
 def reasoning_per_turn(evaluation: Path, tokenizer) -> list[float]:
@@ -249,6 +248,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_job_config(DistillStudyConfig, ROOT, args.config, overrides=args.set)
     pipeline = load_job_config(PipelineConfig, ROOT, config.pipeline)
+    pipeline = replace(pipeline, env=paths_under(pipeline.env, ROOT))  # the env's folders, from the project root
     print(f"report: {run_study(config, pipeline)}")
 
 

@@ -91,14 +91,13 @@ def search(policy: str, output: Path, workers: int, trees: int, batches: int, ta
     from depo_ray.serving.config import ServingConfig
 
     config = GenerateConfig(
-        policy=policy, output_dir=str(output), task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25,
-        trees_per_worker=trees, batches_per_worker=batches, env=EnvConfig(options={"max_turns": args.max_turns}),
+        task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25, trees_per_worker=trees, batches_per_worker=batches,
         search=SearchConfig(simulations=args.simulations, children=args.children, max_depth=args.max_turns,
                             temperature=1.0, max_new_tokens=args.max_new_tokens),
         serving=ServingConfig(cpus_per_replica=1, engine=EngineConfig(max_model_len=4096, dtype="float32")),
     )
     with CpuSampler(counting=lambda roles: "search" in roles) as cpu:
-        row = run_generation(config, progress=False)
+        row = run_generation(config, policy, EnvConfig(options={"max_turns": args.max_turns}), output, progress=False)
     return {**row, "cpu": cpu.seconds}
 
 

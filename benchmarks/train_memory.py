@@ -32,14 +32,14 @@ def one_step(policy: str, length: int, assistant_share: float, checkpointing: bo
     from depo_ray.train.loop import build_model
     from depo_ray.train.steps import sft_step
 
-    config = TrainConfig(model=policy, output_dir="unused", loss=LossConfig(name="sft"), global_batch_size=1,
+    config = TrainConfig(loss=LossConfig(name="sft"), global_batch_size=1,
                          micro_batch_size=1, lora=LoraSettings() if lora else None, gradient_checkpointing=checkpointing)
     tokenizer = load_tokenizer(policy)
     torch.manual_seed(0)
     ids = torch.randint(100, len(tokenizer), (length,)).tolist()
     turn = 64  # alternating user and assistant stretches, as in a chat
     mask = [int((i // turn) % round(1 / assistant_share) == 0) for i in range(length)]
-    model = build_model(config)
+    model = build_model(config, policy)
     model.train()
     loaded_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()

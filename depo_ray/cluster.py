@@ -12,7 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from depo_ray.processes import kill
+
+# Ray loads on first use: the jobs and the pipeline's runner import this module before any
+# cluster is up.
 
 # Ray Data's Parquet reader starts 32 footer-reading actors by default; on a 2-core machine
 # their start-up alone takes about a minute for a single small file.
@@ -127,8 +132,6 @@ def end_outlived_actors(class_names: tuple[str, ...], started: set[str], settle_
     ray-project/ray#59872; Ray 2.60's controllers still meet it). Only the actors ``started``
     (ids; a run's own) are looked at, each waited for up to ``settle_s`` to be marked DEAD.
     Returns the pids ended."""
-    import psutil
-
     deadline, actors = time.monotonic() + settle_s, _actors(class_names)
     while any(a.actor_id in started and a.state != "DEAD" for a in actors) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -182,17 +185,49 @@ def in_batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def map_on_replaceable_actors(make_actor, call, items: list, workers: int, max_replacements: int = 3):
+class ActorsKeepDying(RuntimeError):
+    """A pool's actors died more often than it may replace them."""
+
+
+class ReplaceableActors:
+    """The actors of one pool, started by name (``actor_names(role)``) and replaced when they
+    die, up to ``max_replacements`` times in all: actors that keep dying (a constructor that
+    crashes its process, a node that keeps running out of memory) stop the work with
+    ``ActorsKeepDying`` instead of being started forever. Callers replace on death only (Ray's
+    ``RayActorError``): an exception raised inside a call would repeat on a new actor, so it
+    is raised."""
+
+    def __init__(self, role: str, start, max_replacements: int = 3):
+        """``start(name)``: starts one actor named ``name`` and returns what the caller keeps
+        of it (its handle, or the handle with its first call)."""
+        self.role, self.max_replacements, self.replacements = role, max_replacements, 0
+        self._start, self._name = start, actor_names(role)
+
+    def start(self):
+        """A new actor that replaces none (one of the pool's first, or one for new work)."""
+        return self._start(self._name())
+
+    def replace(self, cause: BaseException):
+        """A new actor in place of one that died of ``cause``; raises ``ActorsKeepDying``
+        (from ``cause``) instead once the cap is passed."""
+        self.replacements += 1
+        if self.replacements > self.max_replacements:
+            raise ActorsKeepDying(f"{self.role} actors died {self.replacements} times, more than the "
+                                  f"{self.max_replacements} replacements allowed; the last death: "
+                                  f"{type(cause).__name__}: {cause}") from cause
+        return self.start()
+
+
+def map_on_replaceable_actors(actors: ReplaceableActors, call, items: list, workers: int):
     """Yield ``call(actor, item)``'s result for every item once, as they finish, on at most
-    ``workers`` actors from ``make_actor``. An actor that dies (its process killed, its node
-    lost) is replaced and its item queued again, up to ``max_replacements`` times in all;
-    an exception raised inside a call is not retried: it would repeat."""
+    ``workers`` actors of ``actors``. An actor that dies (its process killed, its node lost)
+    is replaced and its item queued again, within the pool's cap; an exception raised inside
+    a call is not retried: it would repeat."""
     import ray
     from ray.exceptions import RayActorError
 
-    queue, idle = list(range(len(items))), [make_actor() for _ in range(min(workers, len(items)))]
+    queue, idle = list(range(len(items))), [actors.start() for _ in range(min(workers, len(items)))]
     running: dict = {}  # future -> (actor, item index)
-    replacements = 0
     while queue or running:
         while queue and idle:
             actor, index = idle.pop(), queue.pop(0)
@@ -201,12 +236,9 @@ def map_on_replaceable_actors(make_actor, call, items: list, workers: int, max_r
         actor, index = running.pop(ready)
         try:
             result = ray.get(ready)
-        except RayActorError:
-            replacements += 1
-            if replacements > max_replacements:
-                raise
+        except RayActorError as death:
             queue.append(index)
-            idle.append(make_actor())
+            idle.append(actors.replace(death))
             continue
         idle.append(actor)
         yield result

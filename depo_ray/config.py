@@ -14,6 +14,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from depo_ray.models.sources import SOURCES, prepare
+from depo_ray.settings import RETIRED
+
 
 class ConfigError(ValueError):
     pass
@@ -25,6 +28,8 @@ def from_dict(cls, data: Any, where: str = ""):
         raise ConfigError(f"{where or 'config'}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    # a run's saved config.yaml from before a field was retired still loads
+    data = {k: v for k, v in data.items() if k in fields or v not in RETIRED.get(k, ())}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{_join(where, unknown[0])}: unknown key; {cls.__name__} takes {sorted(fields)}")
@@ -132,8 +137,8 @@ def get_dotted(config, name: str):
 
 
 def require(config, *names: str) -> None:
-    """Paths the pipeline fills in but a stage run alone must be given: ConfigError naming
-    the first one left empty (dotted names reach into nested configs)."""
+    """Fields a job must not leave empty (its model, its output folder): ConfigError naming
+    the first one that is (dotted names reach into nested configs)."""
     for name in names:
         if not get_dotted(config, name):
             raise ConfigError(f"{name}: required when this stage runs on its own")
@@ -158,8 +163,6 @@ def under_root(root: Path, path: str) -> str:
 def model_under_root(root: Path, model: str) -> str:
     """A model folder under the root, or a named model's prepared folder (prepared on first
     use); anything else is a Hugging Face id, kept."""
-    from depo_ray.models.sources import SOURCES, prepare
-
     if model in SOURCES:
         return str(prepare(model))
     return under_root(root, model) if (root / model).exists() else model

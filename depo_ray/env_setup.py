@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from depo_ray.config import ConfigError, from_dict, get_dotted, set_dotted
 from environments.registry import TaskEnvironment, environment_spec
+from environments.webshop.vocabulary import vocabulary_texts as webshop_vocabulary_texts
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class ExpertKit:
     """Actions must be decoded character for character (see ``build_tokenizer``)."""
 
 
+# Each environment's expert loads with its kit, not with this module: configs import it, and the
+# simulators (gymnasium, minigrid) are slow to import.
 def _babyai_kit() -> ExpertKit:
     from environments.babyai.expert import BabyAIExpert, ExpertConfig, ExpertFailure
     from environments.babyai.vocabulary import vocabulary_texts
@@ -100,7 +103,6 @@ def _babyai_kit() -> ExpertKit:
 
 def _webshop_kit() -> ExpertKit:
     from environments.webshop.expert import WebShopExpert, WebShopExpertConfig
-    from environments.webshop.vocabulary import vocabulary_texts
 
     def demonstrator(env, config, seed: int):
         expert = WebShopExpert(env, config, seed=seed)
@@ -110,7 +112,7 @@ def _webshop_kit() -> ExpertKit:
             return demo.episode, {"verbosity": demo.verbosity, "detours": int(demo.detour)}
         return play
 
-    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, vocabulary_texts, keep_spacing=True)
+    return ExpertKit(lambda: WebShopExpertConfig, demonstrator, webshop_vocabulary_texts, keep_spacing=True)
 
 
 EXPERTS: dict[str, Callable[[], ExpertKit]] = {"babyai": _babyai_kit, "webshop": _webshop_kit}

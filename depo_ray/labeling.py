@@ -1,8 +1,14 @@
 """Split trajectories into desirable (D), undesirable (U) and dropped by reward thresholds.
 
-desirable    reward >= κ0, and steps < step_cutoff when a cutoff is set
-undesirable  κ2 <= reward < κ1 (and not desirable)
-dropped      everything else (κ1 <= reward < κ0, reward < κ2, or too long to be desirable)
+desirable    reward >= κ0, and within the step budget when one is set
+undesirable  κ2 <= reward < κ1 (and not desirable); with ``long_successes: undesirable``,
+             also a success over the step budget
+dropped      everything else (κ1 <= reward < κ0, reward < κ2, or a success over the budget)
+
+The step budget: fewer steps than ``step_cutoff`` (the paper's WebShop rule), and at most
+``relative_step_budget`` times the steps of the task's shortest known success. The paper
+drops long successes; calling them undesirable gives the objective a turn signal that
+compares trajectories of the same task.
 
 D_BC, the behaviour-cloning set, is a configurable subset of D.
 """
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Iterable, Literal
 
 from depo_ray.records import TrajectoryRecord
 
@@ -26,6 +32,12 @@ class LabelConfig:
     """Lower bound of the undesirable band."""
     step_cutoff: int | None = None
     """If set, desirable also needs steps < step_cutoff (paper: 7 on WebShop)."""
+    relative_step_budget: float | None = None
+    """If set, desirable also needs steps <= this multiple of the steps of the same task's
+    shortest success (reward >= kappa0) among the labeled trajectories and the expert's."""
+    long_successes: Literal["drop", "undesirable"] = "drop"
+    """A success over the step budget: dropped (the paper), or undesirable, so the
+    preference loss learns that wandering to a late success is worse than finishing early."""
     bc_selection: Literal["all", "random", "fewest_tokens"] = "all"
     """How D_BC is drawn from D: all of it, a random share, or the share with the fewest
     generated tokens."""
@@ -42,32 +54,59 @@ class LabelConfig:
             )
         if self.step_cutoff is not None and self.step_cutoff < 1:
             raise ValueError(f"step_cutoff must be a positive integer or None, got {self.step_cutoff}")
+        if self.relative_step_budget is not None and self.relative_step_budget < 1:
+            raise ValueError(f"relative_step_budget must be at least 1 or None, got {self.relative_step_budget}")
+        if self.long_successes not in ("drop", "undesirable"):
+            raise ValueError(f"long_successes must be 'drop' or 'undesirable', got {self.long_successes!r}")
         if not 0.0 < self.bc_fraction <= 1.0:
             raise ValueError(f"bc_fraction must be in (0, 1], got {self.bc_fraction}")
         if self.bc_selection not in ("all", "random", "fewest_tokens"):
             raise ValueError(f"bc_selection must be 'all', 'random' or 'fewest_tokens', got {self.bc_selection!r}")
 
 
-def label_of(reward: float, steps: int, config: LabelConfig) -> str | None:
-    if reward >= config.kappa0 and (config.step_cutoff is None or steps < config.step_cutoff):
-        return "desirable"
+def within_budget(steps: int, config: LabelConfig, shortest: int | None = None) -> bool:
+    """Whether a success of ``steps`` steps is short enough to be desirable; ``shortest``:
+    the steps of its task's shortest known success."""
+    if config.step_cutoff is not None and steps >= config.step_cutoff:
+        return False
+    return config.relative_step_budget is None or shortest is None or steps <= config.relative_step_budget * shortest
+
+
+def label_of(reward: float, steps: int, config: LabelConfig, shortest: int | None = None) -> str | None:
+    if reward >= config.kappa0:
+        if within_budget(steps, config, shortest):
+            return "desirable"
+        return "undesirable" if config.long_successes == "undesirable" else None
     if config.kappa2 <= reward < config.kappa1:
         return "undesirable"
     return None
 
 
-def label_records(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:
-    """Copies of ``records`` with ``label`` set (None for dropped)."""
-    return [replace(r, label=label_of(r.reward, r.steps, config)) for r in records]
+def shortest_successes(records: Iterable[TrajectoryRecord], kappa0: float) -> dict[str, int]:
+    """Each task's fewest steps to a success (reward >= kappa0)."""
+    shortest: dict[str, int] = {}
+    for r in records:
+        if r.reward >= kappa0:
+            shortest[r.task_id] = min(r.steps, shortest.get(r.task_id, r.steps))
+    return shortest
 
 
-def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig,
-                       which: Literal["none", "desirable", "all"]) -> list[TrajectoryRecord]:
+def label_records(records: list[TrajectoryRecord], config: LabelConfig,
+                  known: Iterable[TrajectoryRecord] = ()) -> list[TrajectoryRecord]:
+    """Copies of ``records`` with ``label`` set (None for dropped). ``known``: other
+    trajectories of the same tasks (the expert's, the search's) whose successes count
+    toward each task's shortest success."""
+    shortest = shortest_successes([*records, *known], config.kappa0)
+    return [replace(r, label=label_of(r.reward, r.steps, config, shortest.get(r.task_id))) for r in records]
+
+
+def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig, which: Literal["none", "desirable", "all"],
+                       known: Iterable[TrajectoryRecord] = ()) -> list[TrajectoryRecord]:
     """The expert demonstrations that join the labeled data, labeled: none, the desirable
-    ones only, or all of them."""
+    ones only, or all of them (``known`` as in ``label_records``)."""
     if which == "none":
         return []
-    labeled = label_records(demos, config)
+    labeled = label_records(demos, config, known)
     return labeled if which == "all" else [r for r in labeled if r.label == "desirable"]
 
 

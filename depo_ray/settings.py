@@ -10,9 +10,18 @@ import dataclasses
 import json
 
 SCHEDULING = frozenset({"serving", "workers", "cpus_per_worker", "max_failures", "checkpoint_every", "report_every",
-                        "micro_batch_size", "trees_per_worker", "episodes_per_worker", "max_in_flight", "backoff_s"})
+                        "micro_batch_size", "trees_per_worker", "episodes_per_worker", "max_in_flight", "backoff_s",
+                        "max_worker_restarts"})
 """Settings that change how work is scheduled, not what it produces: changing them (to fit
 another cluster) does not make finished work stale."""
+
+
+RETIRED = {"policy": ("", None), "model": ("",), "output_dir": ("",), "run_dir": ("",), "max_new_tokens": (None,),
+           "env": (None, {"name": "babyai", "options": {}})}
+"""Fields that stage sections once had for the pipeline to fill in, each with the values a
+section could hold for it (the pipeline refused any other): stored settings that still
+carry one compare equal to today's, which no longer have it, and a saved config that
+carries one still loads."""
 
 
 def without_scheduling(value):
@@ -50,11 +59,14 @@ def first_difference(old, new, where: str = "", defaults=None) -> str | None:
     """The first dotted key where two plain-data settings differ, with both values. With
     ``defaults`` (the same settings at their default values), a key missing from ``old`` is
     a setting added to the code after ``old`` was stored: a change only if it is not at its
-    default."""
+    default. A ``RETIRED`` key missing from ``new`` is no change while ``old`` holds one of
+    its retired values."""
     if isinstance(old, dict) and isinstance(new, dict):
         defaults = defaults if isinstance(defaults, dict) else {}
         for key in sorted(set(old) | set(new)):
             if key not in old and key in defaults and new.get(key) == defaults[key]:
+                continue
+            if key not in new and key not in defaults and old[key] in RETIRED.get(key, ()):
                 continue
             found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key), defaults.get(key))
             if found:

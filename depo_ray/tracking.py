@@ -24,6 +24,8 @@ from pathlib import Path
 
 from depo_ray.files import read_jsonl, run_outputs
 
+# mlflow is optional (see above): it loads when a tracked run starts; configs import this module.
+
 PARENT_TAG = "depo.run_folder"
 STAGE_TAG = "depo.stage"
 PARAM_LIMIT = 6000  # characters MLflow keeps of a param value

@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 
 from depo_ray.evaluate.compare import describe, math_differences, task_differences
+from depo_ray.pipeline.artifacts import parquet_problem
 
 
 def named_folders(items: list[str], wanted: str, option: str, methods: int = 2) -> dict[tuple[str, int], Path]:
@@ -33,6 +34,8 @@ def named_folders(items: list[str], wanted: str, option: str, methods: int = 2) 
         path = Path(folder)
         if not (path / wanted).exists():
             raise SystemExit(f"{option}: {path} has no {wanted}")
+        if problem := parquet_problem(path / wanted):
+            raise SystemExit(f"{option}: {path / wanted}: {problem}")
         name, _, seed = (label or path.as_posix()).partition("@")
         if seed and not seed.isdigit():
             raise SystemExit(f"{option}: {item!r}: the seed after @ must be a non-negative integer")

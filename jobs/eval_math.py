@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import dataclass, field
 import json
 from pathlib import Path
 
@@ -21,27 +22,37 @@ from depo_ray.models.checks import model_problem
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclass(frozen=True)
+class MathJob:
+    policy: str = ""
+    """Model folder (relative to the project root), Hugging Face id or named model to evaluate."""
+    output_dir: str = ""
+    """Where problems.parquet and summary.json go (relative to the project root)."""
+    math: MathEvalConfig = field(default_factory=MathEvalConfig)
+    """The benchmark and how it is solved."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML MathEvalConfig (paths relative to the project root)")
+    parser.add_argument("--config", help="YAML with policy, output_dir and math (paths relative to the project root)")
     parser.add_argument("--policy", help="model folder or Hugging Face id")
     parser.add_argument("--output", help="output folder")
     parser.add_argument("--benchmark", help="gsm8k, math, simuleq or generated")
     parser.add_argument("--path", help="local problem file in the benchmark's own format")
     parser.add_argument("--limit", type=int, help="only the first N problems")
     args = parser.parse_args()
-    config = load_job_config(MathEvalConfig, ROOT, args.config) if args.config else MathEvalConfig()
-    flags = {"policy": args.policy, "output_dir": args.output, "benchmark": args.benchmark, "path": args.path,
-             "limit": args.limit}
+    job = load_job_config(MathJob, ROOT, args.config) if args.config else MathJob()
+    policy, output_dir = args.policy or job.policy, args.output or job.output_dir
+    flags = {"benchmark": args.benchmark, "path": args.path, "limit": args.limit}
     try:
-        config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
+        config = dataclasses.replace(job.math, **{k: v for k, v in flags.items() if v is not None})
     except ValueError as error:
         raise SystemExit(f"config error: {error}") from None
-    if not config.policy or not config.output_dir:
+    if not policy or not output_dir:
         raise SystemExit("config error: policy and output_dir (--policy, --output) are required")
-    config = dataclasses.replace(config, policy=model_under_root(ROOT, config.policy), output_dir=under_root(ROOT, config.output_dir),
-                                 path=under_root(ROOT, config.path) if config.path else None)
-    if problem := model_problem(config.policy, ROOT):
+    policy, output_dir = model_under_root(ROOT, policy), under_root(ROOT, output_dir)
+    config = dataclasses.replace(config, path=under_root(ROOT, config.path) if config.path else None)
+    if problem := model_problem(policy, ROOT):
         raise SystemExit(f"policy: {problem}")
     if config.path and not Path(config.path).is_file():
         raise SystemExit(f"path: {config.path} does not exist")
@@ -49,8 +60,8 @@ def main() -> None:
     from depo_ray.cluster import connect
 
     connect()
-    print(json.dumps(run_math_evaluation(config), indent=2))
-    print(f"results: {config.output_dir}")
+    print(json.dumps(run_math_evaluation(config, policy, output_dir), indent=2))
+    print(f"results: {output_dir}")
 
 
 if __name__ == "__main__":

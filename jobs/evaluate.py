@@ -36,26 +36,26 @@ def main() -> None:
     parser.add_argument("--method", default="policy", help="name in the summary and the dashboard's metrics")
     args = parser.parse_args()
     pipeline = load_job_config(PipelineConfig, ROOT, args.pipeline)
+    output_dir = under_root(ROOT, args.output)
     try:
-        evaluate = dataclasses.replace(pipeline.evaluate, env=paths_under(pipeline.env, ROOT),
-                                       output_dir=under_root(ROOT, args.output),
-                                       **({"task_set": args.task_set, "task_ids": None} if args.task_set else {}))
-        tasks = evaluation_tasks(evaluate)
-        evaluate = dataclasses.replace(evaluate, policy=model_under_root(ROOT, args.policy))
+        env = paths_under(pipeline.env, ROOT)
+        evaluate = dataclasses.replace(pipeline.evaluate, **({"task_set": args.task_set, "task_ids": None} if args.task_set else {}))
+        tasks = evaluation_tasks(evaluate, env)
+        policy = model_under_root(ROOT, args.policy)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"config error: {error}") from None
     except ModelSourceError as error:
         raise SystemExit(f"policy: {args.policy}: {error}") from None
-    if problem := model_problem(evaluate.policy, ROOT):
+    if problem := model_problem(policy, ROOT):
         raise SystemExit(f"policy: {problem}")
-    print(f"evaluating {evaluate.policy} on {len(tasks)} tasks -> {evaluate.output_dir}")
+    print(f"evaluating {policy} on {len(tasks)} tasks -> {output_dir}")
 
     from depo_ray.cluster import connect
     from depo_ray.evaluate.episodes import run_evaluation
 
     connect()
-    print(json.dumps(run_evaluation(evaluate, method=args.method), indent=2))
-    print(f"results: {evaluate.output_dir}")
+    print(json.dumps(run_evaluation(evaluate, policy, env, output_dir, method=args.method), indent=2))
+    print(f"results: {output_dir}")
 
 
 if __name__ == "__main__":

@@ -157,15 +157,16 @@ def tiny_bootstrap(tmp_path_factory):
     """The small pipeline's bootstrap stage (tiny policy, expert demos, one BC round), run once
     per session with the settings the pipeline gives it: the MCTS tests search with its π_BC,
     and ``finished_run`` starts from a copy of its folder, so the stage resumes with nothing
-    left to do. Returns the stage's BootstrapConfig and π_BC."""
+    left to do. Returns the stage's BootstrapConfig and BootstrapRun, and π_BC."""
     from depo_ray.bootstrap.warm_start import bootstrap_policy
     from depo_ray.config import from_dict
-    from depo_ray.pipeline.recipe import bootstrap_settings
+    from depo_ray.pipeline.recipe import bootstrap_run
 
     folder = tmp_path_factory.mktemp("bootstrap")
-    config = bootstrap_settings(from_dict(PipelineConfig, small_pipeline(folder / "run")), folder, ROOT)
+    config = from_dict(PipelineConfig, small_pipeline(folder / "run"))
+    target = bootstrap_run(config, folder, ROOT)
     session_ray()
-    return config, bootstrap_policy(config, progress=False)
+    return config.bootstrap, target, bootstrap_policy(config.bootstrap, target, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -198,7 +199,7 @@ def finished_run(tmp_path_factory, tiny_bootstrap, prometheus):
     folder = tmp_path_factory.mktemp("pipeline")
     config_file = folder / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(small_pipeline(folder / "run")))
-    shutil.copytree(tiny_bootstrap[0].run_dir, folder / "run" / "bootstrap")
+    shutil.copytree(tiny_bootstrap[1].folder, folder / "run" / "bootstrap")
     session_ray()
     report = run_pipeline(load_yaml(PipelineConfig, config_file), ROOT, progress=False)
     return config_file, report

@@ -54,8 +54,21 @@ def test_a_shard_missing_a_column_is_named(folder):
     assert artifact_problems(folder) == [f"{shard}: trajectory shard missing columns ['steps', 'label']"]
 
 
+def test_evaluation_and_math_tables_missing_a_column_that_is_read_are_named(folder):
+    tasks, answers = folder / "eval" / "tasks.parquet", folder / "math" / "problems.parquet"
+    answers.parent.mkdir()
+    pq.write_table(pa.table({"task_id": [1], "success": [True], "reward": [1.0], "turns": [2], "generated_tokens": [9],
+                             "invalid_actions": [0], "model_seconds": [0.5], "seconds": [1.0]}), tasks)
+    pq.write_table(pa.table({"id": ["p1"], "predicted": ["4"], "correct": [True], "generated_tokens": [12]}), answers)
+    assert artifact_problems(folder) == []
+    pq.write_table(pq.read_table(tasks).drop_columns(["invalid_actions"]), tasks)
+    pq.write_table(pq.read_table(answers).drop_columns(["correct"]), answers)
+    assert artifact_problems(folder) == [f"{tasks}: per-task results missing columns ['invalid_actions']",
+                                         f"{answers}: math answers missing columns ['correct']"]
+
+
 def test_other_tables_need_only_be_readable(folder):
-    pq.write_table(pa.table({"task_id": [1], "succ": [True]}), folder / "eval" / "tasks.parquet")
+    pq.write_table(pa.table({"task_id": [1], "succ": [True]}), folder / "eval" / "other.parquet")
     assert artifact_problems(folder) == []
 
 

@@ -167,10 +167,10 @@ def test_the_large_test_set_has_the_harness_level_mix_and_no_training_or_harness
             section = config.get(stage) or {}
             trained = select_tasks(tuple(section.get("tasks", (0, 480))), section.get("task_ids"), ())
             assert not set(trained) & set(LARGE_TEST_TASKS), (path.name, stage)
-    assert evaluation_tasks(EvalConfig(task_set="large")) == list(LARGE_TEST_TASKS)
-    assert evaluation_tasks(EvalConfig()) == sorted(HARNESS_TEST_TASKS)
+    assert evaluation_tasks(EvalConfig(task_set="large"), EnvConfig()) == list(LARGE_TEST_TASKS)
+    assert evaluation_tasks(EvalConfig(), EnvConfig()) == sorted(HARNESS_TEST_TASKS)
     with pytest.raises(ValueError, match="no 'large' task set"):
-        evaluation_tasks(EvalConfig(task_set="large", env=EnvConfig(name="webshop")))
+        evaluation_tasks(EvalConfig(task_set="large"), EnvConfig(name="webshop"))
 
 
 def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_test_sets():
@@ -187,6 +187,6 @@ def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_tes
     held_out = make_env(EnvConfig()).held_out
     # a training range that reaches the validation seeds leaves their tasks out
     assert not set(select_tasks((0, max(VALIDATION_TASKS) + 1), None, held_out)) & set(VALIDATION_TASKS)
-    assert evaluation_tasks(EvalConfig(task_set="validation")) == list(VALIDATION_TASKS)
+    assert evaluation_tasks(EvalConfig(task_set="validation"), EnvConfig()) == list(VALIDATION_TASKS)
     with pytest.raises(ValueError, match="task_set: expected one of"):
         EvalConfig(task_set="dev")

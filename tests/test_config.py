@@ -5,7 +5,7 @@ import pytest
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.train.config import TrainConfig
 
-BASE = {"model": "m", "output_dir": "out"}
+BASE = {"learning_rate": 1e-4}
 
 
 def test_nested_config_loads_with_defaults():
@@ -36,21 +36,24 @@ def test_bad_configs_name_the_key(data, message):
         from_dict(TrainConfig, data)
 
 
-def test_a_stage_run_alone_needs_the_paths_the_pipeline_fills_in():
+def test_a_training_job_needs_its_data_model_and_output_folder():
     from depo_ray.config import require
     from depo_ray.train.cli import StageConfig
 
     with pytest.raises(ConfigError, match=r"data: required key is missing"):
-        from_dict(StageConfig, {"train": {"model": "m"}})
-    stage = from_dict(StageConfig, {"data": ["d"], "train": {"model": "m"}})
-    with pytest.raises(ConfigError, match=r"train\.output_dir: required when this stage runs on its own"):
-        require(stage, "train.model", "train.output_dir")
-    require(from_dict(StageConfig, {"data": ["d"], "train": {"model": "m", "output_dir": "o"}}), "train.model", "train.output_dir")
+        from_dict(StageConfig, {"model": "m", "output_dir": "o", "train": {}})
+    with pytest.raises(ConfigError, match=r"output_dir: required key is missing"):
+        from_dict(StageConfig, {"data": ["d"], "model": "m", "train": {}})
+    stage = from_dict(StageConfig, {"data": ["d"], "model": "m", "output_dir": "", "train": {}})
+    with pytest.raises(ConfigError, match=r"output_dir: required when this stage runs on its own"):
+        require(stage, "model", "output_dir")
+    with pytest.raises(ConfigError, match=r"train\.model: unknown key"):  # the settings hold no paths
+        from_dict(StageConfig, {"data": ["d"], "model": "m", "output_dir": "o", "train": {"model": "m"}})
 
 
 def test_yaml_errors_name_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("model: m\noutput_dir: o\nlearning_rate: fast\n")
+    path.write_text("epochs: 2\nlearning_rate: fast\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: learning_rate: expected float"):
         load_yaml(TrainConfig, path)
 
@@ -59,28 +62,29 @@ def test_job_paths_are_taken_from_the_project_root(tmp_path):
     from depo_ray.train.cli import StageConfig, resolve_paths
 
     (tmp_path / "runs" / "policy").mkdir(parents=True)
-    local = from_dict(StageConfig, {"data": ["runs/bc", "/abs/shards"], "train": {"model": "runs/policy", "output_dir": "runs/out"}})
+    local = from_dict(StageConfig, {"data": ["runs/bc", "/abs/shards"], "model": "runs/policy", "output_dir": "runs/out",
+                                    "train": {}})
     resolved = resolve_paths(local, tmp_path)
     assert resolved.data == (str(tmp_path / "runs" / "bc"), "/abs/shards")
-    assert resolved.train.model == str(tmp_path / "runs" / "policy")
-    assert resolved.train.output_dir == str(tmp_path / "runs" / "out")
-    hub = from_dict(StageConfig, {"data": ["d"], "train": {"model": "Qwen/Qwen2.5-7B-Instruct", "output_dir": "o"}})
-    assert resolve_paths(hub, tmp_path).train.model == "Qwen/Qwen2.5-7B-Instruct"
+    assert resolved.model == str(tmp_path / "runs" / "policy")
+    assert resolved.output_dir == str(tmp_path / "runs" / "out")
+    hub = from_dict(StageConfig, {"data": ["d"], "model": "Qwen/Qwen2.5-7B-Instruct", "output_dir": "o", "train": {}})
+    assert resolve_paths(hub, tmp_path).model == "Qwen/Qwen2.5-7B-Instruct"
 
 
 def test_command_line_overrides_reach_into_sections_and_are_checked(tmp_path):
     from depo_ray.config import parse_overrides
 
     path = tmp_path / "train.yaml"
-    path.write_text("model: m\noutput_dir: o\nloss: {name: depo, beta: 0.2}\n")
+    path.write_text("epochs: 1\nloss: {name: depo, beta: 0.2}\n")
     overrides = parse_overrides(["epochs=3", "loss.alpha1=0.5", "lora=null"])
     config = load_yaml(TrainConfig, path, overrides)
     assert (config.epochs, config.loss.alpha1, config.loss.beta, config.lora) == (3, 0.5, 0.2, None)
     with pytest.raises(ConfigError, match=r"train\.yaml: loss\.alpha3: unknown key"):
         load_yaml(TrainConfig, path, parse_overrides(["loss.alpha3=1"]))
-    with pytest.raises(ConfigError, match=r"train\.yaml: model\.name: model is not a section"):
-        load_yaml(TrainConfig, path, parse_overrides(["model.name=x"]))
-    path.write_text("model: m\noutput_dir: o\nlora: null\n")
+    with pytest.raises(ConfigError, match=r"train\.yaml: epochs\.name: epochs is not a section"):
+        load_yaml(TrainConfig, path, parse_overrides(["epochs.name=x"]))
+    path.write_text("epochs: 1\nlora: null\n")
     assert load_yaml(TrainConfig, path, parse_overrides(["lora.r=4"])).lora.r == 4  # a null section can be set
     path.write_text("- model\n")
     with pytest.raises(ConfigError, match=r"expected a mapping of keys at the top, found list"):

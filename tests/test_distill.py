@@ -130,7 +130,7 @@ def test_a_preference_stage_refuses_a_distillation_loss():
     from depo_ray.train.run import run_preference
 
     with pytest.raises(ValueError, match="needs a preference loss.*'sad'"):
-        run_preference(TrainConfig(model="m", output_dir="o", loss=LossConfig(name="sad"), teacher="t"), [])
+        run_preference(TrainConfig(loss=LossConfig(name="sad"), teacher="t"), "m", "o", [])
 
 
 # --- the training step (no Ray) ------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_the_distill_step_gives_the_whole_batch_loss_and_gradient_with_micro_bat
 
     teacher = other_tiny_model(tiny_model_dir, tmp_path)
     part = scored_part(teacher, 4, len(tiny_tokenizer), top_k=8)
-    config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=4,
+    config = TrainConfig(lora=None, global_batch_size=4,
                          loss=LossConfig(name=loss, reasoning_weight=0.5), teacher=str(teacher), teacher_top_k=8)
 
     def run(micro):
@@ -211,7 +211,7 @@ def test_a_student_that_is_its_teacher_has_zero_distill_loss(tiny_model_dir, tin
     from depo_ray.train.steps import distill_step
 
     part = scored_part(tiny_model_dir, 3, len(tiny_tokenizer), top_k=4)
-    config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=3,
+    config = TrainConfig(lora=None, global_batch_size=3,
                          loss=LossConfig(name="sad"), teacher=str(tiny_model_dir), teacher_top_k=4)
     metrics, _ = distill_step(load_model(str(tiny_model_dir)), part, 0, get_loss("sad"), config)
     assert abs(metrics["loss"]) < 1e-5 and metrics["reasoning_tokens"] > 0 and metrics["action_tokens"] == 9
@@ -236,10 +236,9 @@ def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_model_dir, t
 
     other = build_tiny_policy(vocabulary_of(["a few other words"]), tmp_path / "other")
     assert load_tokenizer(str(other)).get_vocab() != load_tokenizer(str(tiny_model_dir)).get_vocab()
-    config = TrainConfig(model=str(tiny_model_dir), output_dir=str(tmp_path / "out"), loss=LossConfig(name="sad"),
-                         teacher=str(other), global_batch_size=2)
+    config = TrainConfig(loss=LossConfig(name="sad"), teacher=str(other), global_batch_size=2)
     with pytest.raises(ValueError, match="different tokenizers"):
-        run_distill(config, [])
+        run_distill(config, str(tiny_model_dir), tmp_path / "out", [])
     assert not (tmp_path / "out").exists()
 
 

@@ -28,15 +28,16 @@ def _yaml(path: Path, data: dict) -> str:
 
 
 def _train(tmp_path: Path, loss: str) -> list[str]:
-    return ["--config", _yaml(tmp_path / "train.yaml", {"data": [str(tmp_path / "labeled")], "train": {
-        "model": TYPO, "output_dir": str(tmp_path / "out"), "loss": {"name": loss}, "global_batch_size": 2}})]
+    return ["--config", _yaml(tmp_path / "train.yaml", {"data": [str(tmp_path / "labeled")], "model": TYPO,
+                                                        "output_dir": str(tmp_path / "out"),
+                                                        "train": {"loss": {"name": loss}, "global_batch_size": 2}})]
 
 
 CASES = {
     "pipeline": (lambda t: ["jobs/pipeline.py", "--set", f"policy={TYPO}", "--set", f"run_dir={t / 'run'}"],
                  "policy: "),
-    "train_bc": (lambda t: ["jobs/train_bc.py", *_train(t, "sft")], "train.model: "),
-    "train_depo": (lambda t: ["jobs/train_depo.py", *_train(t, "depo")], "train.model: "),
+    "train_bc": (lambda t: ["jobs/train_bc.py", *_train(t, "sft")], "model: "),
+    "train_depo": (lambda t: ["jobs/train_depo.py", *_train(t, "depo")], "model: "),
     "generate": (lambda t: ["jobs/generate.py", "--config", _yaml(t / "generate.yaml", {
         "policy": TYPO, "output_dir": str(t / "out")})], "policy: "),
     "evaluate": (lambda t: ["jobs/evaluate.py", "--policy", TYPO, "--output", str(t / "out")],
@@ -44,7 +45,7 @@ CASES = {
     "eval_math": (lambda t: ["jobs/eval_math.py", "--policy", TYPO, "--output", str(t / "out")],
                   "policy: "),
     "bootstrap": (lambda t: ["jobs/bootstrap.py", "--config", _yaml(t / "bootstrap.yaml", {
-        "run_dir": str(t / "run"), "env": {"name": "babyai"}, "policy": TYPO, "warm_start": True})],
+        "run_dir": str(t / "run"), "env": {"name": "babyai"}, "policy": TYPO})],
                   "policy: "),
     "sweep": (lambda t: ["sweeps/alpha_grid.py", "--pipeline", "configs/no-such-pipeline.yaml"],
               "no-such-pipeline.yaml: cannot read config"),
@@ -92,3 +93,28 @@ def test_the_pipeline_job_stops_on_a_corrupted_run_folder_in_one_line_before_any
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "Traceback" not in out.stderr and not marked(MARKER, marker), out.stderr[-2000:]
     assert f"{shard}: unreadable Parquet" in out.stderr and "--from generate" in out.stderr
+
+
+SHIPPED = {"cpu_bootstrap.yaml": ("jobs/bootstrap.py", "BootstrapJob"), "cpu_generate.yaml": ("jobs/generate.py", "GenerateJob"),
+           "cpu_bc.yaml": ("depo_ray/train/cli.py", "StageConfig"), "cpu_depo.yaml": ("depo_ray/train/cli.py", "StageConfig"),
+           "cpu_math.yaml": ("jobs/eval_math.py", "MathJob"), "cpu_alpha_grid.yaml": ("depo_ray/tune/config.py", "SweepConfig"),
+           "cpu_distill_study.yaml": ("benchmarks/distillation_study.py", "DistillStudyConfig")}
+"""Each shipped config that is not a pipeline config -> the file that defines its job's config class."""
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_config_loads_as_its_job_reads_it(path):
+    import importlib.util
+
+    from depo_ray.config import load_yaml
+    from depo_ray.pipeline.config import PipelineConfig
+
+    if path.name.endswith("_pipeline.yaml"):
+        cls = PipelineConfig
+    else:
+        source, name = SHIPPED[path.name]
+        spec = importlib.util.spec_from_file_location(f"shipped_{path.stem}", ROOT / source)
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        cls = getattr(module, name)
+    assert isinstance(load_yaml(cls, path), cls)

@@ -35,23 +35,25 @@ SEARCH_LEVELS = (0, 2)
 def policy(tiny_bootstrap, ray_cluster) -> str:
     """The small pipeline's π_BC (tiny model, expert demos, BC): conftest.py's, shared with the
     pipeline run."""
-    return str(tiny_bootstrap[1])
+    return str(tiny_bootstrap[2])
 
 
 def test_the_bootstrap_keeps_its_check_and_a_rerun_trains_nothing(tiny_bootstrap, ray_cluster):
-    config, final = tiny_bootstrap
-    summary = json.loads((Path(config.run_dir) / "bootstrap.json").read_text())
+    config, target, final = tiny_bootstrap
+    summary = json.loads((Path(target.folder) / "bootstrap.json").read_text())
     (check,) = summary["rounds"]
     # the pipeline's turn budget: the smaller of generate's and evaluate's max_new_tokens
     assert summary["expert_turns"]["turns"] > 0 and summary["expert_turns"]["max_new_tokens"] == 48
     assert check["round"] == 1 and check["turns"] > 0 and 0 <= check["valid_rate"] <= 1
-    assert bootstrap_policy(config) == final  # done: nothing retrained
+    assert bootstrap_policy(config, target) == final  # done: nothing retrained
 
 
-def generate_config(policy, output, task_ids) -> GenerateConfig:
+ENV = EnvConfig(options={"max_turns": 6})
+
+
+def generate_config(task_ids) -> GenerateConfig:
     return GenerateConfig(
-        policy=policy, output_dir=str(output), task_ids=tuple(task_ids), workers=2, cpus_per_worker=0.25,
-        env=EnvConfig(options={"max_turns": 6}),
+        task_ids=tuple(task_ids), workers=2, cpus_per_worker=0.25,
         search=SearchConfig(simulations=4, children=2, max_depth=6, temperature=0.5, max_new_tokens=48),
         serving=ServingConfig(cpus_per_replica=1, request_timeout_s=120, health_interval_s=2,
                               engine=EngineConfig(max_model_len=4096, dtype="float32")),
@@ -64,8 +66,8 @@ def responses(record) -> tuple:
 
 def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, tmp_path):
     tasks = easy_tasks([20, 21, 22, 23], SEARCH_LEVELS)
-    config = generate_config(policy, tmp_path, tasks)
-    totals = run_generation(config, progress=False)
+    config = generate_config(tasks)
+    totals = run_generation(config, policy, ENV, tmp_path, progress=False)
     assert not totals["failed"] and totals["tasks"] == len(tasks) and all(shard_for(tmp_path, t).exists() for t in tasks)
     records = read_records(tmp_path)
     assert len(records) == totals["trajectories"] and all(r.source == "mcts" for r in records)
@@ -73,7 +75,7 @@ def test_mcts_workers_write_labeled_trajectories_and_a_rerun_skips_them(policy, 
     labels = {r.label for r in label_records(records, LabelConfig())}
     assert {"desirable", "undesirable"} <= labels
     assert len({r.steps for r in records}) > 1 and len({r.total_tokens for r in records}) > 1
-    again = run_generation(config, progress=False)
+    again = run_generation(config, policy, ENV, tmp_path, progress=False)
     assert again["tasks"] == 0 and again["skipped"] == len(tasks)
     # The dashboard's metrics: Ray's Prometheus endpoint on this node exports the stage's counters.
     assert scraped("ray_depo_generate_tasks_done", at_least=len(tasks)) >= len(tasks)  # a counter (a gauge expires)
@@ -117,7 +119,7 @@ def test_a_policy_server_killed_mid_run_with_many_requests_in_flight_loses_no_ta
 
     tasks = easy_tasks(range(24, 32), SEARCH_LEVELS)
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.update(totals=run_generation(generate_config(policy, tmp_path, tasks), progress=False)))
+    runner = threading.Thread(target=lambda: outcome.update(totals=run_generation(generate_config(tasks), policy, ENV, tmp_path, progress=False)))
     runner.start()
     killed, in_flight = None, 0
     deadline = time.time() + 300
@@ -129,7 +131,8 @@ def test_a_policy_server_killed_mid_run_with_many_requests_in_flight_loses_no_ta
         if not all(ray.get(router.stats.remote())["ready"]):
             continue
         (replica,) = ray.get(router.replica_handles.remote())
-        in_flight = ray.get(replica.requests_running.remote(), timeout=60)
+        # the engine's own count, read in the replica's process (a request of n samples counts n)
+        in_flight = ray.get(replica.__ray_call__.remote(lambda server: server.engine.get_num_unfinished_requests()), timeout=60)
         if in_flight >= 6:
             names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
             os.kill(ray.get(replica.pid.remote(), timeout=60), signal.SIGKILL)
@@ -158,7 +161,7 @@ def test_a_run_that_fails_leaves_no_worker_or_replica_behind(policy, tmp_path):
     blocked = tmp_path / "shards"
     blocked.write_text("a file where the shard folder should be")
     with pytest.raises(OSError):
-        run_generation(generate_config(policy, blocked, easy_tasks([40], SEARCH_LEVELS)), progress=False)
+        run_generation(generate_config(easy_tasks([40], SEARCH_LEVELS)), policy, ENV, blocked, progress=False)
 
     def leftovers() -> list:
         return marked(SESSION_MARKER, os.environ[SESSION_MARKER], titles=("ray::MCTSWorker", "ray::PolicyServer", "ray::PolicyRouter"))
@@ -178,8 +181,8 @@ def test_a_checkpoint_whose_engine_never_starts_stops_the_stage(policy, tmp_path
     shutil.copytree(policy, broken)
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    config = generate_config(str(broken), tmp_path / "out", easy_tasks([40], SEARCH_LEVELS))
+    config = generate_config(easy_tasks([40], SEARCH_LEVELS))
     config = replace(config, serving=replace(config.serving, max_start_failures=2))
     with pytest.raises(Exception, match="failed to start 2 times"):
-        run_generation(config, progress=False)
+        run_generation(config, str(broken), ENV, tmp_path / "out", progress=False)
     assert not list((tmp_path / "out").glob("*.parquet"))

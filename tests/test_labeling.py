@@ -31,11 +31,38 @@ def test_step_cutoff_is_strict():
     assert label_of(0.2, steps=30, config=config) == "undesirable"
 
 
+def test_a_long_success_is_undesirable_when_asked_and_dropped_by_default():
+    drop = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, step_cutoff=7)
+    keep = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, step_cutoff=7, long_successes="undesirable")
+    assert label_of(1.0, steps=7, config=drop) is None and label_of(1.0, steps=7, config=keep) == "undesirable"
+    assert label_of(1.0, steps=6, config=keep) == "desirable" and label_of(0.7, steps=9, config=keep) is None
+
+
+def test_a_relative_step_budget_compares_successes_of_the_same_task():
+    """Task 0 is won in 3 and in 9 steps, task 1 only in 5: at twice the shortest, the 9-step
+    win is long and the 5-step one is not, until the expert shows task 1 in 2 steps."""
+    searched = [make_record(task_id=t, reward=r, steps=s, label=None) for t, r, s in
+                (("0", 1.0, 3), ("0", 1.0, 9), ("0", 1.0, 6), ("0", 0.0, 12), ("1", 1.0, 5))]
+    config = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, relative_step_budget=2.0, long_successes="undesirable")
+    assert [r.label for r in label_records(searched, config)] == ["desirable", "undesirable", "desirable", "undesirable",
+                                                                  "desirable"]
+    dropped = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, relative_step_budget=2.0)
+    assert [r.label for r in label_records(searched, dropped)][:2] == ["desirable", None]
+    demo = make_record(task_id="1", reward=1.0, steps=2, label=None, source="expert")
+    assert label_records(searched, config, known=[demo])[-1].label == "undesirable"
+    assert [r.label for r in label_expert_demos([demo], config, "all", known=searched)] == ["desirable"]
+    assert label_records(searched, LabelConfig())[1].label == "desirable"  # no budget: every win, as before
+
+
 def test_thresholds_out_of_order_are_refused():
     with pytest.raises(ValueError, match="kappa2 <= kappa1 <= kappa0"):
         LabelConfig(kappa0=0.5, kappa1=0.6)
     with pytest.raises(ValueError, match="bc_fraction"):
         LabelConfig(bc_fraction=0.0)
+    with pytest.raises(ValueError, match="relative_step_budget must be at least 1"):
+        LabelConfig(relative_step_budget=0.5)
+    with pytest.raises(ValueError, match="long_successes must be"):
+        LabelConfig(long_successes="keep")
 
 
 def _records():

@@ -59,10 +59,9 @@ def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_p
     from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
 
-    config = GenerateConfig(policy=str(tiny_model_dir), output_dir=str(tmp_path), task_ids=(0, 1), workers=2,
-                            cpus_per_worker=0.25, teacher=endpoint.config, env=EnvConfig(options={"max_turns": 3}),
+    config = GenerateConfig(task_ids=(0, 1), workers=2, cpus_per_worker=0.25, teacher=endpoint.config,
                             search=SearchConfig(simulations=2, children=2, max_depth=3, max_new_tokens=16))
-    totals = run_generation(config, progress=False)
+    totals = run_generation(config, str(tiny_model_dir), EnvConfig(options={"max_turns": 3}), tmp_path, progress=False)
     records = read_records(tmp_path)
     assert totals["tasks"] == 2 and not totals["failed"] and "replica_replacements" not in totals
     assert records and {r.policy for r in records} == {"tiny"} and {r.task_id for r in records} == {"0", "1"}

@@ -3,6 +3,7 @@
 
 import json
 import subprocess
+from dataclasses import asdict
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from depo_ray.config import ConfigError, from_dict, load_yaml
 from depo_ray.pipeline.config import PipelineConfig
 from depo_ray.pipeline.plan import resource_problems, stage_needs
-from depo_ray.pipeline.runner import run_problems, stage_settings, stale_stages, to_run
+from depo_ray.pipeline.runner import run_problems, settings_change, stage_settings, stale_stages, to_run
 from depo_ray.pipeline.stage import RunFolder
 from depo_ray.pipeline.recipe import STAGES
 from depo_ray.settings import first_difference
@@ -77,6 +78,30 @@ def test_a_setting_added_to_the_code_after_a_stage_ran_is_a_change_only_off_its_
     assert first_difference(stored, {"bc": {"epochs": 2, "data_fraction": 1.0}}) == "bc.data_fraction: None -> 1.0"
 
 
+def test_a_marker_from_when_sections_held_the_pipelines_paths_still_counts_as_done(tmp_path):
+    """Sections once carried policy, output_dir, env, ... for the pipeline to fill in, stored
+    empty in every marker; today's sections lack them. Such a marker stays current, while one
+    that held another value for them does not."""
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
+    empty = {"generate": {"policy": "", "output_dir": "", "env": {"name": "babyai", "options": {}}},
+             "bootstrap": {"run_dir": "", "policy": None, "env": None, "max_new_tokens": None},
+             "kto": {"model": "", "output_dir": ""}, "evaluate": {"policy": "", "output_dir": "", "env": {"name": "babyai", "options": {}}}}
+    for name, retired in empty.items():
+        stored = stage_settings(STAGE[name], config)
+        stored[name].update(retired)
+        assert settings_change(stored, STAGE[name], config) is None, name
+    stored = stage_settings(STAGE["generate"], config)
+    stored["generate"]["policy"] = "runs/elsewhere"
+    assert settings_change(stored, STAGE["generate"], config) == "generate.policy: 'runs/elsewhere' -> None"
+    # the run's saved config.yaml of that time loads as today's config
+    saved = json.loads(json.dumps(asdict(config)))
+    for name, retired in empty.items():
+        saved[name].update(retired)
+    assert from_dict(PipelineConfig, saved) == config
+    with pytest.raises(ConfigError, match="generate.policy: unknown key"):
+        from_dict(PipelineConfig, {"generate": {"policy": "runs/elsewhere"}})
+
+
 def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path):
     """bootstrap.train is None by default: its defaults come from the config as set."""
     data = {"run_dir": str(tmp_path), "bootstrap": {"train": {"loss": {"name": "sft"}, "epochs": 4}}}
@@ -116,6 +141,7 @@ def test_every_stage_of_the_cpu_default_reads_back_unchanged_and_scheduling_is_n
     data["generate"]["workers"], data["bc"]["checkpoint_every"] = 1, 7  # another cluster, same results
     data["evaluate"]["serving"]["replicas"] = 2
     data["generate"]["trees_per_worker"], data["evaluate"]["episodes_per_worker"] = 2, 1
+    data["generate"]["max_worker_restarts"] = 0
     assert stale_stages(from_dict(PipelineConfig, data), run, set()) == []
     data["label"]["thresholds"]["kappa0"] = 0.8
     (problem,) = stale_stages(from_dict(PipelineConfig, data), run, set())

@@ -118,7 +118,7 @@ def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the
     from depo_ray.pipeline.config import PipelineConfig
     from depo_ray.pipeline.runner import to_run
     from depo_ray.pipeline.stage import RunFolder
-    from depo_ray.pipeline.recipe import bootstrap_settings, demos_folder, starting_policy
+    from depo_ray.pipeline.recipe import bootstrap_run, demos_folder, starting_policy
 
     warm = {"run_dir": str(tmp_path / "run"), "policy": NAME, "label": {"expert_demos": "desirable"},
             "bootstrap": {"tasks": [0, 40], "warm_start": True}}
@@ -126,15 +126,15 @@ def test_a_warm_started_pretrained_policy_runs_the_bootstrap_from_itself_and_the
     assert [s.name for s in to_run(config, None)][:3] == ["bootstrap", "generate", "label"]  # no demos stage
     run = RunFolder(tmp_path / "run")
     assert demos_folder(config, run) == run / "bootstrap" / "demos"
-    settings = bootstrap_settings(config, run / "bootstrap", ROOT)
-    assert settings.policy and settings.policy.endswith(NAME) and settings.run_dir == str(run / "bootstrap")
+    target = bootstrap_run(config, run / "bootstrap", ROOT)
+    assert target.policy and target.policy.endswith(NAME) and target.folder == str(run / "bootstrap")
     run.finish("bootstrap", {}, 1.0, policy="bootstrap/bc_model/round-1/final")
     assert starting_policy(config, run, ROOT) == str(run / "bootstrap" / "bc_model" / "round-1" / "final")
     without = from_dict(PipelineConfig, {**warm, "bootstrap": {"tasks": [0, 40]}})
     assert [s.name for s in to_run(without, None)][0] == "demos" and starting_policy(without, run, ROOT).endswith(NAME)
     with pytest.raises(ConfigError, match="bootstrap.warm_start: only for a pretrained policy"):
         from_dict(PipelineConfig, {"bootstrap": {"warm_start": True}})
-    with pytest.raises(ConfigError, match="bootstrap.policy: set by the pipeline"):
+    with pytest.raises(ConfigError, match="bootstrap.policy: unknown key"):  # the pipeline's policy is the top-level one
         from_dict(PipelineConfig, {**warm, "bootstrap": {"policy": NAME}})
 
 
@@ -277,6 +277,6 @@ def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_ser
     (step,) = [json.loads(line) for line in (run / "depo" / "seed-0" / "metrics.jsonl").read_text().splitlines()]
     assert step["count_desirable"] and step["count_undesirable"]  # both of DEPO's terms saw data
 
-    evaluate = replace(config.evaluate, policy=str(depo), output_dir=str(tmp_path / "eval"), env=paths_under(config.env, ROOT))
-    summary = run_evaluation(evaluate, method="depo", progress=False)  # vLLM loads the merged folder as a plain model
+    summary = run_evaluation(config.evaluate, str(depo), paths_under(config.env, ROOT), tmp_path / "eval", method="depo",
+                             progress=False)  # vLLM loads the merged folder as a plain model
     assert 0 <= summary["succ"] <= 1 and summary["tokens_per_turn"] > 0

@@ -214,6 +214,12 @@ def test_an_outcomes_file_gives_back_the_intervals_of_the_evaluations_it_was_wri
     (one,) = read_outcomes(tmp_path / "one.csv")
     in_order = sorted(kto[1], key=lambda r: r.task_id)
     assert (one.method, one.seed, [r.success for r in one.results]) == ("kto", 1, [r.success for r in in_order])
+    import pyarrow.parquet as pq
+
+    (tmp_path / "kto-2").mkdir()  # an evaluation folder that lost a column the comparison reads
+    pq.write_table(pq.read_table(tmp_path / "kto-1" / "tasks.parquet").drop_columns(["turns"]), tmp_path / "kto-2" / "tasks.parquet")
+    with pytest.raises(SystemExit, match=r"kto-2/tasks.parquet: per-task results missing columns \['turns'\]"):
+        compare([f"kto@1={tmp_path / 'kto-1'}", f"depo@1={tmp_path / 'kto-2'}"])
     (tmp_path / "other.csv").write_text("method,seed\nkto,0\n")
     with pytest.raises(ValueError, match="other.csv: not an outcomes file"):
         read_outcomes(tmp_path / "other.csv")

@@ -52,16 +52,16 @@ def test_the_ablation_has_each_bonus_term_alone_both_and_the_penalty():
 
 
 def test_a_trial_changes_only_the_swept_settings_of_the_template():
-    template = TrainConfig(model="bc", loss=DEPO, learning_rate=3e-5, epochs=2)
+    template = TrainConfig(loss=DEPO, learning_rate=3e-5, epochs=2)
     params = trial_params({"variant": {"alpha1": 0.0, "alpha2": 3.0, "loss": "depo_penalty"}, "beta": 0.1, "fraction": 0.5})
     train = trial_train_config(params, template)
     assert (train.loss.name, train.loss.alpha1, train.loss.alpha2, train.loss.beta) == ("depo_penalty", 0.0, 3.0, 0.1)
-    assert train.data_fraction == 0.5 and (train.learning_rate, train.epochs, train.model) == (3e-5, 2, "bc")
+    assert train.data_fraction == 0.5 and (train.learning_rate, train.epochs) == (3e-5, 2)
     assert trial_key(params) == "depo_penalty-a1_0-a2_3-b_0.1-f_0.5"
 
 
 def test_concurrent_trials_follow_the_cluster():
-    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=0)
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), "bc", (), None, None, {}, trial_cpus=2, trial_gpus=0)
     assert [max_concurrent(job, cpus, 0) for cpus in (2, 3, 8)] == [1, 1, 4]
     gpu_job = replace(job, trial_gpus=1)
     assert max_concurrent(gpu_job, 64, 8) == 8 and max_concurrent(gpu_job, 4, 8) == 2
@@ -72,7 +72,7 @@ def test_a_trial_that_does_not_fit_the_cluster_is_refused():
     from depo_ray.config import ConfigError
     from depo_ray.tune.sweep import check_fits
 
-    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), (), None, {}, trial_cpus=2, trial_gpus=1)
+    job = SweepJob(SweepConfig(), Path("."), TrainConfig(), "bc", (), None, None, {}, trial_cpus=2, trial_gpus=1)
     check_fits(job, 2, 1)
     with pytest.raises(ConfigError, match="a trial needs 2 CPUs and 1 GPUs at once .* the cluster has 2 and 0"):
         check_fits(job, 2, 0)
@@ -82,7 +82,7 @@ def test_a_sweep_folder_is_resumed_only_with_the_settings_and_files_it_was_made_
     from depo_ray.config import ConfigError
     from depo_ray.tune.sweep import check_manifest
 
-    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), (), None, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
+    made = SweepJob(SweepConfig(), tmp_path, TrainConfig(), "bc", (), None, None, {}, 1, 0, manifest={"sweep": {"seed": 0}, "pi_bc": [["final/model.safetensors", 10, 1]]})
     check_manifest(made)  # a new folder: nothing to compare
     made.manifest_file.write_text(json.dumps(made.manifest))
     check_manifest(made)
@@ -189,7 +189,7 @@ def test_a_depo_weighted_grid_sweeps_its_gammas_and_beta():
 
 
 def test_a_depo_weighted_trial_sets_its_gammas_and_names_its_folder_by_them():
-    template = TrainConfig(model="bc", loss=WEIGHTED)
+    template = TrainConfig(loss=WEIGHTED)
     params = trial_params({"gamma_token": 0.5, "gamma_step": 1.0, "beta": 0.1, "loss": "depo_weighted", "fraction": 1.0})
     loss = trial_train_config(params, template).loss
     assert (loss.name, loss.gamma_token, loss.gamma_step, loss.beta) == ("depo_weighted", 0.5, 1.0, 0.1)
@@ -230,7 +230,7 @@ def test_an_alpha_grid_of_two_losses_runs_each_over_its_own_settings_on_one_fron
     assert cli.listed_trials(points) == ["depo-a1_0-a2_3-b_0.2-f_1", "depo-a1_3-a2_3-b_0.2-f_1",
                                          "depo_weighted-gt_0-gs_1-b_0.2-f_1", "depo_weighted-gt_1-gs_1-b_0.2-f_1"]
     weighted = trial_train_config(trial_params({"variant": points["variant"][3], "beta": 0.2, "fraction": 1.0}),
-                                  TrainConfig(model="bc", loss=DEPO)).loss
+                                  TrainConfig(loss=DEPO)).loss
     assert (weighted.name, weighted.gamma_token, weighted.gamma_step, weighted.alpha1) == ("depo_weighted", 1.0, 1.0, 2.0)
 
 

@@ -56,9 +56,9 @@ def wandering(record, tokenizer):
     return replace(record, messages=messages, total_tokens=total, avg_tokens_per_step=total / record.steps)
 
 
-def bc_config(model, output, **overrides) -> TrainConfig:
-    base = TrainConfig(model=str(model), output_dir=str(output), loss=LossConfig(name="sft"), lora=None,
-                       learning_rate=1e-3, epochs=3, global_batch_size=4, num_workers=1, checkpoint_every=4)
+def bc_config(**overrides) -> TrainConfig:
+    base = TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=1e-3, epochs=3, global_batch_size=4, num_workers=1,
+                       checkpoint_every=4)
     return replace(base, **overrides)
 
 
@@ -74,7 +74,7 @@ def metrics(output) -> list[dict]:
 @pytest.fixture(scope="module")
 def bc_model(cluster, shards, tiny_model_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("bc")
-    _, final = run_bc(bc_config(tiny_model_dir, output), shards["bc"])
+    _, final = run_bc(bc_config(), str(tiny_model_dir), output, shards["bc"])
     return output, final
 
 
@@ -90,9 +90,9 @@ def test_lora_adapters_are_merged_into_the_final_model_and_the_run_leaves_no_con
                                                                                              tmp_path):
     from depo_ray.cluster import actor_ids, end_outlived_actors
 
-    config = bc_config(tiny_model_dir, tmp_path, lora=LoraSettings(), epochs=1)
+    config = bc_config(lora=LoraSettings(), epochs=1)
     handler, before = signal.getsignal(signal.SIGINT), actor_ids(("TrainController",))
-    _, final = run_bc(config, shards["bc"])
+    _, final = run_bc(config, str(tiny_model_dir), tmp_path, shards["bc"])
     # Ray Train's Ctrl-C handler held the controller's handle after fit: the caller's is back,
     # so the controller has ended and the hung-process check found it dead at once
     assert signal.getsignal(signal.SIGINT) is handler
@@ -108,14 +108,14 @@ def test_lora_adapters_are_merged_into_the_final_model_and_the_run_leaves_no_con
 
 def test_two_workers_follow_the_one_worker_loss_curve(cluster, shards, tiny_model_dir, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    run_bc(bc_config(tiny_model_dir, one, epochs=2), shards["bc"])
-    run_bc(bc_config(tiny_model_dir, two, epochs=2, num_workers=2), shards["bc"])
+    run_bc(bc_config(epochs=2), str(tiny_model_dir), one, shards["bc"])
+    run_bc(bc_config(epochs=2, num_workers=2), str(tiny_model_dir), two, shards["bc"])
     curve_one, curve_two = [m["loss"] for m in metrics(one)], [m["loss"] for m in metrics(two)]
     assert len(curve_one) == len(curve_two) >= 4
     assert curve_two == pytest.approx(curve_one, rel=1e-3)
 
 
-def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, float]:
+def evaluate_on_training_batches(model_dir, config: TrainConfig, output_dir) -> dict[str, float]:
     """Mean loss and implied rewards of D and U on the stage's own packed batches under a model."""
     import glob
 
@@ -127,7 +127,7 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
     from depo_ray.train.steps import preference_step
     from depo_ray.train.run import BATCH_INDEX
 
-    rows = [r for f in sorted(glob.glob(f"{config.output_dir}/data/*.parquet"))
+    rows = [r for f in sorted(glob.glob(f"{output_dir}/data/*.parquet"))
             for r in pq.read_table(f).drop_columns([BATCH_INDEX]).to_pylist()]
     model, pad_id = load_model(str(model_dir)).eval(), load_tokenizer(str(model_dir)).pad_token_id
     with torch.no_grad():
@@ -138,10 +138,11 @@ def evaluate_on_training_batches(model_dir, config: TrainConfig) -> dict[str, fl
 
 def test_a_short_depo_run_lowers_the_loss_and_raises_the_desirable_reward(bc_model, shards, tmp_path):
     _, pi_bc = bc_model
-    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4,
+    config = TrainConfig(lora=None, learning_rate=5e-5, epochs=4, global_batch_size=4,
                          num_workers=1, checkpoint_every=50, loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0, lambda_u=0.3))
-    _, final = run_preference(config, shards["labeled"])
-    log, before, after = metrics(tmp_path), evaluate_on_training_batches(pi_bc, config), evaluate_on_training_batches(final, config)
+    _, final = run_preference(config, str(pi_bc), tmp_path, shards["labeled"])
+    log = metrics(tmp_path)
+    before, after = evaluate_on_training_batches(pi_bc, config, tmp_path), evaluate_on_training_batches(final, config, tmp_path)
     assert len(log) >= 8 and all(m["z0"] >= 0 and "bonus" in m and m["tokens_per_s"] > 0 for m in log)
     assert (before["reward_desirable"], before["reward_undesirable"]) == (0.0, 0.0)  # π_BC is the reference: r = 0
     assert after["loss"] < before["loss"], (before, after)
@@ -156,12 +157,12 @@ def test_a_data_fraction_trains_on_that_share_of_the_scored_batches_in_their_pac
     from depo_ray.train.run import scored_preference_data
 
     _, pi_bc = bc_model
-    config = TrainConfig(model=str(pi_bc), output_dir=str(tmp_path), loss=LossConfig(name="depo"), lora=None,
+    config = TrainConfig(loss=LossConfig(name="depo"), lora=None,
                          learning_rate=1e-4, epochs=1, global_batch_size=2, num_workers=1, data_fraction=0.5)
-    run_preference(config, shards["labeled"], scored_folder=tmp_path / "scored")
-    packed = build_dataset(shards["labeled"], config.model, global_size=2, num_workers=1, preference=True,
+    run_preference(config, str(pi_bc), tmp_path, shards["labeled"], scored_folder=tmp_path / "scored")
+    packed = build_dataset(shards["labeled"], str(pi_bc), global_size=2, num_workers=1, preference=True,
                            max_length=config.max_length, seed=config.seed, labels=("desirable", "undesirable"))
-    scored = scored_preference_data(config, shards["labeled"], tmp_path / "scored")
+    scored = scored_preference_data(config, str(pi_bc), shards["labeled"], tmp_path / "scored")
 
     def sequences(dataset):
         return [[list(ids) for ids in row["input_ids"]] for row in dataset.iter_rows()]
@@ -179,10 +180,10 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
     from depo_ray.train.run import run_distill
 
     _, teacher = bc_model
-    config = bc_config(tiny_model_dir, tmp_path, loss=LossConfig(name="sad"), teacher=str(teacher), teacher_top_k=8,
+    config = bc_config(loss=LossConfig(name="sad"), teacher=str(teacher), teacher_top_k=8,
                        curriculum=CurriculumConfig(schedule="simple_to_complex"), epochs=2, num_workers=2,
                        micro_batch_size=2)
-    _, final = run_distill(config, shards["bc"])
+    _, final = run_distill(config, str(tiny_model_dir), tmp_path, shards["bc"])
     scored = [json.loads(line) for line in (tmp_path / "data" / "curriculum.jsonl").read_text().splitlines()]
     assert sorted(r["rank"] for r in scored) == list(range(len(scored)))
     # equal-count bands of the score, simplest band first (the seed orders each band inside)
@@ -192,7 +193,7 @@ def test_a_student_distilled_with_sad_on_a_curriculum_moves_toward_its_teacher(b
         assert sorted(s for s, i in zip(by_rank, band) if i == b) == [s for s, i in zip(by_score, band) if i == b]
     from depo_ray.train.run import scored_distill_data
 
-    trained_order = [task for batch in scored_distill_data(config, shards["bc"], tmp_path / "data").iter_rows()
+    trained_order = [task for batch in scored_distill_data(config, str(tiny_model_dir), shards["bc"], tmp_path / "data").iter_rows()
                      for task in batch["task_id"]]  # read back from the kept data, in training order
     by_rank = [r["task_id"] for r in sorted(scored, key=lambda r: r["rank"])]
     assert trained_order == by_rank[:len(trained_order)] and len(trained_order) == 4 * (len(scored) // 4)
@@ -224,9 +225,9 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(cluster, shards, tiny_
     import ray
     from ray.util.state import list_actors
 
-    config = bc_config(tiny_model_dir, tmp_path, epochs=8, checkpoint_every=2, num_workers=2, max_failures=2)
+    config = bc_config(epochs=8, checkpoint_every=2, num_workers=2, max_failures=2)
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.update(result=run_bc(config, shards["bc"])))
+    runner = threading.Thread(target=lambda: outcome.update(result=run_bc(config, str(tiny_model_dir), tmp_path, shards["bc"])))
     runner.start()
     killed = None
     deadline = time.time() + 300
@@ -262,7 +263,7 @@ def test_an_error_the_training_code_raises_fails_the_run_at_once(cluster, shards
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ray.train.TrainingFailedError):
-        run_bc(bc_config(broken, tmp_path / "out", max_failures=2), shards["bc"])
+        run_bc(bc_config(max_failures=2), str(broken), tmp_path / "out", shards["bc"])
     assert "a train worker was lost" not in capfd.readouterr().out
 
 

@@ -69,7 +69,7 @@ def test_micro_batching_gives_the_whole_batch_gradient(tiny_model_dir, tiny_toke
     if loss != "sft":
         part = near_the_policy(part, tiny_model_dir)
     step = sft_step if loss == "sft" else preference_step
-    whole = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=None, global_batch_size=5,
+    whole = TrainConfig(lora=None, global_batch_size=5,
                         loss=LossConfig(name=loss, alpha1=1.0, alpha2=2.0))
     grads_whole, metrics_whole = gradients_and_metrics(tiny_model_dir, part, whole, step)
     grads_micro, metrics_micro = gradients_and_metrics(tiny_model_dir, part, replace(whole, micro_batch_size=2), step)
@@ -116,12 +116,12 @@ def test_a_metrics_line_cut_off_by_a_killed_process_does_not_stop_the_resume(tmp
 @pytest.mark.parametrize("lora", [None, LoraSettings(r=4, alpha=8, dropout=0.0)])
 def test_gradient_checkpointing_gives_the_same_gradient(tiny_model_dir, tiny_tokenizer, lora, monkeypatch):
     part = near_the_policy(random_part(4, len(tiny_tokenizer), seed=2), tiny_model_dir)
-    config = TrainConfig(model=str(tiny_model_dir), output_dir="unused", lora=lora, global_batch_size=4,
+    config = TrainConfig(lora=lora, global_batch_size=4,
                          micro_batch_size=2, loss=LossConfig(name="depo", alpha1=1.0, alpha2=1.0))
 
     def gradients(config):
         torch.manual_seed(0)  # the same adapter initialisation
-        model = build_model(config)
+        model = build_model(config, str(tiny_model_dir))
         model.train()
         layer_calls = []
         mlp = type(next(m for name, m in model.named_modules() if name.endswith("layers.0.mlp")))

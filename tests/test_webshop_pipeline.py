@@ -100,7 +100,7 @@ def test_a_folder_given_by_its_absolute_path_reads_as_the_config_writes_it(tmp_p
 @pytest.mark.vllm
 def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_cluster, shop_env, tmp_path):
     from depo_ray.bootstrap.warm_start import bootstrap_policy
-    from depo_ray.bootstrap.config import BootstrapConfig
+    from depo_ray.bootstrap.config import BootstrapConfig, BootstrapRun
     from depo_ray.evaluate.episodes import run_evaluation
     from depo_ray.evaluate.config import EvalConfig
     from depo_ray.losses.config import LossConfig
@@ -114,12 +114,11 @@ def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_
     from depo_ray.train.config import TrainConfig
 
     bootstrap = BootstrapConfig(
-        run_dir=str(tmp_path / "bootstrap"), task_ids=tuple(range(1500, 1524)), env=shop_env, expert={"detour_share": 0.3},
-        check_tasks=(1548,), min_valid_rate=0.0, max_rounds=1,
-        train=TrainConfig(model="", output_dir="", loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3,
-                          epochs=3, global_batch_size=4, micro_batch_size=4, checkpoint_every=100),
+        task_ids=tuple(range(1500, 1524)), expert={"detour_share": 0.3}, check_tasks=(1548,), min_valid_rate=0.0, max_rounds=1,
+        train=TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=3e-3, epochs=3, global_batch_size=4,
+                          micro_batch_size=4, checkpoint_every=100),
     )
-    policy = str(bootstrap_policy(bootstrap, progress=False))
+    policy = str(bootstrap_policy(bootstrap, BootstrapRun(str(tmp_path / "bootstrap"), shop_env), progress=False))
     demos = read_records(tmp_path / "bootstrap" / "demos")
     assert len(demos) == 24 and {r.env for r in demos} == {"webshop"} and all(r.reward == 1.0 for r in demos)
     (check,) = json.loads((tmp_path / "bootstrap" / "bootstrap.json").read_text())["rounds"]
@@ -128,15 +127,13 @@ def test_the_bootstrapped_tiny_model_searches_and_is_evaluated_through_vllm(ray_
     served = ServingConfig(cpus_per_replica=1, request_timeout_s=120,
                            engine=EngineConfig(max_model_len=4096, dtype="float32"))
     generated = GenerateConfig(
-        policy=policy, output_dir=str(tmp_path / "trajectories"), task_ids=(1550, 1551), env=shop_env, workers=2,
-        cpus_per_worker=0.25, serving=served,
+        task_ids=(1550, 1551), workers=2, cpus_per_worker=0.25, serving=served,
         search=SearchConfig(simulations=2, children=2, max_depth=4, temperature=0.5, max_new_tokens=48),
     )
-    evaluated = EvalConfig(policy=policy, output_dir=str(tmp_path / "eval"), task_ids=(0, 1), env=shop_env,
-                           serving=served, max_new_tokens=48)
+    evaluated = EvalConfig(task_ids=(0, 1), serving=served, max_new_tokens=48)
     with serving(policy, served, "webshop-test") as router:  # one engine for the search and the evaluation
-        totals = run_generation(generated, progress=False, router=router)
-        summary = run_evaluation(evaluated, "bc", progress=False, router=router)
+        totals = run_generation(generated, policy, shop_env, tmp_path / "trajectories", progress=False, router=router)
+        summary = run_evaluation(evaluated, policy, shop_env, tmp_path / "eval", "bc", progress=False, router=router)
     records = read_records(tmp_path / "trajectories")
     assert not totals["failed"] and totals["tasks"] == 2 and records
     assert {r.env for r in records} == {"webshop"} and {r.task_id for r in records} <= {"1550", "1551"}

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable
 
 from tqdm import tqdm
 
-from depo_ray.bootstrap.config import BootstrapConfig
+from depo_ray.bootstrap.config import BootstrapConfig, BootstrapRun
 from depo_ray.env_setup import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.files import write_text_atomically
+from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
+from depo_ray.tokens import prompt_ids, tokens_per_turn
+from depo_ray.train.config import FINAL
+from environments.episode import ObservedEnv, play_episode
+
+# torch and transformers load on first use: the pipeline's recipe, which plans and dry runs read,
+# imports this module.
 
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
@@ -35,8 +43,6 @@ def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_op
 
 def turns_over_budget(records: Iterable[TrajectoryRecord], tokenizer, max_new_tokens: int) -> dict:
     """How many assistant turns of ``records`` need more than ``max_new_tokens`` tokens."""
-    from depo_ray.tokens import tokens_per_turn
-
     lengths = [n for record in records for n in tokens_per_turn(tokenizer, record.messages)]
     return {"turns": len(lengths), "over_budget": sum(n > max_new_tokens for n in lengths), "max_new_tokens": max_new_tokens}
 
@@ -47,8 +53,6 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     import torch
 
     from depo_ray.models.loading import load_model, load_tokenizer
-    from depo_ray.tokens import prompt_ids
-    from environments.episode import ObservedEnv, play_episode
 
     model, tokenizer = load_model(str(policy)).eval(), load_tokenizer(str(policy))
     task_env, valid, successes = make_env(env_config), [], 0
@@ -65,54 +69,46 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     return {"valid_rate": sum(valid) / max(1, len(valid)), "success_rate": successes / len(task_ids), "turns": len(valid)}
 
 
-def write_expert_demos(config: BootstrapConfig, tokenizer, folder: Path, progress: bool = True) -> list[TrajectoryRecord]:
-    """The expert's demonstrations of the config's tasks, tokenized for the policy that will
-    learn from them, labeled with the default thresholds, in ``folder/expert.parquet``."""
-    from depo_ray.labeling import LabelConfig, label_records
-
-    tasks = select_tasks(config.tasks, config.task_ids, make_env(config.env).held_out)
-    labeled = label_records(expert_records(tasks, tokenizer, config.env, config.expert, progress=progress), LabelConfig())
+def write_expert_demos(config: BootstrapConfig, env: EnvConfig, tokenizer, folder: Path,
+                       progress: bool = True) -> list[TrajectoryRecord]:
+    """The expert's demonstrations of the config's tasks of ``env``, tokenized for the policy
+    that will learn from them, labeled with the default thresholds, in ``folder/expert.parquet``."""
+    tasks = select_tasks(config.tasks, config.task_ids, make_env(env).held_out)
+    labeled = label_records(expert_records(tasks, tokenizer, env, config.expert, progress=progress), LabelConfig())
     write_shard(labeled, folder / "expert.parquet")
     return labeled
 
 
-def bootstrap_policy(config: BootstrapConfig, progress: bool = True) -> Path:
-    """Tiny policy (or ``config.policy``) -> expert demonstrations -> BC rounds with
-    ``run_bc`` until greedy play is mostly valid actions (or ``max_rounds``). Every artifact
-    is kept and reused on re-run.
-    Returns the π_BC folder the search then serves; ``<run_dir>/bootstrap.json`` has the
+def bootstrap_policy(config: BootstrapConfig, target: BootstrapRun, progress: bool = True) -> Path:
+    """A new tiny policy (``config.model``) or the target's pretrained policy -> expert
+    demonstrations of its env -> BC rounds with ``run_bc`` until greedy play is mostly valid
+    actions (or ``max_rounds``), all in the target's folder. Every artifact is kept and reused
+    on re-run. Returns the π_BC folder the search then serves; ``bootstrap.json`` has the
     checks and how many expert turns are longer than the turn budget."""
-    import json
-    from dataclasses import replace
-
-    from depo_ray.labeling import LabelConfig, select_bc
     from depo_ray.models.loading import load_tokenizer
     from depo_ray.models.tiny import build_tiny_policy, vocabulary_of
-    from depo_ray.train.run import FINAL, run_bc
+    from depo_ray.train.run import run_bc
 
-    if config.env is None:
-        raise ValueError("env: the bootstrap needs the environment of its demonstrations")
-    run, kit, task_env = Path(config.run_dir), expert_kit(config.env.name), make_env(config.env)
-    policy, bc_shard = config.policy or run / "policy", run / "bc" / "expert.parquet"
-    if config.policy is None and not (policy / "config.json").exists():
-        build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), policy, config.model, keep_spacing=kit.keep_spacing)
+    run, env, budget = Path(target.folder), target.env, target.max_new_tokens
+    kit, task_env = expert_kit(env.name), make_env(env)
+    start, bc_shard = target.policy or run / "policy", run / "bc" / "expert.parquet"
+    if target.policy is None and not (start / "config.json").exists():
+        build_tiny_policy(vocabulary_of(kit.vocabulary_texts(task_env.env)), start, config.model, keep_spacing=kit.keep_spacing)
     if not bc_shard.exists():
-        labeled = write_expert_demos(config, load_tokenizer(str(policy)), run / "demos", progress)
+        labeled = write_expert_demos(config, env, load_tokenizer(str(start)), run / "demos", progress)
         write_shard(select_bc(labeled, LabelConfig()), bc_shard)
-    budget = config.max_new_tokens or 96
-    demo_turns = turns_over_budget(read_records(run / "demos"), load_tokenizer(str(policy)), budget)
+    demo_turns = turns_over_budget(read_records(run / "demos"), load_tokenizer(str(start)), budget)
     if demo_turns["over_budget"]:
         print(f"warning: {demo_turns['over_budget']} of {demo_turns['turns']} expert turns are longer than the "
               f"{budget} tokens the policy may write per turn; imitating them teaches turns cut off before their Action")
-    train = config.round_config
-    start, checks = policy, []
+    train, checks = config.round_config, []
     for round_number in range(1, config.max_rounds + 1):
         output = run / "bc_model" / f"round-{round_number}"
         if not (output / FINAL / "config.json").exists():
-            run_bc(replace(train, model=str(start), output_dir=str(output)), [str(bc_shard)])
+            run_bc(train, str(start), output, [str(bc_shard)])
         check_file = output / "check.json"
         if not check_file.exists():
-            write_text_atomically(check_file, json.dumps(greedy_check(output / FINAL, config.env, config.check_tasks, budget)))
+            write_text_atomically(check_file, json.dumps(greedy_check(output / FINAL, env, config.check_tasks, budget)))
         checks.append({"round": round_number, **json.loads(check_file.read_text())})
         if progress:
             print(f"bootstrap round {round_number}: {checks[-1]}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from depo_ray.tokens import ChatTokens
+from depo_ray.tokens import ChatTokens, chat_tokens
+
+# torch and transformers load on first use: segment_lengths and action_matches need neither.
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,6 @@ def action_matches_on(model_path: str, chats: list[list[dict]]) -> list[bool]:
     from transformers import AutoModelForCausalLM
 
     from depo_ray.models.loading import load_tokenizer
-    from depo_ray.tokens import chat_tokens
 
     tokenizer = load_tokenizer(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32).eval()

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForCausalLM
+
+from depo_ray.files import replaced_atomically
+from depo_ray.models.loading import load_tokenizer
+
 
 def student_from_teacher(teacher: str | Path, folder: str | Path, layers: tuple[int, ...]) -> Path:
     """Save at ``folder`` the teacher with only ``layers`` (indices, in order) and its tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from depo_ray.files import replaced_atomically
-    from depo_ray.models.loading import load_tokenizer
-
     model = AutoModelForCausalLM.from_pretrained(teacher, torch_dtype=torch.float32)
     count = model.config.num_hidden_layers
     if not layers or sorted(set(layers)) != list(layers) or not all(0 <= i < count for i in layers):

@@ -1,4 +1,6 @@
-"""The evaluation settings, on the environment's held-out tasks and on math (no Ray, no model)."""
+"""The evaluation settings, on the environment's held-out tasks and on math (no Ray, no model).
+The policy evaluated, the environment and the output folder are the caller's: arguments of
+``run_evaluation`` and ``run_math_evaluation``."""
 
 from __future__ import annotations
 
@@ -16,10 +18,6 @@ TASK_SETS = {"test": "test_tasks", "large": "large_test_tasks", "validation": "v
 
 @dataclass(frozen=True)
 class EvalConfig:
-    policy: str = ""
-    """Model folder or Hugging Face id to evaluate (the pipeline fills it in)."""
-    output_dir: str = ""
-    """Where tasks.parquet, trajectories.parquet and summary.json go (the pipeline fills it in)."""
     task_ids: tuple[int, ...] | None = None
     """Held-out task ids; None: the environment's ``task_set``."""
     task_set: Literal["test", "large", "validation"] = "test"
@@ -28,8 +26,6 @@ class EvalConfig:
     harness's levels at unseen seeds), for paired comparisons with statistical power; or
     "validation", the held-out tasks settings are chosen on (BabyAI: 90, the harness's levels
     at other unseen seeds)."""
-    env: EnvConfig = field(default_factory=EnvConfig)
-    """Which environment, with its options (use the generation stage's)."""
     serving: ServingConfig = field(default_factory=ServingConfig)
     """vLLM replicas that serve the checkpoint."""
     workers: int = 2
@@ -52,11 +48,11 @@ class EvalConfig:
             raise ValueError(f"cpus_per_worker must be non-negative, got {self.cpus_per_worker}")
 
 
-def evaluation_tasks(config: EvalConfig) -> list[int]:
-    """The task ids an evaluation plays: ``task_ids`` when given, else the env's ``task_set``."""
+def evaluation_tasks(config: EvalConfig, env: EnvConfig) -> list[int]:
+    """The task ids an evaluation of ``env`` plays: ``task_ids`` when given, else the env's ``task_set``."""
     if config.task_ids is not None:
         return list(config.task_ids)
-    task_env = make_env(config.env)
+    task_env = make_env(env)
     tasks = getattr(task_env, TASK_SETS[config.task_set])
     if not tasks:
         raise ValueError(f"evaluate.task_set: {task_env.name} has no {config.task_set!r} task set")
@@ -65,10 +61,6 @@ def evaluation_tasks(config: EvalConfig) -> list[int]:
 
 @dataclass(frozen=True)
 class MathEvalConfig:
-    policy: str = ""
-    """Model folder or Hugging Face id to evaluate."""
-    output_dir: str = ""
-    """Where problems.parquet and summary.json go."""
     benchmark: str = "generated"
     """gsm8k, math, simuleq, or generated (arithmetic word problems, linear systems, fractions)."""
     path: str | None = None

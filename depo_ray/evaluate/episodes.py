@@ -14,8 +14,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
 from depo_ray.env_setup import EnvConfig, make_env
 from depo_ray.evaluate.config import EvalConfig, evaluation_tasks
 from depo_ray.evaluate.metrics import TaskResult, summarize
@@ -25,6 +28,8 @@ from depo_ray.search.interleave import Interleaver
 from depo_ray.serving.client import Meter, ReplicaClient
 from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv, episode_steps
+
+# Ray and transformers load on first use: the pipeline's planner and report import this module.
 
 SUMMARY = "summary.json"
 
@@ -95,48 +100,43 @@ class Evaluator:
 
 
 def read_results(output_dir: str | Path) -> list[TaskResult]:
-    import pyarrow.parquet as pq
-
     names = [f.name for f in TaskResult.__dataclass_fields__.values()]
     rows = pq.read_table(Path(output_dir) / "tasks.parquet").to_pylist()
     return [TaskResult(**{k: row[k] for k in names}) for row in rows]
 
 
 def _write_results(results: list[TaskResult], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows = [{**asdict(r), "env_seconds": r.env_seconds} for r in sorted(results, key=lambda r: r.task_id)]
     with replaced_atomically(path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
-def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = True, router=None) -> dict:
-    """Play every held-out task once; returns the summary (read back when already complete).
-    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
+def run_evaluation(config: EvalConfig, policy: str, env: EnvConfig, output_dir: str | Path, method: str = "policy",
+                   progress: bool = True, router=None) -> dict:
+    """``policy`` (a model folder or Hugging Face id) plays every held-out task of ``env`` once,
+    writing its results in ``output_dir``; returns the summary (read back when already complete).
+    ``router``: one already serving ``policy`` (else one is started and stopped here)."""
     import ray
     from ray.util.metrics import Counter, Gauge
 
-    from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
-    output = Path(config.output_dir)
+    output = Path(output_dir)
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     output.mkdir(parents=True, exist_ok=True)
-    task_ids = evaluation_tasks(config)
+    task_ids = evaluation_tasks(config, env)
     launched = time.perf_counter()
-    with serving(config.policy, config.serving, "eval-router", router) as router:
+    with serving(policy, config.serving, "eval-router", router) as router:
         ray.get(router.wait_ready.remote())
         startup = time.perf_counter() - launched
-        actor, actor_name = ray.remote(Evaluator), actor_names(f"evaluator-{method}")
+        evaluator = ray.remote(Evaluator)
         # One batch is played interleaved by one worker; many batches spread the tasks over the workers.
         # A worker that dies is replaced and its batch played again: greedy play repeats it.
-        batches = in_batches(task_ids, config.episodes_per_worker)
-        played = map_on_replaceable_actors(
-            lambda: actor.options(num_cpus=config.cpus_per_worker, name=actor_name()).remote(
-                config.env, router, config.policy, config.policy, config.max_new_tokens),
-            lambda evaluator, batch: evaluator.play.remote(batch), batches, config.workers)
+        evaluators = ReplaceableActors(f"evaluator-{method}", lambda name: evaluator.options(num_cpus=config.cpus_per_worker, name=name)
+                                       .remote(env, router, policy, policy, config.max_new_tokens))
+        played = map_on_replaceable_actors(evaluators, lambda actor, batch: actor.play.remote(batch),
+                                           in_batches(task_ids, config.episodes_per_worker), config.workers)
         done = Counter("depo_eval_tasks_done", description="Evaluation tasks played", tag_keys=("method",))
         success = Gauge("depo_eval_success_rate", description="Share of evaluation tasks solved", tag_keys=("method",))
         results, records = [], []
@@ -149,7 +149,7 @@ def run_evaluation(config: EvalConfig, method: str = "policy", progress: bool = 
             bar.update()
             bar.set_postfix(succ=f"{sum(r.success for r in results) / len(results):.2f}")
         bar.close()
-    summary = {"method": method, "policy": config.policy, **summarize(results), "engine_startup_seconds": startup}
+    summary = {"method": method, "policy": policy, **summarize(results), "engine_startup_seconds": startup}
     write_shard(sorted(records, key=lambda r: int(r.task_id)), output / "trajectories.parquet")
     _write_results(results, output / "tasks.parquet")
     write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))

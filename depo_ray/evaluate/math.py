@@ -13,12 +13,21 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from depo_ray.cluster import ReplaceableActors, in_batches, map_on_replaceable_actors
 from depo_ray.evaluate.config import MathEvalConfig
 from depo_ray.files import replaced_atomically, write_text_atomically
+from depo_ray.serving.client import ReplicaClient
+from depo_ray.serving.server import ChatRequest, Sampling
+from depo_ray.tokens import chat_tokens
 from environments.math import MathProblem, boxed_answer, equivalent, generated_problems, gsm8k_answer, load_problems
 from environments.math.problems import asks_for_a_number
+
+# Ray and transformers load on first use: the pipeline's artifact checks and planner import this
+# module.
 
 INSTRUCTION = "Solve the problem. Reason briefly, then give the final answer as \\boxed{...}."
 SUMMARY = "summary.json"
@@ -51,8 +60,6 @@ def final_answer(text: str, problem: MathProblem) -> str | None:
 def score(problem: MathProblem, response: str, tokenizer) -> dict:
     """One problem's row: the extracted answer, whether it is right, and the generated tokens
     (counted like every other generation: assistant tokens of the chat)."""
-    from depo_ray.tokens import chat_tokens
-
     predicted = final_answer(response, problem)
     tokens = sum(chat_tokens(tokenizer, chat(problem) + [{"role": "assistant", "content": response}]).assistant_mask)
     return {**asdict(problem), "response": response, "predicted": predicted,
@@ -73,40 +80,35 @@ class MathSolver:
 
     def __init__(self, router, tokenizer_path: str, max_new_tokens: int):
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.serving.client import ReplicaClient
-        from depo_ray.serving.server import Sampling
 
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.client, self.sampling = ReplicaClient(router, self.tokenizer), Sampling(temperature=0.0, max_tokens=max_new_tokens)
 
     def solve(self, problems: list[MathProblem]) -> list[dict]:
-        from depo_ray.serving.server import ChatRequest
-
         answers = self.client.submit_batch([ChatRequest(chat(problem), 1, self.sampling) for problem in problems]).result()
         return [score(problem, answer[0].text, self.tokenizer) for problem, answer in zip(problems, answers)]
 
 
-def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=None) -> dict:
-    """Solve every problem once; returns the summary (read back when already complete).
-    ``router``: one already serving ``config.policy`` (else one is started and stopped here)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def run_math_evaluation(config: MathEvalConfig, policy: str, output_dir: str | Path, progress: bool = True,
+                        router=None) -> dict:
+    """``policy`` (a model folder or Hugging Face id) solves every problem once, writing its
+    answers in ``output_dir``; returns the summary (read back when already complete).
+    ``router``: one already serving ``policy`` (else one is started and stopped here)."""
     import ray
 
-    from depo_ray.cluster import actor_names, in_batches, map_on_replaceable_actors
     from depo_ray.serving.router import serving
 
-    output = Path(config.output_dir)
+    output = Path(output_dir)
     if (output / SUMMARY).exists():
         return json.loads((output / SUMMARY).read_text())
     problems = problems_for(config)  # a bad file fails here, before any engine starts
     output.mkdir(parents=True, exist_ok=True)
-    with serving(config.policy, config.serving, "math-router", router) as router:
-        solver, solver_name = ray.remote(MathSolver), actor_names("math-solver")
+    with serving(policy, config.serving, "math-router", router) as router:
+        solver = ray.remote(MathSolver)
         # A solver that dies is replaced and its batch solved again: greedy decoding repeats it.
-        solved = map_on_replaceable_actors(lambda: solver.options(num_cpus=config.cpus_per_worker, name=solver_name())
-                                           .remote(router, config.policy, config.max_new_tokens),
-                                           lambda actor, batch: actor.solve.remote(batch),
+        solvers = ReplaceableActors("math-solver", lambda name: solver.options(num_cpus=config.cpus_per_worker, name=name)
+                                    .remote(router, policy, config.max_new_tokens))
+        solved = map_on_replaceable_actors(solvers, lambda actor, batch: actor.solve.remote(batch),
                                            in_batches(problems, config.problems_per_worker), config.workers)
         rows = []
         with tqdm(total=len(problems), desc=f"math {config.benchmark}", disable=not progress) as bar:
@@ -117,6 +119,6 @@ def run_math_evaluation(config: MathEvalConfig, progress: bool = True, router=No
     rows.sort(key=lambda r: r["id"])
     with replaced_atomically(output / "problems.parquet") as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
-    summary = {"benchmark": config.benchmark, "policy": config.policy, **summarize_math(rows)}
+    summary = {"benchmark": config.benchmark, "policy": policy, **summarize_math(rows)}
     write_text_atomically(output / SUMMARY, json.dumps(summary, indent=2))
     return summary

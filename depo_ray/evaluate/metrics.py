@@ -14,7 +14,13 @@ Over solved tasks, a run with no success has no value: None, never 0.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
+
+
+SOLVED_COLUMNS = ("id", "predicted", "correct", "generated_tokens")
+"""The columns of a math run's problems.parquet (depo_ray.evaluate.math) that its summary and
+the comparisons read."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,6 @@ def summarize(results: list[TaskResult]) -> dict:
 
 def median_summary(summaries: list[dict]) -> dict:
     """Per metric, the median over runs (seeds) of the values that exist; None if none does."""
-    import statistics
-
     if not summaries:
         raise ValueError("no summaries to take the median of")
     keys = [k for k, v in summaries[0].items() if v is None or isinstance(v, (int, float))]

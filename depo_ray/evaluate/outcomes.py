@@ -6,6 +6,7 @@ paired intervals from the repository: one row per (method, seed, task), in the c
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,6 @@ def outcome_rows(policies: list[EvaluatedPolicy]) -> list[dict]:
 
 def write_outcomes(policies: list[EvaluatedPolicy], path: str | Path) -> Path:
     """``policies`` as an outcomes CSV at ``path`` (replaced atomically)."""
-    import io
-
     keys = [(p.method, p.seed) for p in policies]
     if len(set(keys)) != len(keys):
         raise ValueError(f"outcomes: a (method, seed) appears twice in {keys}")

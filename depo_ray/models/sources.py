@@ -22,6 +22,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+# torch and transformers load only to convert a model: depo_ray.config imports this module.
+
 PREPARED = "PREPARED.json"
 """Written last in a prepared folder: its presence means the folder is whole."""
 

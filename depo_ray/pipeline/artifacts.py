@@ -10,24 +10,40 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import fields
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from depo_ray.evaluate.metrics import SOLVED_COLUMNS, TaskResult
 from depo_ray.models.checks import model_folder_problem
+from depo_ray.records import SCHEMA
+
+
+def read_columns(path: Path, names: list[str]) -> tuple[str, tuple[str, ...]]:
+    """What kind of table this is, and the columns later stages and jobs read from it: a
+    trajectory shard (it has ``messages``) the record schema, an evaluation's per-task
+    results (``tasks.parquet``) every TaskResult field, a math run's answers
+    (``problems.parquet``) the columns its summary and comparisons read; others none."""
+    if "messages" in names:
+        return "trajectory shard", tuple(SCHEMA.names)
+    if path.name == "tasks.parquet":
+        return "per-task results", tuple(f.name for f in fields(TaskResult))
+    if path.name == "problems.parquet":
+        return "math answers", SOLVED_COLUMNS
+    return "table", ()
 
 
 def parquet_problem(path: Path) -> str | None:
-    """Unreadable (a truncated file has no footer), or a trajectory shard (it has ``messages``)
-    that lacks a column of the record schema."""
-    import pyarrow.parquet as pq
-
-    from depo_ray.records import SCHEMA
-
+    """Unreadable (a truncated file has no footer), or missing a column that is read from it
+    (``read_columns``)."""
     try:
         names = pq.ParquetFile(path).schema_arrow.names
     except Exception as error:  # pyarrow raises several types for a broken file
         return f"unreadable Parquet ({type(error).__name__}: {error})"
-    missing = [name for name in SCHEMA.names if name not in names] if "messages" in names else []
-    return f"trajectory shard missing columns {missing}" if missing else None
+    kind, needed = read_columns(path, names)
+    missing = [name for name in needed if name not in names]
+    return f"{kind} missing columns {missing}" if missing else None
 
 
 def read_json(path: Path) -> tuple[object, str | None]:

@@ -8,13 +8,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from depo_ray.files import read_jsonl, run_outputs
 from depo_ray.pipeline.stage import RunFolder
 
 
 def _rows(path: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-
     return pq.read_table(path).to_pylist()
 
 

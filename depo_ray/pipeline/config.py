@@ -1,13 +1,14 @@
-"""The pipeline's typed config: one section per stage, each the stage's own config.
+"""The pipeline's typed config: one section per stage, each the stage's own settings.
 
-Paths and the environment are the pipeline's to set: every stage reads ``env`` from the
-top level and writes under ``run_dir``; a section that sets them itself is refused at load,
-naming the key, so a run never mixes two environments or writes outside its folder.
+A section holds only what the user sets. What connects the stages — the policy each one
+starts from, the environment, the folders it reads and writes — the pipeline gives each
+stage's entry point from the top level (``policy``, ``env``, ``run_dir``) and the run
+folder, so a run never mixes two environments or writes outside its folder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from depo_ray.bootstrap.config import BootstrapConfig
@@ -124,19 +125,8 @@ class PipelineConfig:
         for method in self.methods():
             if getattr(self, method.name).seed != 0:
                 raise ValueError(f"{method.name}.seed: the pipeline sets it from seeds; leave it out")
-        set_by_the_pipeline = (("generate", ("policy", "output_dir")), *((m.name, ("model", "output_dir")) for m in self.methods()),
-                               ("evaluate", ("policy", "output_dir")), ("bootstrap", ("run_dir", "env", "max_new_tokens", "policy")),
-                               ("math", ("policy", "output_dir")))
-        for section, names in set_by_the_pipeline:
-            for name in names:
-                if getattr(self, section) is not None and getattr(getattr(self, section), name):
-                    raise ValueError(f"{section}.{name}: set by the pipeline (from policy, run_dir, env and the "
-                                     "turn budgets of generate and evaluate); leave it out")
         if self.math is not None and self.math.serving != ServingConfig():
             raise ValueError("math.serving: the pipeline solves math on the evaluation engines; set evaluate.serving")
-        for section in ("generate", "evaluate"):
-            if getattr(self, section).env != EnvConfig():
-                raise ValueError(f"{section}.env: every stage uses the top-level env; set it there")
         for method in self.methods():
             loss = getattr(self, method.name).loss.name
             if loss not in method.losses:
@@ -156,7 +146,7 @@ class PipelineConfig:
             except ValueError as error:
                 raise ValueError(f"bootstrap.{error}") from None
             self._check_bootstrap_tasks()
-        evaluated = evaluation_tasks(replace(self.evaluate, env=self.env))
+        evaluated = evaluation_tasks(self.evaluate, self.env)
         held_out = make_env(self.env).held_out  # generation and the bootstrap leave these out themselves
         trained = set(select_tasks(self.generate.tasks, self.generate.task_ids, held_out))
         if self.policy is None or self.label.expert_demos != "none":

@@ -16,13 +16,26 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from depo_ray.bootstrap.config import BootstrapRun
+from depo_ray.bootstrap.warm_start import bootstrap_policy, write_expert_demos
 from depo_ray.config import model_under_root
-from depo_ray.env_setup import expert_config, paths_under
+from depo_ray.env_setup import expert_config
+from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
+from depo_ray.evaluate.math import run_math_evaluation
+from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
+from depo_ray.pipeline.report import write_report
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
+from depo_ray.records import read_records, write_shard
+from depo_ray.rephrase import rephrase_record
+from depo_ray.search.generate import run_generation
 from depo_ray.serving.config import ServingConfig
+from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.settings import field_defaults
 from depo_ray.train.config import TrainConfig
+
+# Each stage's runtimes (torch, transformers, Ray) load when it runs: plans and dry runs import
+# this module.
 
 DRIVER = "none (driver)"
 
@@ -84,22 +97,17 @@ def _bootstrap_needs(config: PipelineConfig) -> StageNeeds:
                                 f"BC up to {b.max_rounds} rounds")
 
 
-def bootstrap_settings(config: PipelineConfig, folder: Path, root: Path):
-    """The bootstrap section as the stage runs it, writing in ``folder``: the env's folders
-    taken from the project root (the markers keep them relative), and the smaller of
-    generate's and evaluate's turn budgets."""
+def bootstrap_run(config: PipelineConfig, folder: Path, root: Path) -> BootstrapRun:
+    """The pipeline's bootstrap, writing in ``folder``: of its pretrained policy (or a tiny
+    model), in its env, with the smaller of generate's and evaluate's turn budgets."""
     budget = min(config.generate.search.max_new_tokens, config.evaluate.max_new_tokens)
     policy = model_under_root(root, config.policy) if config.policy else None
-    return replace(config.bootstrap, run_dir=str(folder), env=paths_under(config.env, root), max_new_tokens=budget,
-                   policy=policy)
+    return BootstrapRun(str(folder), config.env, policy, budget)
 
 
 def _bootstrap(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap.warm_start import bootstrap_policy
-
-    bootstrap = bootstrap_settings(config, run / "bootstrap", root)
-    # kept relative to the run folder, so a moved run still resumes
-    return {"policy": str(bootstrap_policy(bootstrap, progress=progress).relative_to(run.root))}
+    policy = bootstrap_policy(config.bootstrap, bootstrap_run(config, run / "bootstrap", root), progress=progress)
+    return {"policy": str(policy.relative_to(run.root))}  # relative to the run folder, so a moved run still resumes
 
 
 # --- demos: the expert's demonstrations for a pretrained policy (labeled with its data) -----
@@ -121,11 +129,10 @@ def _demos_settings(config: PipelineConfig, as_data) -> dict:
 
 
 def _demos(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.bootstrap.warm_start import write_expert_demos
     from depo_ray.models.loading import load_tokenizer
 
-    demos = replace(config.bootstrap, env=paths_under(config.env, root))
-    labeled = write_expert_demos(demos, load_tokenizer(starting_policy(config, run, root)), run / "demos", progress)
+    labeled = write_expert_demos(config.bootstrap, config.env, load_tokenizer(starting_policy(config, run, root)),
+                                 run / "demos", progress)
     return {"demos": len(labeled), "desirable": sum(r.label == "desirable" for r in labeled)}
 
 
@@ -145,11 +152,8 @@ def _generate_needs(config: PipelineConfig) -> StageNeeds:
 
 
 def _generate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.search.generate import run_generation
-
-    generate = replace(config.generate, policy=starting_policy(config, run, root), output_dir=str(run.trajectories),
-                       env=paths_under(config.env, root))
-    totals = run_generation(generate, progress=progress)
+    totals = run_generation(config.generate, starting_policy(config, run, root), config.env, run.trajectories,
+                            progress=progress)
     if totals["failed"]:  # no marker: the next run searches just these again
         raise RuntimeError(f"generate: the search failed on tasks {totals['failed']} (errors above); "
                            "the other tasks' shards are kept and a re-run retries only these")
@@ -162,6 +166,9 @@ def _label_needs(config: PipelineConfig) -> StageNeeds:
     t = config.label.thresholds
     return StageNeeds(f"κ0={t.kappa0} κ1={t.kappa1} κ2={t.kappa2}"
                       + (f", with expert demos ({config.label.expert_demos})" if config.label.expert_demos != "none" else "")
+                      + (f", over {t.relative_step_budget:g}x the task's shortest success is long"
+                         if t.relative_step_budget else "")
+                      + (", long successes undesirable" if t.long_successes == "undesirable" else "")
                       + (", rephrased" if config.label.rephrase else ""), DRIVER, 0, 0)
 
 
@@ -169,17 +176,13 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     """Label every searched trajectory (and the expert demos, or their desirable ones, when
     asked), rephrase the desirable ones when a rephraser is set, and write all.parquet (D, U
     and dropped) and bc.parquet (D_BC)."""
-    from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
-    from depo_ray.records import read_records, write_shard
-
-    labeled = label_records(read_records(run.trajectories), config.label.thresholds)
-    if config.label.expert_demos != "none":
-        labeled += label_expert_demos(read_records(demos_folder(config, run)), config.label.thresholds,
-                                      config.label.expert_demos)
+    searched = read_records(run.trajectories)
+    demos = read_records(demos_folder(config, run)) if config.label.expert_demos != "none" else []
+    # a task's shortest success, for a relative step budget, may be the search's or the expert's
+    labeled = label_records(searched, config.label.thresholds, known=demos)
+    labeled += label_expert_demos(demos, config.label.thresholds, config.label.expert_demos, known=searched)
     if config.label.rephrase is not None:
         from depo_ray.models.loading import load_tokenizer
-        from depo_ray.rephrase import rephrase_record
-        from depo_ray.serving.openai_client import OpenAIEndpoint
 
         endpoint, tokenizer = OpenAIEndpoint(config.label.rephrase.endpoint), load_tokenizer(starting_policy(config, run, root))
         labeled = [rephrase_record(r, endpoint.generate, tokenizer, config.label.rephrase) for r in labeled]
@@ -216,18 +219,15 @@ def _train(method: Method, config: PipelineConfig, run: RunFolder, root: Path, p
         if not method.preference and config.pi_bc == "bootstrap":
             _link(run.model(method.name, seed), starting_policy(config, run, root))
             continue
-        output = {"seed": seed, "output_dir": str(run.trained(method.name, seed))}
+        train, output = replace(getattr(config, method.name), seed=seed), run.trained(method.name, seed)
         if method.preference:
-            train = replace(getattr(config, method.name), model=str(run.model("bc", seed)), **output)
             # every preference method of a seed packs the same batches, scored by the same π_BC: once
-            result, _ = run_preference(train, [str(run.labeled)], run.scored(seed))
+            result, _ = run_preference(train, str(run.model("bc", seed)), output, [str(run.labeled)], run.scored(seed))
+        elif train.teacher is not None:  # the student learns the teacher's distributions on D_BC
+            result, _ = run_distill(replace(train, teacher=model_under_root(root, train.teacher)),
+                                    starting_policy(config, run, root), output, [str(run.d_bc)])
         else:
-            train = replace(getattr(config, method.name), model=starting_policy(config, run, root), **output)
-            if train.teacher is not None:  # the student learns the teacher's distributions on D_BC
-                result, _ = run_distill(replace(train, teacher=model_under_root(root, train.teacher)),
-                                        [str(run.d_bc)])
-            else:
-                result, _ = run_bc(train, [str(run.d_bc)])
+            result, _ = run_bc(train, starting_policy(config, run, root), output, [str(run.d_bc)])
         metrics[f"seed-{seed}"] = result.metrics
     return {"metrics": metrics}
 
@@ -298,36 +298,30 @@ def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool
     """Each (method, seed) policy plays the held-out tasks and, with a math section, then
     solves the math problems on the same engine. Each keeps its summary: a resumed stage
     skips what is done, and starts no engine for a policy with nothing left."""
-    from depo_ray.evaluate.math import run_math_evaluation
-    from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
     from depo_ray.serving.router import serving
 
-    env, summaries, math = paths_under(config.env, root), {}, {}
-    played: dict[Path, list] = {}  # a policy's real folder -> its evaluate (and math) settings
+    summaries, math = {}, {}
+    played: dict[Path, list[Path]] = {}  # a policy's real folder -> its evaluation (and math) folders
     for method in config.methods():
         for seed in config.seeds:
             key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
-            evaluate = replace(config.evaluate, policy=policy, output_dir=str(run.evaluation(method.name, seed)), env=env)
-            solve = config.math and replace(config.math, policy=policy, output_dir=str(run.math(method.name, seed)))
-            jobs = [c for c in (evaluate, solve) if c]
+            folders = [run.evaluation(method.name, seed), *([run.math(method.name, seed)] if config.math else [])]
             # one policy under several seeds (pi_bc: bootstrap): greedy decoding plays it once
-            for earlier, now in zip(played.setdefault(Path(policy).resolve(), jobs), jobs):
-                if earlier is not now and (Path(earlier.output_dir) / SUMMARY).exists() \
-                        and not (Path(now.output_dir) / SUMMARY).exists():
-                    shutil.copytree(earlier.output_dir, now.output_dir, dirs_exist_ok=True)
-            left = [c for c in jobs if not (Path(c.output_dir) / SUMMARY).exists()]
+            for earlier, now in zip(played.setdefault(Path(policy).resolve(), folders), folders):
+                if earlier != now and (earlier / SUMMARY).exists() and not (now / SUMMARY).exists():
+                    shutil.copytree(earlier, now, dirs_exist_ok=True)
+            left = [folder for folder in folders if not (folder / SUMMARY).exists()]
             with serving(policy, config.evaluate.serving, "eval-router") if left else nullcontext() as router:
-                summaries[key] = run_evaluation(evaluate, method=method.name, progress=progress, router=router)
-                if solve:
-                    math[key] = run_math_evaluation(solve, progress=progress, router=router)
+                summaries[key] = run_evaluation(config.evaluate, policy, config.env, folders[0], method=method.name,
+                                                progress=progress, router=router)
+                if config.math:
+                    math[key] = run_math_evaluation(config.math, policy, folders[1], progress=progress, router=router)
     return {"summaries": summaries, **({"math": math} if math else {})}
 
 
 # --- report ---------------------------------------------------------------------------------
 
 def _report(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
-    from depo_ray.pipeline.report import write_report
-
     seconds = {s.name: done["seconds"] for s in STAGES if (done := s.completed(run))}
     return {"report": str(write_report(config, run, seconds))}
 

@@ -7,13 +7,18 @@ differences with their intervals)."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from depo_ray.evaluate.episodes import read_results
 from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
+from depo_ray.evaluate.outcomes import EvaluatedPolicy, write_outcomes
 from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
 from depo_ray.losses.config import EFFICIENCY_SETTINGS
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
+
+# matplotlib loads only to draw the plots.
 
 TITLES = {m.name: m.title for m in METHODS}
 COLUMNS = (("succ", "Succ", "{:.3f}"), ("reward", "Reward", "{:.3f}"), ("t_all", "T@All", "{:.1f}"),
@@ -137,8 +142,6 @@ def math_section(config: PipelineConfig, run) -> list[str]:
     """The out-of-domain math table (median over seeds), or nothing when the stage is off."""
     if config.math is None:
         return []
-    import statistics
-
     lines = [f"## Math, out of domain: `{config.math.benchmark}` (greedy; median over seeds)", "",
              "| Method | accuracy | tokens / problem | answered | problems |", "|---|---:|---:|---:|---:|"]
     for method in config.methods():
@@ -221,9 +224,6 @@ def _plots(run, results: dict[str, dict[int, list[TaskResult]]], summaries: dict
 def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path:
     """Write ``report.md`` (and its plots) from the run folder's artifacts; ``seconds``: the
     wall time of each completed stage, in stage order."""
-    from depo_ray.evaluate.outcomes import EvaluatedPolicy, write_outcomes
-    from depo_ray.evaluate.episodes import read_results
-
     root, methods = run.root, config.methods()
     per_seed = {m.name: {seed: json.loads((run.evaluation(m.name, seed) / "summary.json").read_text())
                          for seed in config.seeds} for m in methods}

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import yaml
+
+from depo_ray.cluster import StorageNotShared, nodes_without
 from depo_ray.config import ConfigError, under_root
+from depo_ray.env_setup import paths_under
 from depo_ray.files import write_text_atomically
 from depo_ray.pipeline.artifacts import artifact_problems
 from depo_ray.pipeline.config import PipelineConfig
-from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.pipeline.recipe import STAGES
+from depo_ray.pipeline.stage import RunFolder, Stage
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import Tracker
 
@@ -140,8 +144,6 @@ CONFIG_FILE = "config.yaml"
 def save_config(config: PipelineConfig, run: RunFolder) -> Path:
     """The run's config as it was run (command-line overrides applied) at ``<run>/config.yaml``:
     a sweep or a later run can load it like any config file."""
-    import yaml
-
     run.root.mkdir(parents=True, exist_ok=True)
     path = run / CONFIG_FILE
     write_text_atomically(path, yaml.safe_dump(plain(asdict(config)), sort_keys=False))
@@ -153,8 +155,6 @@ def _check_every_node_sees(run: RunFolder) -> None:
     ray = sys.modules.get("ray")  # not imported: no cluster is connected
     if ray is None or not ray.is_initialized():
         return
-    from depo_ray.cluster import StorageNotShared, nodes_without
-
     if blind := nodes_without(run.root):
         raise StorageNotShared(f"run folder {run.root} is not visible on {', '.join(blind)}: every node of the cluster "
                           "must see it at the same path (a shared file system)")
@@ -174,11 +174,15 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
     for stage in pending if from_stage else ():
         stage.clear(run)
     save_config(config, run)
-    if any(completed(stage, run, config) is None for stage in pending):
+    # read before any stage runs: a stage writes only its own marker
+    finished = {stage.name: completed(stage, run, config) for stage in pending}
+    if None in finished.values():
         _check_every_node_sees(run)
     tracker = Tracker(config.tracking, run.root, title=config.run_dir)
+    # the stages get the env's folders taken from the root, once; the markers keep them as written
+    resolved = replace(config, env=paths_under(config.env, root))
     for stage in pending:
-        done, settings = completed(stage, run, config), stage_settings(stage, config)
+        done, settings = finished[stage.name], stage_settings(stage, config)
         if done is not None:
             print(f"[{stage.name}] done earlier ({done['seconds']:.0f} s), skipped")
             tracker.stage(stage.name, settings, done["seconds"], [run / name for name in stage.artifacts],
@@ -193,7 +197,7 @@ def run_pipeline(config: PipelineConfig, root: Path, from_stage: str | None = No
         run.start(stage.name, settings)
         print(f"[{stage.name}] running" + (" for the added seeds" if earlier else ""))
         began = time.perf_counter()
-        facts = stage.run(config, run, root, progress)
+        facts = stage.run(resolved, run, root, progress)
         seconds = time.perf_counter() - began
         if earlier:
             facts = merged_facts({k: v for k, v in earlier.items() if k not in ("settings", "seconds")}, facts)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from depo_ray.files import write_text_atomically
 from depo_ray.settings import plain
+from depo_ray.train.config import FINAL
 
 if TYPE_CHECKING:
     from depo_ray.pipeline.config import PipelineConfig
@@ -102,8 +103,6 @@ class RunFolder:
 
     def model(self, method: str, seed: int) -> Path:
         """The exported policy of a train stage for one seed."""
-        from depo_ray.train.run import FINAL
-
         return self.trained(method, seed) / FINAL
 
     def scored(self, seed: int) -> Path:
@@ -135,7 +134,8 @@ class Stage:
     defaults); scheduling settings are left out by the machinery."""
     needs: Callable[[PipelineConfig], StageNeeds]
     run: Callable[[PipelineConfig, RunFolder, Path, bool], dict]
-    """Run it: ``run(config, run_folder, root, progress)``; returns the facts kept in its marker."""
+    """Run it: ``run(config, run_folder, root, progress)``, where ``config``'s env has its
+    folders taken from the project root; returns the facts kept in its marker."""
     applies: Callable[[PipelineConfig], bool] = every_config
     """Whether this config runs the stage at all."""
     always_runs: bool = False

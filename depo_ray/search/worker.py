@@ -20,6 +20,9 @@ from depo_ray.serving.client import Meter, policy_client
 from depo_ray.serving.server import ChatRequest, Sampling
 from environments.episode import Episode, ObservedEnv
 
+# Ray and transformers load on first use: the search trees and their interleaving run and are
+# tested without them.
+
 
 @dataclass(frozen=True)
 class SearchStats:

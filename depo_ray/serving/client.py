@@ -18,6 +18,10 @@ from functools import partial
 
 from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
 from depo_ray.serving.server import ChatRequest, Generation, TurnRequest
+from depo_ray.tokens import prompt_ids
+
+# Ray loads on first use: the evaluation and search modules import this one, and plans import
+# them.
 
 
 class ReplicaClient:
@@ -31,8 +35,6 @@ class ReplicaClient:
 
     def submit_batch(self, requests: list[ChatRequest]) -> Future:
         """Future of every request's Generations, in order."""
-        from depo_ray.tokens import prompt_ids
-
         turns = [TurnRequest(prompt_ids(self.tokenizer, r.messages), r.n, r.sampling) for r in requests]
         answer: Future = Future()
         self._send(turns, answer, [])

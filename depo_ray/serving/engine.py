@@ -11,6 +11,8 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+# torch and vLLM load on first use: serving.config, and so every config, imports this module.
+
 
 @dataclass(frozen=True)
 class EngineConfig:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from depo_ray.serving.server import Generation, Sampling
 
+# openai is not among the project's dependencies: it loads when an endpoint is first used.
+
 
 @dataclass(frozen=True)
 class EndpointConfig:

@@ -21,6 +21,10 @@ import os
 from dataclasses import dataclass, field
 
 from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
+from depo_ray.tokens import prompt_ids
+
+# vLLM and transformers load in the server actor: the driver imports this module for its request
+# types.
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +87,6 @@ class PolicyServer:
         self.model, self.max_model_len = model, engine.max_model_len
         self.context_full = 0
         """Requests answered empty because their chat filled the context."""
-        self.running = 0
-        """Requests handed to the engine and not answered yet."""
         self.tokenizer = load_tokenizer(model)
         with executor_for(engine):
             self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
@@ -96,8 +98,6 @@ class PolicyServer:
 
     async def generate(self, messages: list[dict], n: int = 1, sampling: Sampling | None = None) -> list[Generation]:
         """One chat's answers, rendered here (for callers without the tokenizer)."""
-        from depo_ray.tokens import prompt_ids
-
         return await self._generate(prompt_ids(self.tokenizer, messages), n, sampling or Sampling())
 
     async def _generate(self, ids: list[int], n: int, sampling: Sampling) -> list[Generation]:
@@ -115,12 +115,9 @@ class PolicyServer:
                                 max_tokens=min(sampling.max_tokens, room), seed=sampling.seed,
                                 # one final output holding all n samples (streamed outputs carry one each)
                                 output_kind=RequestOutputKind.FINAL_ONLY)
-        final, self.running = None, self.running + 1
-        try:
-            async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
-                final = output
-        finally:
-            self.running -= 1
+        final = None
+        async for output in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"r{next(self._ids)}"):
+            final = output
         return [Generation(text=c.text.strip(), completion_tokens=len(c.token_ids), prompt_tokens=len(ids))
                 for c in final.outputs]
 
@@ -132,9 +129,6 @@ class PolicyServer:
     def prefix_cache(self) -> dict[str, int]:
         """Prompt tokens looked up in the prefix cache since the engine started, and how many hit."""
         return prefix_cache_counts()
-
-    def requests_running(self) -> int:
-        return self.running
 
     def pid(self) -> int:
         return os.getpid()

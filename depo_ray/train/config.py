@@ -8,6 +8,9 @@ from depo_ray.distill.curriculum import CurriculumConfig
 from depo_ray.losses.config import DISTILL_LOSSES, LossConfig
 from depo_ray.losses.registry import loss_names
 
+FINAL = "final"
+"""The trained policy's folder under a training stage's output_dir (a plain Hugging Face folder)."""
+
 
 @dataclass(frozen=True)
 class LoraSettings:
@@ -23,12 +26,6 @@ class LoraSettings:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = ""
-    """Starting policy: a Hugging Face id or a local folder (for DEPO/KTO: π_BC). Required
-    when the stage runs alone; the pipeline fills it in."""
-    output_dir: str = ""
-    """Where this stage writes its checkpoints, metrics.jsonl and the final model folder.
-    Required when the stage runs alone; the pipeline fills it in."""
     loss: LossConfig = field(default_factory=LossConfig)
     """Which registered loss, with β, λ and α."""
     lora: LoraSettings | None = field(default_factory=LoraSettings)

@@ -16,8 +16,12 @@ from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
+import pyarrow as pa
 
 from depo_ray.tokens import chat_tokens
+
+# Ray Data and transformers load on first use: the slicing and pairing helpers here are tested
+# without them.
 
 
 def prompt_length(messages: list[dict]) -> int:
@@ -94,8 +98,6 @@ def pack_global_batch(batch, tokenizer_path: str, global_size: int, num_workers:
 
 
 def _table(rows: list[dict]):
-    import pyarrow as pa
-
     return pa.Table.from_pylist(rows)
 
 

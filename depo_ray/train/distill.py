@@ -9,10 +9,13 @@ log-probs, flattened: ``teacher_ids`` and ``teacher_logps`` hold n·k values for
 
 from __future__ import annotations
 
+import pyarrow as pa
 import torch
 
 from depo_ray.distill.teacher import teacher_entropy, teacher_topk
 from depo_ray.train.steps import target_positions
+
+# transformers loads with the teacher: train.run, which imports this module, takes torch only.
 
 
 class ScoreWithTeacher:
@@ -33,8 +36,6 @@ class ScoreWithTeacher:
         return ids.flatten().tolist(), logps.flatten().tolist(), teacher_entropy(logps, torch.ones(len(positions)))
 
     def __call__(self, batch):
-        import pyarrow as pa
-
         rows = batch.to_pylist()
         for row in rows:
             row["teacher_ids"], row["teacher_logps"], row["teacher_entropy"] = self.score(row["input_ids"],

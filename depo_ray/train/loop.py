@@ -22,13 +22,17 @@ from depo_ray.train.config import TrainConfig
 from depo_ray.train.data import local_slice
 from depo_ray.train.steps import all_reduce_sum, distill_step, preference_step, sft_step
 
+# peft, transformers and Ray Train load on first use: train.run, which imports this module, takes
+# torch only.
+
 STATE_FILE = "train_state.pt"
 
 
-def build_model(config: TrainConfig):
+def build_model(config: TrainConfig, start: str):
+    """The policy ``start`` (a folder or Hugging Face id) as ``config`` trains it."""
     from depo_ray.models.loading import load_model
 
-    model = load_model(config.model, dtype=config.dtype)
+    model = load_model(start, dtype=config.dtype)
     if config.gradient_checkpointing:
         # non-reentrant: frozen embeddings under LoRA need no input that requires grad
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -46,6 +50,7 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
 
 
 def train_loop(loop_config: dict) -> None:
+    """``loop_config``: the stage's ``config``, the ``model`` it starts from and its ``output_dir``."""
     import ray.train
     import ray.train.torch
 
@@ -55,7 +60,7 @@ def train_loop(loop_config: dict) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(config.seed)
-    model = build_model(config)
+    model = build_model(config, loop_config["model"])
     optimizer_params = [p for p in model.parameters() if p.requires_grad]
     start_step = 0
     optimizer = torch.optim.AdamW(optimizer_params, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -67,10 +72,10 @@ def train_loop(loop_config: dict) -> None:
         optimizer.load_state_dict(state["optimizer"])
         start_step = state["step"]
     model = ray.train.torch.prepare_model(model)
-    pad_id = load_tokenizer(config.model).pad_token_id
+    pad_id = load_tokenizer(loop_config["model"]).pad_token_id
     loss_fn = get_loss(config.loss.name)
     step_fn = sft_step if config.loss.name == "sft" else distill_step if config.teacher else preference_step
-    metrics_path = Path(config.output_dir) / "metrics.jsonl"
+    metrics_path = Path(loop_config["output_dir"]) / "metrics.jsonl"
     if rank == 0:
         keep_metrics_until(metrics_path, start_step)
     shard = ray.train.get_dataset_shard("train")

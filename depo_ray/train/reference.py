@@ -3,9 +3,13 @@ with the data (matched and mismatched sequences), so training holds one model, n
 
 from __future__ import annotations
 
+import pyarrow as pa
 import torch
 
 from depo_ray.train.logprobs import sequence_logps
+
+# transformers loads with the reference model: train.run, which imports this module, takes torch
+# only.
 
 
 class ScoreWithReference:
@@ -26,8 +30,6 @@ class ScoreWithReference:
         return out
 
     def __call__(self, batch):
-        import pyarrow as pa
-
         rows = batch.to_pylist()
         for row in rows:
             row["ref_logps"] = self._score(row["input_ids"], row["assistant_mask"])

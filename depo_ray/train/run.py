@@ -1,37 +1,47 @@
 """Run one training stage on Ray Train and export the result as a plain Hugging Face folder.
 
-    run_bc(config, bc_shards)          -> <output_dir>/final   (π_BC)
-    run_distill(config, bc_shards)     -> <output_dir>/final   (a student of config.teacher)
-    run_preference(config, shards)     -> <output_dir>/final   (π_DEPO or π_KTO)
+    run_bc(config, model, output_dir, bc_shards)        -> <output_dir>/final   (π_BC)
+    run_distill(config, model, output_dir, bc_shards)   -> <output_dir>/final   (a student of config.teacher)
+    run_preference(config, model, output_dir, shards)   -> <output_dir>/final   (π_DEPO or π_KTO)
 
-A preference stage first packs the labeled data into global batches with mismatched pairs
-and scores them once with π_BC (``config.model``); the scored data is written to
-<output_dir>/data (or a folder shared by several runs, as a sweep's trials share it) and
-reused when a stage runs again with the same settings.
+``config`` is what the user sets; ``model`` is the policy the stage starts from (a folder or
+Hugging Face id; for DEPO/KTO, π_BC) and ``output_dir`` where it writes its checkpoints,
+metrics.jsonl and the final model folder. A preference stage first packs the labeled data
+into global batches with mismatched pairs and scores them once with π_BC (``model``); the
+scored data is written to <output_dir>/data (or a folder shared by several runs, as a
+sweep's trials share it) and reused when a stage runs again with the same settings.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
+from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
 from depo_ray.files import fingerprint, replaced_atomically, write_text_atomically
 from depo_ray.losses.config import DISTILL_LOSSES
-from depo_ray.train.config import TrainConfig
-from depo_ray.train.data import build_dataset
+from depo_ray.train.config import FINAL, TrainConfig
+from depo_ray.train.data import build_dataset, pack_global_batch, shuffled_rows
+from depo_ray.train.distill import ScoreWithTeacher
 from depo_ray.train.loop import STATE_FILE, build_model, train_loop
 from depo_ray.train.reference import ScoreWithReference
 
-FINAL = "final"
+# Ray Train and transformers load on first use: the Ray Data tasks that import this module for
+# _numbered and _ranked need neither.
+
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 
 
-def _fit(config: TrainConfig, dataset, name: str):
+def _fit(config: TrainConfig, model: str, output_dir: str | Path, dataset, name: str):
     """Train on Ray Train. A worker group that lost a worker (killed, its node gone) is started
     again, up to ``config.max_failures`` times, and resumes from the run's latest checkpoint (a
     new ``fit`` under the same name and storage folder finds it). Any other error, such as a
@@ -40,12 +50,10 @@ def _fit(config: TrainConfig, dataset, name: str):
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from depo_ray.cluster import TRAIN_ACTORS, outlived_actors_ended
-
     for attempt in range(config.max_failures + 1):
         trainer = TorchTrainer(
             train_loop,
-            train_loop_config={"config": config},
+            train_loop_config={"config": config, "model": model, "output_dir": str(output_dir)},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=config.num_workers, use_gpu=config.use_gpu,
                 resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})},
@@ -56,7 +64,7 @@ def _fit(config: TrainConfig, dataset, name: str):
             dataset_config=ray.train.DataConfig(datasets_to_split=[], execution_options=_ordered()),
             run_config=ray.train.RunConfig(
                 name=name,
-                storage_path=str(Path(config.output_dir).resolve() / "ray"),
+                storage_path=str(Path(output_dir).resolve() / "ray"),
                 failure_config=ray.train.FailureConfig(max_failures=0),  # the retries are this loop's
                 checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             ),
@@ -91,9 +99,6 @@ def _sigint_handler_kept():
     ``fit`` installs a Ctrl-C handler that holds the handle of its controller actor and leaves
     it installed, so the controller lived on until the next run replaced it, and
     ``outlived_actors_ended`` waited its whole settle time for it (10 s a run)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():  # fit registers none there
         yield
         return
@@ -110,28 +115,29 @@ def _ordered():
     return ExecutionOptions(preserve_order=True)
 
 
-def export_final(config: TrainConfig, checkpoint) -> Path:
-    """Base model + trained weights (LoRA merged) -> <output_dir>/final, with the tokenizer."""
+def export_final(config: TrainConfig, start: str, output_dir: str | Path, checkpoint) -> Path:
+    """The policy ``start`` + trained weights (LoRA merged) -> <output_dir>/final, with the tokenizer."""
     from depo_ray.models.loading import load_tokenizer
 
     with checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
-    model = build_model(config)
+    model = build_model(config, start)
     model.load_state_dict(state["model"], strict=False)
     if config.lora is not None:
         model = model.merge_and_unload()
-    final = Path(config.output_dir) / FINAL
+    final = Path(output_dir) / FINAL
     with replaced_atomically(final) as tmp:
         model.save_pretrained(tmp)
-        load_tokenizer(config.model).save_pretrained(tmp)
+        load_tokenizer(start).save_pretrained(tmp)
     return final
 
 
-def _prepare_output(config: TrainConfig) -> Path:
+def _prepare_output(config: TrainConfig, model: str, output_dir: str | Path) -> Path:
     _dataset_context()
-    output = Path(config.output_dir)
+    output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(output / "train_config.json", json.dumps(asdict(config), indent=2, default=str))
+    settings = {"model": model, "output_dir": str(output_dir), **asdict(config)}
+    write_text_atomically(output / "train_config.json", json.dumps(settings, indent=2, default=str))
     return output
 
 
@@ -155,45 +161,39 @@ def _first_share(data, fraction: float):
 
 
 def _numbered(table):
-    import numpy as np
-
     return table.append_column(BATCH_INDEX, [np.arange(table.num_rows)])
 
 
-def run_bc(config: TrainConfig, shards: list[str]):
+def run_bc(config: TrainConfig, model: str, output_dir: str | Path, shards: list[str]):
     if config.loss.name != "sft":
         raise ValueError(f"behaviour cloning uses loss 'sft', got {config.loss.name!r}")
-    _prepare_output(config)
-    dataset = build_dataset(shards, config.model, global_size=config.global_batch_size, num_workers=config.num_workers,
+    _prepare_output(config, model, output_dir)
+    dataset = build_dataset(shards, model, global_size=config.global_batch_size, num_workers=config.num_workers,
                             preference=False, max_length=config.max_length, seed=config.seed, labels=("desirable",))
-    result = _fit(config, _first_share(dataset.materialize(), config.data_fraction), "bc")
-    return result, export_final(config, result.checkpoint)
+    result = _fit(config, model, output_dir, _first_share(dataset.materialize(), config.data_fraction), "bc")
+    return result, export_final(config, model, output_dir, result.checkpoint)
 
 
 def _ranked(table, ranks: list[int]):
     return table.append_column("curriculum_rank", [ranks])
 
 
-def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Path | None = None):
+def scored_distill_data(config: TrainConfig, model: str, shards: list[str], folder: str | Path):
     """D_BC scored once by the teacher (top-k distributions and the curriculum's complexity
-    parts), ordered by the curriculum, packed into global batches and kept in ``folder``
-    (default <output_dir>/data) with ``curriculum.jsonl``, each trajectory's score and parts."""
+    parts), ordered by the curriculum, packed into global batches for ``model``'s tokenizer and
+    kept in ``folder`` with ``curriculum.jsonl``, each trajectory's score and parts."""
     import ray.data
 
-    from depo_ray.distill.curriculum import Complexity, complexity_scores, epoch_order
-    from depo_ray.train.data import pack_global_batch, shuffled_rows
-    from depo_ray.train.distill import ScoreWithTeacher
-
     _dataset_context()
-    output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
+    output = Path(folder)
     teacher = fingerprint(config.teacher) if Path(config.teacher).exists() else config.teacher
-    key = {"model": config.model, "teacher": teacher, "top_k": config.teacher_top_k, "curriculum": asdict(config.curriculum),
+    key = {"model": model, "teacher": teacher, "top_k": config.teacher_top_k, "curriculum": asdict(config.curriculum),
            "global_batch_size": config.global_batch_size, "seed": config.seed, "max_length": config.max_length,
            "format": 1, "shards": sorted(fingerprint(p) for p in shards)}
     marker = output / "COMPLETE.json"
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)
-        rows = shuffled_rows(shards, config.model, max_length=config.max_length, seed=config.seed, labels=("desirable",))
+        rows = shuffled_rows(shards, model, max_length=config.max_length, seed=config.seed, labels=("desirable",))
         scored = rows.map_batches(ScoreWithTeacher, fn_constructor_kwargs={"teacher_path": config.teacher,
                                                                            "top_k": config.teacher_top_k},
                                   batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
@@ -211,7 +211,7 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
         ordered = scored.map_batches(_ranked, fn_kwargs={"ranks": ranks}, batch_size=None, batch_format="pyarrow")
         packed = ordered.sort("curriculum_rank").map_batches(
             pack_global_batch, batch_size=config.global_batch_size, batch_format="pyarrow",
-            fn_kwargs=dict(tokenizer_path=config.model, global_size=config.global_batch_size,
+            fn_kwargs=dict(tokenizer_path=model, global_size=config.global_batch_size,
                            num_workers=config.num_workers, preference=False, max_length=config.max_length,
                            columns=("task_id", "action_mask", "teacher_ids", "teacher_logps")))
         packed.repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow").write_parquet(str(output))
@@ -220,29 +220,31 @@ def scored_distill_data(config: TrainConfig, shards: list[str], folder: str | Pa
     return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
 
 
-def run_distill(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
-    """A student (``config.model``) trained on the teacher's distributions over D_BC."""
+def run_distill(config: TrainConfig, model: str, output_dir: str | Path, shards: list[str],
+                scored_folder: str | Path | None = None):
+    """A student (``model``) trained on the teacher's distributions over D_BC; the scored data
+    is kept in ``scored_folder`` (default <output_dir>/data)."""
     from depo_ray.models.loading import load_tokenizer
 
     if config.teacher is None:
         raise ValueError(f"distillation needs a teacher (loss {config.loss.name!r})")
-    if load_tokenizer(config.teacher).get_vocab() != load_tokenizer(config.model).get_vocab():
-        raise ValueError(f"teacher {config.teacher} and student {config.model} have different tokenizers; "
+    if load_tokenizer(config.teacher).get_vocab() != load_tokenizer(model).get_vocab():
+        raise ValueError(f"teacher {config.teacher} and student {model} have different tokenizers; "
                          "distillation compares their next-token distributions token by token")
-    _prepare_output(config)
-    data = scored_distill_data(config, shards, scored_folder)
-    result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
-    return result, export_final(config, result.checkpoint)
+    _prepare_output(config, model, output_dir)
+    data = scored_distill_data(config, model, shards, scored_folder or Path(output_dir) / "data")
+    result = _fit(config, model, output_dir, _first_share(data, config.data_fraction), config.loss.name)
+    return result, export_final(config, model, output_dir, result.checkpoint)
 
 
-def scored_preference_data(config: TrainConfig, shards: list[str], folder: str | Path | None = None):
-    """Packed global batches with π_BC log-probs, computed once and kept in ``folder``
-    (default <output_dir>/data)."""
+def scored_preference_data(config: TrainConfig, model: str, shards: list[str], folder: str | Path):
+    """Packed global batches with the log-probs of π_BC (``model``), computed once and kept in
+    ``folder``."""
     import ray.data
 
     _dataset_context()
-    output = Path(folder) if folder is not None else Path(config.output_dir) / "data"
-    key = {"model": config.model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
+    output = Path(folder)
+    key = {"model": model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
            "seed": config.seed, "max_length": config.max_length,
            "format": 2,  # raised when the stored columns change: 2 added batch_index
            # size and mtime too: a shard rewritten under the same name must not reuse old scores
@@ -250,7 +252,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
     marker = output / "COMPLETE.json"
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)
-        packed = build_dataset(shards, config.model, global_size=config.global_batch_size, num_workers=config.num_workers,
+        packed = build_dataset(shards, model, global_size=config.global_batch_size, num_workers=config.num_workers,
                                preference=True, max_length=config.max_length, seed=config.seed,
                                labels=("desirable", "undesirable"))
         # Materialise the packed batches first: the scoring actor holds a CPU that the parquet
@@ -259,7 +261,7 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
         # to run (Ray 2.60, preserve_order set), which changed KTO's and DEPO's batch order.
         # One block, so that the numbering sees every batch in the seeded order at once.
         numbered = packed.materialize().repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow")
-        numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": config.model},
+        numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": model},
                              batch_size=1, batch_format="pyarrow",
                              compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
         write_text_atomically(marker, json.dumps(key))
@@ -267,11 +269,14 @@ def scored_preference_data(config: TrainConfig, shards: list[str], folder: str |
     return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
 
 
-def run_preference(config: TrainConfig, shards: list[str], scored_folder: str | Path | None = None):
+def run_preference(config: TrainConfig, model: str, output_dir: str | Path, shards: list[str],
+                   scored_folder: str | Path | None = None):
+    """π_BC (``model``) trained on D and U with a preference loss; the scored data is kept in
+    ``scored_folder`` (default <output_dir>/data)."""
     if config.loss.name in ("sft", *DISTILL_LOSSES):
         raise ValueError("a preference stage needs a preference loss (kto, depo, depo_penalty, depo_weighted), "
                          f"got {config.loss.name!r}")
-    _prepare_output(config)
-    data = scored_preference_data(config, shards, scored_folder)
-    result = _fit(config, _first_share(data, config.data_fraction), config.loss.name)
-    return result, export_final(config, result.checkpoint)
+    _prepare_output(config, model, output_dir)
+    data = scored_preference_data(config, model, shards, scored_folder or Path(output_dir) / "data")
+    result = _fit(config, model, output_dir, _first_share(data, config.data_fraction), config.loss.name)
+    return result, export_final(config, model, output_dir, result.checkpoint)

@@ -12,6 +12,8 @@ from depo_ray.evaluate.metrics import TaskResult, relative_change
 from depo_ray.evaluate.stats import paired_bootstrap
 from depo_ray.tune.pareto import pareto_front
 
+# matplotlib loads only to draw the plots.
+
 COLUMNS = ("trial", "loss", "alpha1", "alpha2", "gamma_token", "gamma_step", "beta", "fraction", "succ", "reward",
            "t_all", "s_all", "t_succ", "s_succ", "tokens_per_turn", "invalid_action_rate")
 CHANGED = ("succ", "t_all", "s_all")

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from depo_ray.config import ConfigError, load_yaml, under_root
-from depo_ray.env_setup import paths_under
-from depo_ray.evaluate.episodes import SUMMARY
+from depo_ray.env_setup import EnvConfig, paths_under
 from depo_ray.evaluate.config import EvalConfig
+from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
 from depo_ray.files import fingerprint, write_text_atomically
 from depo_ray.losses.config import EFFICIENCY_SETTINGS, LossConfig
 from depo_ray.pipeline.config import PipelineConfig
@@ -32,8 +32,10 @@ from depo_ray.pipeline.outputs import seed_outputs
 from depo_ray.pipeline.plan import stage_needs
 from depo_ray.settings import field_defaults, first_difference, plain, without_scheduling
 from depo_ray.tracking import TrackingConfig
-from depo_ray.train.config import TrainConfig
+from depo_ray.train.config import FINAL, TrainConfig
 from depo_ray.tune.config import SweepConfig
+
+# Ray and train.run (torch) load when trials run: a sweep's config is checked first, in seconds.
 
 ABLATIONS = ("alpha1_only", "alpha2_only", "joint", "penalty")
 TRIAL_MEMORY = 256 * 1024**2
@@ -49,9 +51,13 @@ class SweepJob:
     folder: Path
     """<run_dir>/sweeps/<name>: trials/, reference/, tune/ and the outputs."""
     depo: TrainConfig
-    """The trial template: the pipeline's depo section from π_BC of the chosen seed."""
+    """The trial template: the pipeline's depo section, with the chosen seed."""
+    pi_bc: str
+    """π_BC of the chosen seed: every trial starts from it."""
     shards: tuple[str, ...]
     evaluate: EvalConfig
+    env: EnvConfig
+    """The pipeline's environment, its folders taken from the project root."""
     baseline_folders: dict
     """Evaluation folders of the pipeline's BC and KTO (same seed) that exist, by method."""
     trial_cpus: float
@@ -152,14 +158,12 @@ def prepare_sweep(config: SweepConfig, root: Path) -> SweepJob:
         raise ConfigError(f"pipeline: {missing} (python jobs/pipeline.py --config {config.pipeline})")
     folder = outputs.studies / config.folder_name
     loss = replace(pipeline.depo.loss, name=config.losses[0] if config.losses else pipeline.depo.loss.name)
-    depo = replace(pipeline.depo, seed=config.seed, model=str(outputs.bc_model), output_dir=str(folder / "reference"),
-                   loss=loss)
-    evaluate = replace(pipeline.evaluate, env=paths_under(pipeline.env, root))
+    depo = replace(pipeline.depo, seed=config.seed, loss=loss)
     needs = stage_needs(pipeline)
     trial_cpus = max(needs["depo"].cpus, needs["evaluate"].cpus)
     trial_gpus = max(needs["depo"].gpus, needs["evaluate"].gpus)
     found = {method: summary for method, summary in outputs.evaluations.items() if method in ("bc", "kto") and summary.exists()}
-    job = SweepJob(config, folder, depo, (str(outputs.labeled),), evaluate,
+    job = SweepJob(config, folder, depo, str(outputs.bc_model), (str(outputs.labeled),), pipeline.evaluate, paths_under(pipeline.env, root),
                    {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
                    sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
                    plain(sweep_settings(config, pipeline, as_data=field_defaults)), pipeline.tracking)
@@ -216,8 +220,7 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     from ray import tune
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from depo_ray.evaluate.episodes import run_evaluation
-    from depo_ray.train.run import FINAL, run_preference
+    from depo_ray.train.run import run_preference
 
     params = trial_params(params)
     key = trial_key(params)
@@ -227,17 +230,16 @@ def depo_trial(params: dict, job: SweepJob) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "attempts.log", "a") as log:  # one line per time this trial (re)starts
         log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-    train = replace(trial_train_config(params, job.depo), output_dir=str(folder))
     model = folder / FINAL
     if not (model / "config.json").exists():
-        run_preference(train, list(job.shards), scored_folder=job.folder / "reference")
+        run_preference(trial_train_config(params, job.depo), job.pi_bc, folder, list(job.shards),
+                       scored_folder=job.folder / "reference")
     # Tune places a trial's child actors in the trial's placement group, which holds no CPU
     # (see run_sweep): the evaluation runs as a task outside it, so its vLLM replicas and
     # evaluators are scheduled on the cluster like the pipeline's.
     outside = PlacementGroupSchedulingStrategy(placement_group=None)
     evaluate = ray.remote(num_cpus=0, scheduling_strategy=outside)(run_evaluation)
-    summary = ray.get(evaluate.remote(replace(job.evaluate, policy=str(model), output_dir=str(folder / "eval")),
-                                      method=key, progress=False))
+    summary = ray.get(evaluate.remote(job.evaluate, str(model), job.env, folder / "eval", method=key, progress=False))
     tune.report({**params, "trial": key, **{k: summary[k] for k in REPORTED}})
 
 
@@ -250,8 +252,8 @@ def run_sweep(job: SweepJob, cpus: float, gpus: float) -> list[dict]:
 
     job.folder.mkdir(parents=True, exist_ok=True)
     write_text_atomically(job.manifest_file, json.dumps(job.manifest, indent=2))
-    print(f"[sweep] reference log-probs of {job.depo.model} -> {job.folder / 'reference'}")
-    scored_preference_data(job.depo, list(job.shards), job.folder / "reference")
+    print(f"[sweep] reference log-probs of {job.pi_bc} -> {job.folder / 'reference'}")
+    scored_preference_data(job.depo, job.pi_bc, list(job.shards), job.folder / "reference")
     # The trial's own process only waits on its Train run and its evaluators: it reserves no
     # CPU (one would starve the training workers on a small machine), only some memory,
     # since Tune refuses an empty request.
