@@ -170,19 +170,18 @@ def test_generation_whose_worker_keeps_dying_stops_after_the_cap_having_queued_i
     """No model is needed: the workers die before they would ask the teacher endpoint."""
     from depo_ray.cluster import ActorsKeepDying
     from depo_ray.env_setup import EnvConfig
-    from depo_ray.search import worker
+    from depo_ray.search import generate
     from depo_ray.search.config import GenerateConfig
-    from depo_ray.search.generate import run_generation
     from depo_ray.serving.openai_client import EndpointConfig
 
     class Dying(DyingWorker):  # defined here, so Ray ships it to the workers with its log
         log = str(tmp_path / "taken.txt")
 
-    monkeypatch.setattr(worker, "MCTSWorker", Dying)
+    monkeypatch.setattr(generate, "MCTSWorker", Dying)
     config = GenerateConfig(task_ids=(5,), workers=1, cpus_per_worker=0, max_worker_restarts=2,
                             teacher=EndpointConfig(base_url="http://127.0.0.1:9/v1", model="unused"))
     with pytest.raises(ActorsKeepDying, match="mcts-worker actors died 3 times"):
-        run_generation(config, "unused", EnvConfig(), tmp_path / "shards", progress=False)
+        generate.run_generation(config, "unused", EnvConfig(), tmp_path / "shards", progress=False)
     taken = [line.split() for line in Path(Dying.log).read_text().splitlines()]
     # each death put the task back, and the next worker (a new name each) took it
     assert [task for _, task in taken] == ["5"] * 3 and len({name for name, _ in taken}) == 3
