@@ -157,8 +157,7 @@ def test_the_example_environment_goes_from_the_plan_through_bc_to_its_evaluation
     assert label["bc"] == len(read_records(run.d_bc)) == label["desirable"]
     assert run.model("bc", 0).resolve() == (run.root / run.read_marker("bootstrap")["policy"]).resolve()
 
-    evaluate = replace(config.evaluate, policy=str(run.model("bc", 0)), output_dir=str(tmp_path / "eval"), env=config.env)
-    summary = run_evaluation(evaluate, "bc", progress=False)
+    summary = run_evaluation(config.evaluate, str(run.model("bc", 0)), config.env, tmp_path / "eval", "bc", progress=False)
     played = read_records(tmp_path / "eval" / "trajectories.parquet")
     # π_BC walks the corridor: it solved 7 of the 10 test tasks when this test was written (9 after
     # the whole pipeline's BC on D_BC); with 8 bootstrap epochs instead of 16 it solved none
