@@ -164,14 +164,20 @@ def _numbered(table):
     return table.append_column(BATCH_INDEX, [np.arange(table.num_rows)])
 
 
+def _fit_and_export(config: TrainConfig, model: str, output_dir: str | Path, data, name: str):
+    """Train ``model`` on the first ``data_fraction`` of ``data``; the Ray Train result and the
+    exported final model folder."""
+    result = _fit(config, model, output_dir, _first_share(data, config.data_fraction), name)
+    return result, export_final(config, model, output_dir, result.checkpoint)
+
+
 def run_bc(config: TrainConfig, model: str, output_dir: str | Path, shards: list[str]):
     if config.loss.name != "sft":
         raise ValueError(f"behaviour cloning uses loss 'sft', got {config.loss.name!r}")
     _prepare_output(config, model, output_dir)
     dataset = build_dataset(shards, model, global_size=config.global_batch_size, num_workers=config.num_workers,
                             preference=False, max_length=config.max_length, seed=config.seed, labels=("desirable",))
-    result = _fit(config, model, output_dir, _first_share(dataset.materialize(), config.data_fraction), "bc")
-    return result, export_final(config, model, output_dir, result.checkpoint)
+    return _fit_and_export(config, model, output_dir, dataset.materialize(), "bc")
 
 
 def _ranked(table, ranks: list[int]):
@@ -233,8 +239,7 @@ def run_distill(config: TrainConfig, model: str, output_dir: str | Path, shards:
                          "distillation compares their next-token distributions token by token")
     _prepare_output(config, model, output_dir)
     data = scored_distill_data(config, model, shards, scored_folder or Path(output_dir) / "data")
-    result = _fit(config, model, output_dir, _first_share(data, config.data_fraction), config.loss.name)
-    return result, export_final(config, model, output_dir, result.checkpoint)
+    return _fit_and_export(config, model, output_dir, data, config.loss.name)
 
 
 def scored_preference_data(config: TrainConfig, model: str, shards: list[str], folder: str | Path):
@@ -278,5 +283,4 @@ def run_preference(config: TrainConfig, model: str, output_dir: str | Path, shar
                          f"got {config.loss.name!r}")
     _prepare_output(config, model, output_dir)
     data = scored_preference_data(config, model, shards, scored_folder or Path(output_dir) / "data")
-    result = _fit(config, model, output_dir, _first_share(data, config.data_fraction), config.loss.name)
-    return result, export_final(config, model, output_dir, result.checkpoint)
+    return _fit_and_export(config, model, output_dir, data, config.loss.name)
