@@ -50,8 +50,9 @@ class EnvironmentSpec:
     """An instance of ``config_type()`` -> the TaskEnvironment."""
     expert: Callable[[], Any] | None = None
     """For an environment named by import path: () -> the expert the tiny-model bootstrap
-    imitates (a ``depo_ray.env_setup.ExpertKit``); None: it has none. The built-in
-    environments' experts are listed in ``depo_ray.env_setup.EXPERTS``."""
+    imitates (the pipeline's ``ExpertKit``, in its env_setup module); None: it has none. The
+    built-in environments' experts are listed beside that class (``EXPERTS``), since this
+    package imports nothing from the pipeline."""
 
 
 def _babyai_config() -> type:
