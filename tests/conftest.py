@@ -7,7 +7,7 @@ from tests.grouping import pytest_collection_modifyitems  # noqa: F401  (a hook:
 from tests.processes import SESSION_MARKER
 
 
-def _as_on_a_fresh_machine() -> None:
+def _as_on_a_fresh_machine() -> Path:
     """Run the suite as on a machine that never ran Ray: an empty home folder (no ~/.ray token,
     no caches), a private Ray temp folder (no cluster files of a head the developer runs), no
     cluster address or token from the caller's shell. Done before anything is imported that
@@ -19,9 +19,10 @@ def _as_on_a_fresh_machine() -> None:
     for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         os.environ.pop(name, None)
     os.environ[SESSION_MARKER] = uuid.uuid4().hex
+    return fresh
 
 
-_as_on_a_fresh_machine()
+_FRESH = _as_on_a_fresh_machine()
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
@@ -70,7 +71,9 @@ _guard_markers()
 
 def pytest_sessionfinish(session, exitstatus):
     """Fail the session if a Ray or vLLM process it started is still alive (an orphan holds
-    memory and cores long after its cluster is gone), and end those processes."""
+    memory and cores long after its cluster is gone), and end those processes; then remove
+    the session's home and Ray folder (about 700 MB of logs and caches per session)."""
+    import shutil
     import sys
 
     from depo_ray.processes import kill
@@ -85,6 +88,7 @@ def pytest_sessionfinish(session, exitstatus):
             print(f"  {describe(process)}")
         kill(left)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(_FRESH, ignore_errors=True)
 
 
 def session_ray():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import psutil
@@ -57,3 +58,14 @@ def wait_until_serving(url: str, server, log, timeout_s: float) -> None:
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{url} did not start serving:\n{log.read_text()[-3000:]}")
             time.sleep(1)
+
+
+_RAY_STREAMED_LINE = re.compile(r"^(?:\x1b\[[0-9;]*m)*\((?:raylet|gcs_server|[^)]*\bpid=\d+[^)]*)\)")
+"""A line that Ray streams to a driver from its own processes (``(raylet) ...``, ``(Actor pid=7)
+...``, colour codes first), at any time, so also after the job's own last word."""
+
+
+def last_own_line(stderr: str) -> str:
+    """The last line of a job's stderr that the job itself wrote, Ray's streamed lines aside."""
+    own = [line for line in stderr.strip().splitlines() if not _RAY_STREAMED_LINE.match(line)]
+    return own[-1] if own else ""
