@@ -106,10 +106,9 @@ def test_lora_adapters_are_merged_into_the_final_model_and_the_run_leaves_no_con
     assert any("q_proj" in n for n in changed)
 
 
-def test_two_workers_follow_the_one_worker_loss_curve(cluster, shards, tiny_model_dir, tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
-    run_bc(bc_config(epochs=2), str(tiny_model_dir), one, shards["bc"])
-    run_bc(bc_config(epochs=2, num_workers=2), str(tiny_model_dir), two, shards["bc"])
+def test_two_workers_follow_the_one_worker_loss_curve(bc_model, shards, tiny_model_dir, tmp_path):
+    one, two = bc_model[0], tmp_path / "two"  # the module's BC run is the one-worker curve
+    run_bc(bc_config(num_workers=2), str(tiny_model_dir), two, shards["bc"])
     curve_one, curve_two = [m["loss"] for m in metrics(one)], [m["loss"] for m in metrics(two)]
     assert len(curve_one) == len(curve_two) >= 4
     assert curve_two == pytest.approx(curve_one, rel=1e-3)
