@@ -107,6 +107,33 @@ def test_a_sweep_starts_from_a_pipeline_seed_with_labeled_data_and_pi_bc(tmp_pat
     assert list(outputs.evaluations) == ["bc", "kto", "depo"] and outputs.studies == tmp_path / "runs" / "x" / "sweeps"
 
 
+def test_a_sweep_takes_the_pipelines_scores_only_when_made_from_the_same_policy_and_batches(tmp_path):
+    from depo_ray.train.run import SCORED_MARKER, adopt_scored, scored_key
+
+    shard, policy = tmp_path / "all.parquet", tmp_path / "bc" / "seed-0" / "final"
+    shard.write_text("labeled rows")
+    policy.mkdir(parents=True)
+    (tmp_path / "pi_bc").symlink_to(policy)  # the sweep names π_BC by a link (pi_bc: bootstrap)
+    template = TrainConfig(loss=DEPO, global_batch_size=4)
+    pipelines = tmp_path / "bc" / "seed-0" / "scored"
+    pipelines.mkdir()
+    (pipelines / "part-0.parquet").write_text("scored rows")
+    (pipelines / SCORED_MARKER).write_text(json.dumps(scored_key(template, str(policy), [str(shard)])))
+
+    other_batches = tmp_path / "other"
+    assert not adopt_scored(replace(template, global_batch_size=8), str(policy), [str(shard)], other_batches, pipelines)
+    assert not other_batches.exists()
+    assert not adopt_scored(template, str(tmp_path), [str(shard)], other_batches, pipelines)  # another policy
+    assert not adopt_scored(template, str(policy), [str(shard)], other_batches, tmp_path / "none")  # nothing scored
+
+    reference = tmp_path / "sweep" / "reference"
+    assert adopt_scored(template, str(tmp_path / "pi_bc"), [str(shard)], reference, pipelines)
+    assert (reference / "part-0.parquet").read_text() == "scored rows"
+    assert json.loads((reference / SCORED_MARKER).read_text()) == scored_key(template, str(tmp_path / "pi_bc"), [str(shard)])
+    shard.write_text("labeled rows, rewritten")  # the pipeline's scores no longer match; the copy neither
+    assert not adopt_scored(template, str(policy), [str(shard)], reference, pipelines)
+
+
 @pytest.mark.parametrize("data, key", [({"grid": {"beta": [0]}}, "grid.beta"), ({"fractions": [1.5]}, "fractions"),
                                        ({"study": "pareto"}, "study"), ({"num_samples": 0}, "num_samples"),
                                        ({"num_samples": 2}, "num_samples"), ({"search": "optunaa"}, "search"),
@@ -152,6 +179,7 @@ def test_a_two_loss_sweep_writes_one_front_and_restores_without_rerunning(finish
         front = [r["trial"] for r in csv.DictReader(rows)]
     assert 1 <= len(front) <= 2 and set(front) <= {r["trial"] for r in results}
     assert (folder / "pareto.png").stat().st_size > 1000 and "Pareto front" in first and "BC:" in first
+    assert "the pipeline's" in first  # π_BC's scores taken from the depo stage, not computed again
     with open(folder / "paired.csv") as rows:
         paired = list(csv.DictReader(rows))
     assert sorted((r["trial"], r["against"]) for r in paired) == sorted((t, b) for t in (r["trial"] for r in results)

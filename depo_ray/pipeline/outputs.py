@@ -20,6 +20,8 @@ class SeedOutputs:
     """π_BC of this seed: where every preference method starts."""
     evaluations: dict[str, Path]
     """Each method's evaluation summary (``summary.json``) for this seed, by method name."""
+    scored: Path
+    """The preference data packed and scored by this seed's π_BC (the depo stage's)."""
     studies: Path
     """The run's folder for work built on it (``<run_dir>/sweeps``)."""
 
@@ -35,4 +37,5 @@ def seed_outputs(config: PipelineConfig, root: Path, seed: int) -> SeedOutputs:
     run = RunFolder(under_root(root, config.run_dir))
     return SeedOutputs(labeled=run.labeled, bc_model=run.model("bc", seed),
                        evaluations={m.name: run.evaluation(m.name, seed) / "summary.json" for m in config.methods()},
+                       scored=run.scored(seed),
                        studies=run / "sweeps")

@@ -242,6 +242,38 @@ def run_distill(config: TrainConfig, model: str, output_dir: str | Path, shards:
     return _fit_and_export(config, model, output_dir, data, config.loss.name)
 
 
+SCORED_MARKER = "COMPLETE.json"
+
+
+def scored_key(config: TrainConfig, model: str, shards: list[str]) -> dict:
+    """What scored data depends on: π_BC, the packing settings and the shards themselves."""
+    return {"model": model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
+            "seed": config.seed, "max_length": config.max_length,
+            "format": 2,  # raised when the stored columns change: 2 added batch_index
+            # size and mtime too: a shard rewritten under the same name must not reuse old scores
+            "shards": sorted(fingerprint(p) for p in shards)}
+
+
+def adopt_scored(config: TrainConfig, model: str, shards: list[str], folder: str | Path, source: str | Path) -> bool:
+    """Fill ``folder`` with scored data computed elsewhere (``source``: a pipeline seed's) when
+    that was made from the same π_BC, settings and shards, instead of scoring again: with a
+    pretrained model the scoring pass takes as long as a training stage. True when ``folder``
+    now holds scores for this key."""
+    key, folder, source = scored_key(config, model, shards), Path(folder), Path(source)
+    if (folder / SCORED_MARKER).exists() and json.loads((folder / SCORED_MARKER).read_text()) == key:
+        return True
+    if not (source / SCORED_MARKER).exists():
+        return False
+    theirs = json.loads((source / SCORED_MARKER).read_text())
+    # the same π_BC may be named by another path (a link to the bootstrap's policy)
+    if Path(theirs.get("model", "")).resolve() != Path(model).resolve() or {**theirs, "model": model} != key:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(SCORED_MARKER))
+    write_text_atomically(folder / SCORED_MARKER, json.dumps(key))
+    return True
+
+
 def scored_preference_data(config: TrainConfig, model: str, shards: list[str], folder: str | Path):
     """Packed global batches with the log-probs of π_BC (``model``), computed once and kept in
     ``folder``."""
@@ -249,12 +281,8 @@ def scored_preference_data(config: TrainConfig, model: str, shards: list[str], f
 
     _dataset_context()
     output = Path(folder)
-    key = {"model": model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
-           "seed": config.seed, "max_length": config.max_length,
-           "format": 2,  # raised when the stored columns change: 2 added batch_index
-           # size and mtime too: a shard rewritten under the same name must not reuse old scores
-           "shards": sorted(fingerprint(p) for p in shards)}
-    marker = output / "COMPLETE.json"
+    key = scored_key(config, model, shards)
+    marker = output / SCORED_MARKER
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         shutil.rmtree(output, ignore_errors=True)
         packed = build_dataset(shards, model, global_size=config.global_batch_size, num_workers=config.num_workers,

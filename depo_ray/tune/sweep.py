@@ -68,6 +68,8 @@ class SweepJob:
     """The manifest's settings at the code's defaults (see ``check_manifest``)."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """The pipeline's MLflow settings: the trials are logged under the pipeline run."""
+    pipeline_scored: str | None = None
+    """The pipeline's scored preference data of this seed: reused when made the same way."""
 
     @property
     def baselines(self) -> dict:
@@ -166,7 +168,8 @@ def prepare_sweep(config: SweepConfig, root: Path) -> SweepJob:
     job = SweepJob(config, folder, depo, str(outputs.bc_model), (str(outputs.labeled),), pipeline.evaluate, paths_under(pipeline.env, root),
                    {method: str(summary.parent) for method, summary in found.items()}, trial_cpus, trial_gpus,
                    sweep_manifest(config, pipeline, outputs.bc_model, outputs.labeled),
-                   plain(sweep_settings(config, pipeline, as_data=field_defaults)), pipeline.tracking)
+                   plain(sweep_settings(config, pipeline, as_data=field_defaults)), pipeline.tracking,
+                   pipeline_scored=str(outputs.scored))
     check_manifest(job)
     return job
 
@@ -248,12 +251,16 @@ def run_sweep(job: SweepJob, cpus: float, gpus: float) -> list[dict]:
     row per finished trial: its parameters and metrics."""
     from ray import tune
 
-    from depo_ray.train.run import scored_preference_data
+    from depo_ray.train.run import adopt_scored, scored_preference_data
 
     job.folder.mkdir(parents=True, exist_ok=True)
     write_text_atomically(job.manifest_file, json.dumps(job.manifest, indent=2))
-    print(f"[sweep] reference log-probs of {job.pi_bc} -> {job.folder / 'reference'}")
-    scored_preference_data(job.depo, job.pi_bc, list(job.shards), job.folder / "reference")
+    reference = job.folder / "reference"
+    if job.pipeline_scored and adopt_scored(job.depo, job.pi_bc, list(job.shards), reference, job.pipeline_scored):
+        print(f"[sweep] reference log-probs of {job.pi_bc}: the pipeline's, {job.pipeline_scored}")
+    else:
+        print(f"[sweep] reference log-probs of {job.pi_bc} -> {reference}")
+        scored_preference_data(job.depo, job.pi_bc, list(job.shards), reference)
     # The trial's own process only waits on its Train run and its evaluators: it reserves no
     # CPU (one would starve the training workers on a small machine), only some memory,
     # since Tune refuses an empty request.
