@@ -226,7 +226,7 @@ def weight(folder: Path, name: str):
 @pytest.mark.model
 @pytest.mark.ray
 @pytest.mark.vllm
-def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_serves_the_merged_model(
+def test_smollm2_warm_starts_with_lora_bc_on_expert_demos_then_depo_and_vllm_serves_the_merged_model(
         smollm2, tmp_path, monkeypatch, ray_cluster):
     import torch
 
@@ -250,7 +250,7 @@ def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_ser
                       "train": {**train, "loss": {"name": "sft"}, "learning_rate": 1e-3}, "check_tasks": [3],
                       "max_rounds": 1},
         "label": {"expert_demos": "all"},
-        "bc": {**train, "loss": {"name": "sft"}},
+        "pi_bc": "bootstrap",  # as configs/smollm2_pipeline.yaml: the warm start is π_BC, DEPO starts from it
         "depo": {**train, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}, "learning_rate": 5e-5,
                  "dtype": "bfloat16"},
         "evaluate": {"task_ids": [321, 361], "workers": 2, "cpus_per_worker": 0.25, "max_new_tokens": 32,
@@ -266,14 +266,15 @@ def test_smollm2_warm_starts_on_expert_demos_then_lora_bc_then_depo_and_vllm_ser
     assert bootstrap["policy"] == str(warm) and 0 <= bootstrap["rounds"][0]["valid_rate"] <= 1
     assert not (run / "bootstrap" / "policy").exists()  # no tiny model: the rounds started from SmolLM2
     bc, depo = run / "bc" / "seed-0" / "final", run / "depo" / "seed-0" / "final"
-    for final in (warm, bc, depo):  # LoRA merged into a plain folder
+    assert bc.resolve() == warm.resolve()  # π_BC is the warm start, not trained again
+    for final in (warm, depo):  # LoRA merged into a plain folder
         assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
     targeted, untargeted = "model.layers.0.self_attn.q_proj.weight", "model.embed_tokens.weight"
-    start, after_warm, after_bc, after_depo = (weight(folder, targeted) for folder in (smollm2, warm, bc, depo))
-    assert not torch.equal(after_warm, start) and not torch.equal(after_bc, after_warm)  # BC went on from the warm start
-    assert torch.equal(weight(bc, untargeted), weight(smollm2, untargeted))  # LoRA leaves the rest as it was
+    start, after_warm, after_depo = (weight(folder, targeted) for folder in (smollm2, warm, depo))
+    assert not torch.equal(after_warm, start)  # the warm start trained SmolLM2 itself
+    assert torch.equal(weight(warm, untargeted), weight(smollm2, untargeted))  # LoRA leaves the rest as it was
     assert after_depo.dtype == torch.bfloat16  # trained and exported in depo.dtype
-    assert not torch.equal(after_depo, after_bc.to(torch.bfloat16))  # LoRA's zero-initialised B moved
+    assert not torch.equal(after_depo, after_warm.to(torch.bfloat16))  # LoRA's zero-initialised B moved
     (step,) = [json.loads(line) for line in (run / "depo" / "seed-0" / "metrics.jsonl").read_text().splitlines()]
     assert step["count_desirable"] and step["count_undesirable"]  # both of DEPO's terms saw data
 
