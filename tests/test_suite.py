@@ -69,3 +69,14 @@ def test_the_durations_table_is_summed_per_file_over_setup_call_and_teardown():
                                                 "tests/test_losses.py": 0.75}
     assert list(durations.seconds_by_file(report)) == ["tests/test_pipeline_end_to_end.py", "tests/test_train.py",
                                                       "tests/test_losses.py"]
+
+
+def test_a_test_session_leaves_no_home_or_ray_folder_behind(tmp_path):
+    """Each session runs with a home and Ray folder of its own (conftest.py); left behind they
+    filled the disk CI shares (194 of them, 700 MB each)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_stats.py"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(temp)})
+    assert out.returncode == 0 and " passed" in out.stdout, out.stdout[-2000:]
+    assert not list(temp.glob("depo-test-*"))
