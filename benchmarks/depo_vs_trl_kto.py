@@ -1,13 +1,17 @@
 """DEPO training throughput and peak memory: depo-ray's step against TRL's KTOTrainer.
 
 Same policy (the CPU default's tiny architecture, or ``--policy``: a folder, a Hugging Face id
-or a named model such as smollm2-135m-instruct; full fine-tuning either way), same labeled expert trajectories, same
-batch size and number of optimizer steps; both precompute reference log-probs before
-training and are timed from the second step (warm-up and precompute excluded). Each side
-runs in its own process so peak RSS is its own. Run:
+or a named model such as smollm2-135m-instruct; full fine-tuning either way), same labeled expert
+trajectories, same optimizer steps. Like against like: in each setting both sides use the same
+effective batch, the same micro-batch (TRL: ``per_device_train_batch_size`` with gradient
+accumulation) and the same gradient checkpointing. Both precompute reference log-probs before
+training and are timed from the second step (warm-up and precompute excluded). Each side runs
+in its own process so peak RSS is its own; every pair runs ``--repeats`` times, the side that
+goes first alternating, and the table gives medians with their ranges and the median of the
+per-repeat ratios. Run:
 
-    .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12 --micro-batch 2
-    .venv/bin/python benchmarks/depo_vs_trl_kto.py --policy smollm2-135m-instruct --batch 4 --steps 6
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12 --micro-batch 2 --repeats 3
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --policy smollm2-135m-instruct --batch 4 --steps 6 --repeats 3
 
 Note: TRL's KTO treats everything after the prompt as the completion, so it also trains on
 the observation turns inside a multi-turn trajectory; depo-ray masks them. The token count
@@ -20,6 +24,7 @@ import argparse
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,7 +99,7 @@ def run_ours(work: Path, policy: str, batch: int, steps: int, micro_batch: int |
     return {"seconds": time.perf_counter() - started, "timed_steps": steps - 1}
 
 
-def run_trl(work: Path, policy: str, batch: int, steps: int) -> dict:
+def run_trl(work: Path, policy: str, batch: int, steps: int, micro_batch: int | None, checkpointing: bool) -> dict:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import KTOConfig, KTOTrainer
@@ -111,12 +116,14 @@ def run_trl(work: Path, policy: str, batch: int, steps: int) -> dict:
     class Timer(TrainerCallback):
         started = None
 
-        def on_step_begin(self, args, state, control, **kwargs):
-            if state.global_step == 1:
+        def on_step_begin(self, args, state, control, **kwargs):  # once per optimizer step
+            if state.global_step == 1 and Timer.started is None:
                 Timer.started = time.perf_counter()
 
+    micro = micro_batch or batch
     config = KTOConfig(
-        output_dir=str(work / "trl"), per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
+        output_dir=str(work / "trl"), per_device_train_batch_size=micro, gradient_accumulation_steps=batch // micro,
+        gradient_checkpointing=checkpointing, max_steps=steps, learning_rate=1e-4,
         beta=0.2, precompute_ref_log_probs=True, report_to=[], save_strategy="no", logging_steps=10_000,
         use_cpu=True, disable_tqdm=True, seed=0, max_length=4096, weight_decay=0.0, lr_scheduler_type="constant",
         dataloader_num_workers=0,
@@ -127,12 +134,28 @@ def run_trl(work: Path, policy: str, batch: int, steps: int) -> dict:
     return {"seconds": time.perf_counter() - Timer.started, "timed_steps": steps - 1}
 
 
+def run_side(side: str, work: Path, policy: str, args, micro_batch: int | None, checkpointing: bool) -> dict:
+    """One side in a process of its own: its samples/s and peak RSS."""
+    child = ["--child", side, "--work", str(work), "--policy", policy, "--batch", str(args.batch), "--steps", str(args.steps),
+             *(["--child-micro-batch", str(micro_batch)] if micro_batch else []),
+             *(["--child-checkpointing"] if checkpointing else [])]
+    out = subprocess.run([sys.executable, __file__, *child], capture_output=True, text=True, check=True).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    return {"samples_per_s": result["timed_steps"] * args.batch / result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
+
+
+def spread(values: list[float], digits: str = ".3g") -> str:
+    """Median [min, max]."""
+    return f"{statistics.median(values):{digits}} [{min(values):{digits}}, {max(values):{digits}}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--samples", type=int, default=48)
-    parser.add_argument("--micro-batch", type=int, default=2, help="depo-ray's micro_batch_size for the second run")
+    parser.add_argument("--micro-batch", type=int, default=2, help="the micro-batch of the second and third settings")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each side in each setting")
     parser.add_argument("--child", choices=("ours", "trl"))
     parser.add_argument("--child-micro-batch", type=int)
     parser.add_argument("--child-checkpointing", action="store_true")
@@ -140,36 +163,36 @@ def main() -> None:
     parser.add_argument("--policy", help="folder, Hugging Face id or named model (default: the tiny CPU policy)")
     args = parser.parse_args()
     if args.child:
-        result = (run_ours(Path(args.work), args.policy, args.batch, args.steps, args.child_micro_batch,
-                           args.child_checkpointing)
-                  if args.child == "ours" else run_trl(Path(args.work), args.policy, args.batch, args.steps))
+        run = run_ours if args.child == "ours" else run_trl
+        result = run(Path(args.work), args.policy, args.batch, args.steps, args.child_micro_batch, args.child_checkpointing)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
         return
+    if args.batch % args.micro_batch or args.repeats < 1:
+        parser.error(f"--micro-batch {args.micro_batch} must divide --batch {args.batch}, and --repeats be at least 1")
+    settings = {"whole batch": (None, False), f"micro-batch {args.micro_batch}": (args.micro_batch, False),
+                f"micro-batch {args.micro_batch} + checkpointing": (args.micro_batch, True)}
+    runs: dict[str, dict[str, list[dict]]] = {name: {"trl": [], "ours": []} for name in settings}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         from depo_ray.config import model_under_root
 
         policy = prepare(work, args.samples, model_under_root(ROOT, args.policy) if args.policy else None)
-        runs = {"TRL KTO": ["trl"], "depo-ray, whole batch": ["ours"],
-                f"depo-ray, micro-batch {args.micro_batch}": ["ours", "--child-micro-batch", str(args.micro_batch)],
-                "  + gradient checkpointing": ["ours", "--child-micro-batch", str(args.micro_batch),
-                                                "--child-checkpointing"]}
-        results = {}
-        for name, child in runs.items():
-            out = subprocess.run([sys.executable, __file__, "--child", *child, "--work", str(work), "--policy", policy,
-                                  "--batch", str(args.batch), "--steps", str(args.steps)],
-                                 capture_output=True, text=True, check=True).stdout
-            results[name] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    trl = results["TRL KTO"]
-    for side in results.values():
-        side["samples_per_s"] = side["timed_steps"] * args.batch / side["seconds"]
+        for repeat in range(args.repeats):
+            for name, (micro_batch, checkpointing) in settings.items():
+                for side in (("trl", "ours") if repeat % 2 == 0 else ("ours", "trl")):
+                    runs[name][side].append(run_side(side, work, policy, args, micro_batch, checkpointing))
     print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), {args.policy or 'tiny policy'}, "
-          f"{args.samples} trajectories")
-    print(f"{'':28}{'samples/s':>10}{'vs TRL':>8}{'peak RSS MB':>13}{'vs TRL':>8}")
-    for name, side in results.items():  # 3 significant digits: a 135M model runs at a few hundredths
-        print(f"{name:28}{side['samples_per_s']:>10.3g}{side['samples_per_s'] / trl['samples_per_s']:>7.2f}x"
-              f"{side['peak_rss_mb']:>13.0f}{side['peak_rss_mb'] / trl['peak_rss_mb']:>7.2f}x")
+          f"{args.samples} trajectories, {args.repeats} runs of each side: median [min, max]")
+    print("| setting | TRL samples/s | depo-ray samples/s | speed vs TRL | TRL peak RSS MB | depo-ray peak RSS MB | memory vs TRL |")
+    print("|---|---|---|---|---|---|---|")
+    for name, sides in runs.items():
+        trl, ours = sides["trl"], sides["ours"]
+        speed = [o["samples_per_s"] / t["samples_per_s"] for o, t in zip(ours, trl)]
+        memory = [o["peak_rss_mb"] / t["peak_rss_mb"] for o, t in zip(ours, trl)]
+        print(f"| {name} | {spread([t['samples_per_s'] for t in trl])} | {spread([o['samples_per_s'] for o in ours])} | "
+              f"{spread(speed, '.2f')} | {spread([t['peak_rss_mb'] for t in trl], '.0f')} | "
+              f"{spread([o['peak_rss_mb'] for o in ours], '.0f')} | {spread(memory, '.2f')} |")
 
 
 if __name__ == "__main__":
