@@ -39,6 +39,13 @@ from depo_ray.train.reference import ScoreWithReference
 # _numbered and _ranked need neither.
 
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
+SCORED_MARKER = "COMPLETE.json"  # written last into a scored-data folder: the key it was made with
+
+
+def _stored_key(folder: Path) -> dict | None:
+    """The key a finished scoring pass left in ``folder``; None while none has finished."""
+    marker = folder / SCORED_MARKER
+    return json.loads(marker.read_text()) if marker.exists() else None
 
 
 def _fit(config: TrainConfig, model: str, output_dir: str | Path, dataset, name: str):
@@ -196,8 +203,7 @@ def scored_distill_data(config: TrainConfig, model: str, shards: list[str], fold
     key = {"model": model, "teacher": teacher, "top_k": config.teacher_top_k, "curriculum": asdict(config.curriculum),
            "global_batch_size": config.global_batch_size, "seed": config.seed, "max_length": config.max_length,
            "format": 1, "shards": sorted(fingerprint(p) for p in shards)}
-    marker = output / "COMPLETE.json"
-    if not (marker.exists() and json.loads(marker.read_text()) == key):
+    if _stored_key(output) != key:
         shutil.rmtree(output, ignore_errors=True)
         rows = shuffled_rows(shards, model, max_length=config.max_length, seed=config.seed, labels=("desirable",))
         scored = rows.map_batches(ScoreWithTeacher, fn_constructor_kwargs={"teacher_path": config.teacher,
@@ -221,7 +227,7 @@ def scored_distill_data(config: TrainConfig, model: str, shards: list[str], fold
                            num_workers=config.num_workers, preference=False, max_length=config.max_length,
                            columns=("task_id", "action_mask", "teacher_ids", "teacher_logps")))
         packed.repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow").write_parquet(str(output))
-        write_text_atomically(marker, json.dumps(key))
+        write_text_atomically(output / SCORED_MARKER, json.dumps(key))
     scored = ray.data.read_parquet(str(output), file_extensions=["parquet"])
     return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
 
@@ -242,9 +248,6 @@ def run_distill(config: TrainConfig, model: str, output_dir: str | Path, shards:
     return _fit_and_export(config, model, output_dir, data, config.loss.name)
 
 
-SCORED_MARKER = "COMPLETE.json"
-
-
 def scored_key(config: TrainConfig, model: str, shards: list[str]) -> dict:
     """What scored data depends on: π_BC, the packing settings and the shards themselves."""
     return {"model": model, "global_batch_size": config.global_batch_size, "num_workers": config.num_workers,
@@ -260,13 +263,11 @@ def adopt_scored(config: TrainConfig, model: str, shards: list[str], folder: str
     pretrained model the scoring pass takes as long as a training stage. True when ``folder``
     now holds scores for this key."""
     key, folder, source = scored_key(config, model, shards), Path(folder), Path(source)
-    if (folder / SCORED_MARKER).exists() and json.loads((folder / SCORED_MARKER).read_text()) == key:
+    if _stored_key(folder) == key:
         return True
-    if not (source / SCORED_MARKER).exists():
-        return False
-    theirs = json.loads((source / SCORED_MARKER).read_text())
+    theirs = _stored_key(source)
     # the same π_BC may be named by another path (a link to the bootstrap's policy)
-    if Path(theirs.get("model", "")).resolve() != Path(model).resolve() or {**theirs, "model": model} != key:
+    if theirs is None or Path(theirs.get("model", "")).resolve() != Path(model).resolve() or {**theirs, "model": model} != key:
         return False
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns(SCORED_MARKER))
@@ -282,8 +283,7 @@ def scored_preference_data(config: TrainConfig, model: str, shards: list[str], f
     _dataset_context()
     output = Path(folder)
     key = scored_key(config, model, shards)
-    marker = output / SCORED_MARKER
-    if not (marker.exists() and json.loads(marker.read_text()) == key):
+    if _stored_key(output) != key:
         shutil.rmtree(output, ignore_errors=True)
         packed = build_dataset(shards, model, global_size=config.global_batch_size, num_workers=config.num_workers,
                                preference=True, max_length=config.max_length, seed=config.seed,
@@ -297,7 +297,7 @@ def scored_preference_data(config: TrainConfig, model: str, shards: list[str], f
         numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": model},
                              batch_size=1, batch_format="pyarrow",
                              compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
-        write_text_atomically(marker, json.dumps(key))
+        write_text_atomically(output / SCORED_MARKER, json.dumps(key))
     scored = ray.data.read_parquet(str(output), file_extensions=["parquet"])
     return scored.sort(BATCH_INDEX).drop_columns([BATCH_INDEX]).materialize()
 
