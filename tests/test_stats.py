@@ -169,7 +169,7 @@ def test_comparing_two_evaluation_folders_matches_tasks_by_id_whatever_their_ord
 
     rows = [{"id": f"p{i}", "correct": i % 2 == 0, "generated_tokens": 100} for i in range(10)]
     all_right = [{**r, "correct": True, "generated_tokens": 80} for r in reversed(rows)]
-    accuracy, math_tokens = math_differences(rows, all_right)
+    accuracy, math_tokens = math_differences({0: rows}, {0: all_right})
     assert accuracy.estimate == pytest.approx(0.5) and accuracy.verdict == "better"
     assert math_tokens.estimate == pytest.approx(-20) and math_tokens.low == math_tokens.high == pytest.approx(-20)
 
@@ -223,3 +223,47 @@ def test_an_outcomes_file_gives_back_the_intervals_of_the_evaluations_it_was_wri
     (tmp_path / "other.csv").write_text("method,seed\nkto,0\n")
     with pytest.raises(ValueError, match="other.csv: not an outcomes file"):
         read_outcomes(tmp_path / "other.csv")
+
+
+def test_math_problems_pair_by_seed_and_their_outcomes_file_gives_back_the_same_intervals(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from depo_ray.evaluate.compare import describe, math_differences
+    from depo_ray.evaluate.outcomes import MATH_OUTCOME_COLUMNS, read_math_outcomes
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
+    from compare import main as compare
+
+    rng = np.random.default_rng(7)
+    ids = [f"gen-{i}" for i in range(15)]
+    bc = {seed: [{"id": i, "predicted": "1", "correct": bool(rng.random() < 0.3), "generated_tokens": int(rng.integers(50, 150))}
+                 for i in ids] for seed in (0, 1, 2)}
+    # seed s of KTO writes 10·(s+1) fewer tokens on every problem, and its own rows come in another order
+    kto = {seed: [{**r, "generated_tokens": r["generated_tokens"] - 10 * (seed + 1)} for r in reversed(rows)]
+           for seed, rows in bc.items()}
+    for method, runs in (("bc", bc), ("kto", kto)):
+        for seed, rows in runs.items():
+            (tmp_path / f"{method}-{seed}").mkdir()
+            pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"{method}-{seed}" / "problems.parquet")
+    folders = [f"{m}@{s}={tmp_path / f'{m}-{s}'}" for m in ("bc", "kto") for s in (0, 1, 2)]
+    written = tmp_path / "math_outcomes.csv"
+    compare(["--math", *folders, "--write-math-outcomes", str(written), "--resamples", "300"])
+    from_folders = capsys.readouterr().out
+    assert written.read_text().splitlines()[0] == ",".join(MATH_OUTCOME_COLUMNS)
+    assert len(written.read_text().splitlines()) == 1 + 2 * 3 * 15
+    back = read_math_outcomes(written)
+    assert sorted(back) == [("bc", 0), ("bc", 1), ("bc", 2), ("kto", 0), ("kto", 1), ("kto", 2)]
+    expected = math_differences(bc, kto, resamples=300)
+    assert expected[1].estimate == pytest.approx(-20) and expected[0].estimate == 0  # seeds 0-2: -10, -20, -30
+    for difference in expected:
+        assert describe(difference) in from_folders
+    compare(["--math-outcomes", str(written), "bc", "kto", "--resamples", "300"])
+    assert capsys.readouterr().out.splitlines() == [line for line in from_folders.splitlines() if "outcomes:" not in line]
+    with pytest.raises(ValueError, match="seeds"):
+        math_differences(bc, {0: kto[0]})
+    with pytest.raises(SystemExit, match="not in it: \\['dpo'\\]"):
+        compare(["--math-outcomes", str(written), "bc", "dpo"])

@@ -39,11 +39,17 @@ def task_differences(a: Mapping[int, list[TaskResult]], b: Mapping[int, list[Tas
         for name, field in (("tokens_per_turn", "generated_tokens"), ("invalid_action_rate", "invalid_actions"))]
 
 
-def math_differences(a: list[dict], b: list[dict], resamples: int = 2000) -> list[PairedDifference]:
-    """``a`` and ``b``: the rows of two math runs' problems.parquet."""
-    a, b = _matched(a, b, lambda r: r["id"], "math problem")
-    return [paired_mean_difference([[float(r[column]) for r in a]], [[float(r[column]) for r in b]], name, higher,
-                                   resamples)
+def math_differences(a: Mapping[int, list[dict]], b: Mapping[int, list[dict]],
+                     resamples: int = 2000) -> list[PairedDifference]:
+    """B − A on math accuracy and tokens per problem; ``a`` and ``b`` map each seed to the rows
+    of its problems.parquet (id, correct, generated_tokens), paired over the same seeds and
+    problems."""
+    if set(a) != set(b):
+        raise ValueError(f"the two math problem sets differ: seeds {sorted(a)} and {sorted(b)}")
+    seeds = sorted(a)
+    matched = [_matched(a[seed], b[seed], lambda r: r["id"], "math problem") for seed in seeds]
+    table = lambda side, column: [[float(r[column]) for r in pair[side]] for pair in matched]  # noqa: E731
+    return [paired_mean_difference(table(0, column), table(1, column), name, higher, resamples)
             for name, column, higher in (("math_accuracy", "correct", True), ("math_tokens", "generated_tokens", False))]
 
 
