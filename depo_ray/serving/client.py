@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 
-from depo_ray.serving.openai_client import EndpointConfig, OpenAIEndpoint
+from depo_ray.serving.openai_client import EndpointAccess, OpenAIEndpoint
 from depo_ray.serving.server import ChatRequest, Generation, TurnRequest
 from depo_ray.tokens import prompt_ids
 
@@ -146,9 +146,9 @@ def gathered(futures: list[Future]) -> Future:
 
 def policy_client(backend, tokenizer):
     """A client for a PolicyRouter actor handle (whose replicas get ids rendered with
-    ``tokenizer``) or an EndpointConfig; a client (anything with ``submit_batch``) as it is."""
-    if isinstance(backend, EndpointConfig):
-        return EndpointClient(OpenAIEndpoint(backend))
+    ``tokenizer``) or an EndpointAccess; a client (anything with ``submit_batch``) as it is."""
+    if isinstance(backend, EndpointAccess):
+        return EndpointClient(OpenAIEndpoint(backend.config, backend.api_key))
     return backend if hasattr(backend, "submit_batch") else ReplicaClient(backend, tokenizer)
 
 

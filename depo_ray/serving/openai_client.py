@@ -14,7 +14,7 @@ import os
 import random
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from depo_ray.serving.server import Generation, Sampling
 
@@ -47,6 +47,20 @@ class EndpointConfig:
             raise ValueError("endpoint.max_in_flight must be at least 1 and endpoint.backoff_s non-negative")
 
 
+@dataclass(frozen=True)
+class EndpointAccess:
+    """An endpoint with the API key read from the driver's environment. An actor on another
+    node does not inherit that environment, so the key travels in the actor's arguments (a
+    runtime_env would show it on the dashboard)."""
+
+    config: EndpointConfig
+    api_key: str = field(repr=False)
+
+    @classmethod
+    def from_environment(cls, config: EndpointConfig) -> "EndpointAccess":
+        return cls(config, os.environ.get(config.api_key_env, "none"))
+
+
 def backoff_delay(config: EndpointConfig, attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait after failed try ``attempt`` (0-based): exponential, with jitter up to
     half of it so that many requests throttled together do not retry together."""
@@ -55,12 +69,14 @@ def backoff_delay(config: EndpointConfig, attempt: int, rng: random.Random | Non
 
 
 class OpenAIEndpoint:
-    def __init__(self, config: EndpointConfig):
+    def __init__(self, config: EndpointConfig, api_key: str | None = None):
+        """``api_key``: else read from this process's environment (``config.api_key_env``)."""
         import openai
 
         self.config = config
         # Retries are ours (below), so the SDK's own are off.
-        self.client = openai.OpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env, "none"),
+        api_key = api_key if api_key is not None else os.environ.get(config.api_key_env, "none")
+        self.client = openai.OpenAI(base_url=config.base_url, api_key=api_key,
                                     timeout=config.timeout_s, max_retries=0)
         self._pool: ThreadPoolExecutor | None = None
 
