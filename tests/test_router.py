@@ -20,3 +20,33 @@ def test_no_ready_replica_means_wait():
 def test_bad_serving_settings_are_refused(bad):
     with pytest.raises(ValueError, match="serving"):
         ServingConfig(**bad)
+
+
+def test_policies_share_an_engine_only_with_the_same_architecture_tokenizer_and_generation_defaults(tmp_path):
+    import json
+    import shutil
+
+    from depo_ray.serving.swap import shares_engine
+
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "config.json").write_text(json.dumps({"_name_or_path": "first", "hidden_size": 128, "num_hidden_layers": 2}))
+    (first / "tokenizer.json").write_text('{"vocab": ["a", "b"]}')
+    (first / "generation_config.json").write_text('{"eos_token_id": 2}')
+    (first / "model.safetensors").write_bytes(b"first weights")
+
+    def variant(name: str, edit) -> object:
+        folder = tmp_path / name
+        shutil.copytree(first, folder)
+        edit(folder)
+        return folder
+
+    trained = variant("trained", lambda f: ((f / "model.safetensors").write_bytes(b"other weights"),
+                                            (f / "config.json").write_text(json.dumps(
+                                                {"_name_or_path": "trained", "hidden_size": 128, "num_hidden_layers": 2}))))
+    assert shares_engine(first, trained)
+    wider = variant("wider", lambda f: (f / "config.json").write_text(json.dumps({"hidden_size": 256, "num_hidden_layers": 2})))
+    retokenized = variant("retokenized", lambda f: (f / "tokenizer.json").write_text('{"vocab": ["a", "c"]}'))
+    no_defaults = variant("no_defaults", lambda f: (f / "generation_config.json").unlink())
+    assert not any(shares_engine(first, other) for other in (wider, retokenized, no_defaults))
+    assert not shares_engine(first, "HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id, not a folder: its own engine

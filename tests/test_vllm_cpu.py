@@ -131,3 +131,52 @@ def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(t
     (cut,), full, counted = run(ask())
     assert 0 < room < 64 and 0 < cut.completion_tokens <= room and not cut.context_full
     assert [(g.text, g.completion_tokens, g.context_full) for g in full] == [("", 0, True)] * 2 and counted == 1
+
+
+def test_an_engine_that_loads_another_policys_weights_answers_as_that_policy(tiny_model_dir, served, tmp_path):
+    """The evaluate stage loads each policy into the running engines (serving/swap.py)
+    instead of starting an engine per policy. With the tiny policy's tied embeddings, vLLM's
+    own reload alone left the LM head's packed copy stale: answers then matched neither policy."""
+    import shutil
+
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    from depo_ray.serving.swap import shares_engine
+    from depo_ray.tokens import prompt_ids
+
+    server, run = served
+    other, saved = tmp_path / "other", tmp_path / "saved"
+    shutil.copytree(tiny_model_dir, other)
+    model = load_model(str(tiny_model_dir))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.3)  # clear argmax margins
+    model.save_pretrained(saved)
+    shutil.copy(saved / "model.safetensors", other / "model.safetensors")
+    assert shares_engine(tiny_model_dir, other)
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prompts = [prompt_ids(tokenizer, [{"role": "user", "content": f"Mission: go to the red ball\nYou see: key {n}"}])
+               for n in range(4)]
+
+    async def greedy(ids, n):
+        params = SamplingParams(max_tokens=12, temperature=0.0, ignore_eos=True, output_kind=RequestOutputKind.FINAL_ONLY)
+        async for output in server.engine.generate({"prompt_token_ids": ids}, params, request_id=f"swap-{n}"):
+            final = output
+        return list(final.outputs[0].token_ids)
+
+    def answers(tag):
+        return [run(greedy(ids, f"{tag}-{n}")) for n, ids in enumerate(prompts)]
+
+    def transformers_answers(policy):
+        with torch.no_grad():
+            return [policy.generate(torch.tensor([ids]), max_new_tokens=12, min_new_tokens=12, do_sample=False)[0, len(ids):]
+                    .tolist() for ids in prompts]
+
+    before = answers("before")
+    assert run(server.load(str(other))) == str(other)
+    loaded = answers("loaded")
+    assert loaded == transformers_answers(model) and loaded != before
+    run(server.load(str(tiny_model_dir)))
+    assert answers("back") == before

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -296,22 +295,24 @@ def _evaluate_needs(config: PipelineConfig) -> StageNeeds:
 
 def _evaluate(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
     """Each (method, seed) policy plays the held-out tasks and, with a math section, then
-    solves the math problems on the same engine. Each keeps its summary: a resumed stage
-    skips what is done, and starts no engine for a policy with nothing left."""
-    from depo_ray.serving.router import serving
+    solves the math problems on the same engine. The policies take turns on the same engines
+    (their weights loaded into them) where they can. Each keeps its summary: a resumed stage
+    skips what is done, and serves no policy with nothing left."""
+    from depo_ray.serving.router import serving_in_turn
 
     summaries, math = {}, {}
     played: dict[Path, list[Path]] = {}  # a policy's real folder -> its evaluation (and math) folders
-    for method in config.methods():
-        for seed in config.seeds:
-            key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
-            folders = [run.evaluation(method.name, seed), *([run.math(method.name, seed)] if config.math else [])]
-            # one policy under several seeds (pi_bc: bootstrap): greedy decoding plays it once
-            for earlier, now in zip(played.setdefault(Path(policy).resolve(), folders), folders):
-                if earlier != now and (earlier / SUMMARY).exists() and not (now / SUMMARY).exists():
-                    shutil.copytree(earlier, now, dirs_exist_ok=True)
-            left = [folder for folder in folders if not (folder / SUMMARY).exists()]
-            with serving(policy, config.evaluate.serving, "eval-router") if left else nullcontext() as router:
+    with serving_in_turn(config.evaluate.serving, "eval-router") as turns:
+        for method in config.methods():
+            for seed in config.seeds:
+                key, policy = f"{method.name}/seed-{seed}", str(run.model(method.name, seed))
+                folders = [run.evaluation(method.name, seed), *([run.math(method.name, seed)] if config.math else [])]
+                # one policy under several seeds (pi_bc: bootstrap): greedy decoding plays it once
+                for earlier, now in zip(played.setdefault(Path(policy).resolve(), folders), folders):
+                    if earlier != now and (earlier / SUMMARY).exists() and not (now / SUMMARY).exists():
+                        shutil.copytree(earlier, now, dirs_exist_ok=True)
+                left = [folder for folder in folders if not (folder / SUMMARY).exists()]
+                router = turns.serve(policy) if left else None
                 summaries[key] = run_evaluation(config.evaluate, policy, config.env, folders[0], method=method.name,
                                                 progress=progress, router=router)
                 if config.math:

@@ -11,6 +11,8 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from depo_ray.serving.swap import WORKER_EXTENSION
+
 # torch and vLLM load on first use: serving.config, and so every config, imports this module.
 
 
@@ -96,5 +98,6 @@ def engine_arguments(model: str, config: EngineConfig) -> dict:
         tensor_parallel_size=config.tensor_parallel_size,
         enforce_eager=not gpu,
         enable_prefix_caching=config.enable_prefix_caching,
+        worker_extension_cls=WORKER_EXTENSION,  # another policy's weights can be loaded (serving/swap.py)
         **cpu_only,
     )

@@ -30,6 +30,7 @@ import ray
 from depo_ray.models.checks import serving_problem
 from depo_ray.serving.config import ServingConfig
 from depo_ray.serving.server import PolicyServer
+from depo_ray.serving.swap import shares_engine
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,20 @@ class PolicyRouter:
                 await asyncio.wait_for(changed.wait(), max(0.0, deadline - time.monotonic()))
         self._raise_if_gave_up()
         return sum(s.ready for s in self.slots)
+
+    async def load(self, model: str) -> None:
+        """Serve ``model`` from now on in the running replicas (``swap.shares_engine`` must hold;
+        call it with no lease out): once every replica is ready, each loads its weights, and a
+        replica started later starts from ``model``. One that fails to load is replaced."""
+        await self.wait_ready()
+        self.model = model
+        for index, slot in enumerate(self.slots):
+            if slot.ready:
+                generation = slot.generation
+                try:
+                    await _await(slot.handle.load.remote(model))
+                except Exception as error:
+                    self._replace(index, generation, reason=f"loading {model} failed: {error!r}")
 
     def stats(self) -> dict:
         return {"ready": [s.ready for s in self.slots], "leases": [s.leases for s in self.slots],
@@ -271,6 +286,41 @@ def serving(model: str, config: ServingConfig, name: str, router=None):
         yield router
     finally:
         stop_router(router)
+
+
+class ServingInTurn:
+    """Routers for policies served one after another (``serve``): a policy that can share the
+    served one's engines (``swap.shares_engine``) is loaded into its replicas, any other gets
+    a router of its own; ``close`` stops the last router."""
+
+    def __init__(self, config: ServingConfig, name: str):
+        self.config, self.name = config, name
+        self.router, self.model = None, None
+
+    def serve(self, model: str):
+        if self.router is not None and shares_engine(self.model, model):
+            if model != self.model:
+                ray.get(self.router.load.remote(model))
+        else:
+            self.close()
+            self.router = start_router(model, self.config, name=f"{self.name}-{uuid.uuid4().hex[:8]}")
+        self.model = model
+        return self.router
+
+    def close(self) -> None:
+        if self.router is not None:
+            stop_router(self.router)
+            self.router = None
+
+
+@contextmanager
+def serving_in_turn(config: ServingConfig, name: str):
+    """A ``ServingInTurn`` whose router is stopped when the block ends, however it ends."""
+    turns = ServingInTurn(config, name)
+    try:
+        yield turns
+    finally:
+        turns.close()
 
 
 def stop_router(router) -> None:

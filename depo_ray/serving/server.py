@@ -121,6 +121,17 @@ class PolicyServer:
         return [Generation(text=c.text.strip(), completion_tokens=len(c.token_ids), prompt_tokens=len(ids))
                 for c in final.outputs]
 
+    async def load(self, model: str) -> str:
+        """Serve ``model`` from now on: its weights replace the served ones in the running engine
+        (the caller checks ``swap.shares_engine`` and sends nothing meanwhile), and the prefix
+        cache, which holds the old weights' keys and values, is emptied."""
+        from depo_ray.models.loading import load_tokenizer
+
+        await self.engine.collective_rpc("load_policy", args=(model,))
+        await self.engine.reset_prefix_cache()
+        self.model, self.tokenizer = model, load_tokenizer(model)
+        return model
+
     async def health(self) -> str:
         """Raises when the engine is dead; returns the model served."""
         await self.engine.check_health()
