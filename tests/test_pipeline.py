@@ -345,7 +345,7 @@ def test_a_resumed_evaluation_starts_an_engine_only_for_a_policy_with_work_left(
     def no_engine(model, *args, **kwargs):
         raise AssertionError(f"an engine was started for {model}")
 
-    monkeypatch.setattr(router, "serving", no_engine)
+    monkeypatch.setattr(router, "start_router", no_engine)
     facts = STAGE["evaluate"].run(config, run, ROOT, False)
     assert facts["summaries"]["kto/seed-0"] == {"read_back": str(run.evaluation("kto", 0))}
     assert facts["math"]["depo/seed-0"] == {"read_back": str(run.math("depo", 0))}

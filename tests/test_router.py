@@ -50,3 +50,26 @@ def test_policies_share_an_engine_only_with_the_same_architecture_tokenizer_and_
     no_defaults = variant("no_defaults", lambda f: (f / "generation_config.json").unlink())
     assert not any(shares_engine(first, other) for other in (wider, retokenized, no_defaults))
     assert not shares_engine(first, "HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id, not a folder: its own engine
+
+
+def test_policies_served_in_turn_load_into_the_running_router_when_they_share_its_engine(monkeypatch):
+    from depo_ray.serving import router
+
+    events = []
+
+    class FakeRouter:
+        def __init__(self, model):
+            self.model = model
+            self.load = type("Method", (), {"remote": staticmethod(lambda m: events.append(("load", m)))})
+
+    monkeypatch.setattr(router, "start_router", lambda model, config, name: events.append(("start", model)) or FakeRouter(model))
+    monkeypatch.setattr(router, "stop_router", lambda served: events.append(("stop", served.model)))
+    monkeypatch.setattr(router, "shares_engine", lambda a, b: a.startswith("tiny") == b.startswith("tiny"))
+    monkeypatch.setattr(router.ray, "get", lambda ref: ref)
+    with router.serving_in_turn(ServingConfig(), "eval-router") as turns:
+        first = turns.serve("tiny/bc")
+        assert turns.serve("tiny/kto") is first and turns.serve("tiny/kto") is first
+        other = turns.serve("smollm2/bc")
+    assert other is not first
+    assert events == [("start", "tiny/bc"), ("load", "tiny/kto"), ("stop", "tiny/bc"), ("start", "smollm2/bc"),
+                      ("stop", "smollm2/bc")]
