@@ -100,10 +100,20 @@ SHIPPED = {"cpu_bootstrap.yaml": ("jobs/bootstrap.py", "BootstrapJob"), "cpu_gen
            "cpu_math.yaml": ("jobs/eval_math.py", "MathJob"), "cpu_alpha_grid.yaml": ("depo_ray/tune/config.py", "SweepConfig"),
            "cpu_distill_study.yaml": ("benchmarks/distillation_study.py", "DistillStudyConfig")}
 """Each shipped config that is not a pipeline config -> the file that defines its job's config class."""
+RESULTS = {"bootstrap": ("jobs/bootstrap.py", "BootstrapJob"), "math": ("jobs/eval_math.py", "MathJob")}
+"""The configs beside a study in docs/results, by the job named in their file name (bootstrap_*, *_math)."""
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda path: path.name)
-def test_every_shipped_config_loads_as_its_job_reads_it(path):
+def _job(path: Path) -> tuple[str, str]:
+    if path.name in SHIPPED:
+        return SHIPPED[path.name]
+    return next(job for word, job in RESULTS.items() if word in path.stem.split("_"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "docs" / "results").glob("*/*.yaml")),
+                         ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_shipped_or_studied_config_loads_as_its_job_reads_it(path):
+    """The configs a study committed must still run its commands."""
     import importlib.util
 
     from depo_ray.config import load_yaml
@@ -112,7 +122,7 @@ def test_every_shipped_config_loads_as_its_job_reads_it(path):
     if path.name.endswith("_pipeline.yaml"):
         cls = PipelineConfig
     else:
-        source, name = SHIPPED[path.name]
+        source, name = _job(path)
         spec = importlib.util.spec_from_file_location(f"shipped_{path.stem}", ROOT / source)
         module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
         spec.loader.exec_module(module)
