@@ -89,3 +89,26 @@ def test_the_report_of_a_finished_run(tmp_path, results):
     assert "starting policy the CPU default's tiny model" in text
     pretrained = PipelineConfig(run_dir=str(tmp_path), seeds=(0, 1), policy="smollm2-135m-instruct")
     assert "starting policy `smollm2-135m-instruct`." in write_report(pretrained, run, {}).read_text()
+
+
+def test_a_vs_row_is_the_paired_estimate_relative_to_the_baseline_not_a_ratio_of_medians(results):
+    """Issue: "DEPO vs BC T@All −4.9%" (per-column medians) once stood beside a pooled DEPO − BC
+    of +15.3 [−52.3, +104.1]. Here seed 1 of BC is made far shorter, so the median of BC's
+    T@All and its pooled value disagree; the row must follow the pooled one."""
+    from depo_ray.evaluate import median_summary
+    from depo_ray.pipeline.config import Method
+    from depo_ray.pipeline.report import pooled_summaries, results_table
+
+    # three seeds (seed 2 repeats seed 0), so that a median is not the mean of two
+    skewed = {m: {**runs, 2: runs[0]} for m, runs in results.items()}
+    skewed["bc"][1] = [replace(r, generated_tokens=r.generated_tokens // 4) for r in results["bc"][1]]
+    medians = {m: median_summary([summarize(rows) for rows in runs.values()]) for m, runs in skewed.items()}
+    pooled = pooled_summaries(skewed)
+    depo_bc = next(c for c in comparisons(skewed, resamples=100) if (c.method, c.baseline) == ("depo", "bc"))
+    expected = depo_bc.differences["t_all"].estimate / pooled["bc"]["t_all"]
+    assert pooled["depo"]["t_all"] - pooled["bc"]["t_all"] == pytest.approx(depo_bc.differences["t_all"].estimate)
+    methods = (Method("bc", "BC", ("sft",)), Method("kto", "KTO", ("kto",)), Method("depo", "DEPO", ("depo",), efficiency=True))
+    row = next(line for line in results_table(medians, pooled, methods).splitlines() if line.startswith("| DEPO vs BC |"))
+    assert row.split(" | ")[3] == f"{expected:+.1%}"
+    from_medians = medians["depo"]["t_all"] / medians["bc"]["t_all"] - 1
+    assert f"{from_medians:+.1%}" != f"{expected:+.1%}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from depo_ray.evaluate.episodes import read_results
-from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change
+from depo_ray.evaluate.metrics import TaskResult, median_summary, relative_change, summarize
 from depo_ray.evaluate.outcomes import EvaluatedPolicy, write_outcomes
 from depo_ray.evaluate.stats import METRICS, PairedComparison, PairedDifference, Verdict, paired_bootstrap
 from depo_ray.losses.config import EFFICIENCY_SETTINGS
@@ -42,14 +42,23 @@ def _change(value) -> str:
     return "–" if value is None else f"{value:+.1%}"
 
 
-def results_table(summaries: dict[str, dict], methods: tuple[Method, ...]) -> str:
+def pooled_summaries(results: dict[str, dict[int, list[TaskResult]]]) -> dict[str, dict]:
+    """Each method's metrics over all its seeds' tasks together: the values whose differences
+    the paired table estimates (its intervals resample these cells)."""
+    return {method: summarize([r for rows in runs.values() for r in rows]) for method, runs in results.items()}
+
+
+def results_table(summaries: dict[str, dict], pooled: dict[str, dict], methods: tuple[Method, ...]) -> str:
+    """A row per method from ``summaries`` (medians over seeds), then each efficiency method's
+    change against each other method from ``pooled``, so a "vs" row and the paired
+    difference it sits beside come from the same numbers."""
     head = "| Method | " + " | ".join(c[1] for c in COLUMNS) + " |"
     lines = [head, "|---|" + "---:|" * len(COLUMNS)]
     for method in methods:
         lines.append(f"| {method.title} | " + " | ".join(_cell(summaries[method.name][k], f) for k, _, f in COLUMNS) + " |")
     for method in (m for m in methods if m.efficiency):
         for base in (m for m in methods if not m.efficiency):
-            changes = [_change(relative_change(summaries[method.name][k], summaries[base.name][k])) for k, _, _ in COLUMNS]
+            changes = [_change(relative_change(pooled[method.name][k], pooled[base.name][k])) for k, _, _ in COLUMNS]
             lines.append(f"| {method.title} vs {base.title} | " + " | ".join(changes) + " |")
     return "\n".join(lines)
 
@@ -246,8 +255,9 @@ def write_report(config: PipelineConfig, run, seconds: dict[str, float]) -> Path
           + f"β = {getattr(config, m.name).loss.beta}." for m in efficiency],
         f"KTO β = {config.kto.loss.beta}.", "",
         f"## Results on {summaries['bc']['tasks']} held-out tasks (greedy; median over seeds {seeds})", "",
-        results_table(summaries, methods), "",
-        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. "
+        results_table(summaries, pooled_summaries(results), methods), "",
+        "T: generated tokens per task; S: agent turns per task; @Succ over solved tasks only. The “vs” rows are "
+        "relative changes of the values pooled over all seeds and tasks, the estimates of the paired table below. "
         + ("π_BC is the warm start's policy, shared by every seed; each seed trains the preference methods from it."
            if config.pi_bc == "bootstrap" else "Each seed trains its own π_BC, then the preference methods from it."), "",
         "Paired differences B − A over the same seeds and tasks (pooled over seeds), with 95% intervals from "
