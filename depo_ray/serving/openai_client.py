@@ -75,7 +75,7 @@ class OpenAIEndpoint:
 
         self.config = config
         # Retries are ours (below), so the SDK's own are off.
-        api_key = api_key if api_key is not None else os.environ.get(config.api_key_env, "none")
+        api_key = api_key if api_key is not None else EndpointAccess.from_environment(config).api_key
         self.client = openai.OpenAI(base_url=config.base_url, api_key=api_key,
                                     timeout=config.timeout_s, max_retries=0)
         self._pool: ThreadPoolExecutor | None = None
