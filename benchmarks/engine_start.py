@@ -1,6 +1,7 @@
-"""PolicyServer start-up and batch throughput on CPU, with the model in vLLM's worker process
-(vLLM's default) against inside its engine-core process (``cpu_worker_in_engine_process``),
-measured in the same run.
+"""PolicyServer start-up and batch throughput on CPU for each place vLLM's engine can run
+(``serving.engine.cpu_engine``): inside the server's process (``in_process``), in AsyncLLM's
+engine-core process (``engine_process``), or with the model in a worker process of that engine
+core (``worker_process``, vLLM's default), measured in the same run.
 
 Each measurement is a fresh Python process (as a Ray actor is): it times ``PolicyServer(...)``
 until the engine answers, then sends ``--requests`` sampled chats at once, ``--batches``
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULT = "engine-start result: "  # vLLM logs to stdout too
-MODES = {"worker process": False, "in engine process": True}
+from depo_ray.serving.engine import CPU_ENGINES  # noqa: E402 (after the path is set)
 
 
 def tiny_policy(folder: Path) -> Path:
@@ -49,14 +50,14 @@ async def tokens_per_second(server, requests: int, max_tokens: int) -> float:
     return sum(a[0].completion_tokens for a in answers) / (time.perf_counter() - start)
 
 
-def measure(policy: str, in_engine_process: bool, requests: int, batches: int, max_tokens: int) -> dict:
+def measure(policy: str, cpu_engine: str, requests: int, batches: int, max_tokens: int) -> dict:
     """One mode in this process: start-up seconds and the median tokens/s of the batches."""
     from depo_ray.serving.engine import EngineConfig
     from depo_ray.serving.server import PolicyServer
 
     start = time.perf_counter()
     server = PolicyServer(policy, EngineConfig(max_model_len=4096, dtype="float32",
-                                               cpu_worker_in_engine_process=in_engine_process))
+                                               cpu_engine=cpu_engine))
 
     async def batches_of_requests():
         await server.health()
@@ -78,25 +79,25 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # a mode measured in this process
     args = parser.parse_args()
     if args.child is not None:
-        print(RESULT + json.dumps(measure(args.policy, args.child == "1", args.requests, args.batches, args.max_tokens)))
+        print(RESULT + json.dumps(measure(args.policy, args.child, args.requests, args.batches, args.max_tokens)))
         return
     policy = args.policy or str(tiny_policy(Path(tempfile.mkdtemp())))
-    runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    runs: dict[str, list[dict]] = {mode: [] for mode in CPU_ENGINES}
     for repeat in range(args.repeats):
-        for mode, in_engine in MODES.items():
-            out = subprocess.run([sys.executable, __file__, "--policy", policy, "--child", "1" if in_engine else "0",
+        for mode in CPU_ENGINES:
+            out = subprocess.run([sys.executable, __file__, "--policy", policy, "--child", mode,
                                   "--requests", str(args.requests), "--batches", str(args.batches),
                                   "--max-tokens", str(args.max_tokens)], capture_output=True, text=True, check=True)
             runs[mode].append(json.loads(next(line[len(RESULT):] for line in out.stdout.splitlines() if line.startswith(RESULT))))
             print(f"repeat {repeat} {mode}: {runs[mode][-1]}", flush=True)
     median = {mode: {key: statistics.median(r[key] for r in rows) for key in ("start_s", "tokens_per_s")}
               for mode, rows in runs.items()}
-    base, one = median["worker process"], median["in engine process"]
-    print(f"\n| model runs | start s (median of {args.repeats}) | tokens/s, {args.requests} requests |")
-    print("|---|---|---|")
+    base = median["worker_process"]
+    print(f"\n| cpu_engine | start s (median of {args.repeats}) | tokens/s, {args.requests} requests | start vs worker_process | tokens/s vs worker_process |")
+    print("|---|---|---|---|---|")
     for mode, m in median.items():
-        print(f"| {mode} | {m['start_s']:.1f} | {m['tokens_per_s']:.0f} |")
-    print(f"| ratio in/worker | {one['start_s'] / base['start_s']:.2f} | {one['tokens_per_s'] / base['tokens_per_s']:.2f} |")
+        print(f"| {mode} | {m['start_s']:.1f} | {m['tokens_per_s']:.0f} | {m['start_s'] / base['start_s']:.2f} | "
+              f"{m['tokens_per_s'] / base['tokens_per_s']:.2f} |")
 
 
 if __name__ == "__main__":

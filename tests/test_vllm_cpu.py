@@ -32,6 +32,31 @@ def served(tiny_model_dir):
         loop.close()
 
 
+def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
+    """WebShop's tiny model: tokens carry their leading space, so vLLM's incremental
+    detokenizer must give exactly the tokenizer's decode, spaces and punctuation included.
+    First in the module: a ``vllm.LLM`` tears down the process's parallel groups when it goes,
+    which the in-process engine of the module's PolicyServer (``served``) runs on."""
+    from vllm import SamplingParams
+
+    from depo_ray.models.tiny import build_tiny_policy
+    from depo_ray.models.config import TinyModelConfig
+
+    words = {"thought", "action", "search", "click", "x", "large", "buy", "now", "3", "4", "fl", "oz"}
+    folder = build_tiny_policy(words, tmp_path / "policy", TinyModelConfig(hidden_size=64, num_layers=1, intermediate_size=128,
+                                                                          max_position_embeddings=1024), keep_spacing=True)
+    tokenizer = load_tokenizer(str(folder))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "click[x-large] then buy now"}], tokenize=False,
+                                           add_generation_prompt=True)
+    llm = make_llm(str(folder), EngineConfig(max_model_len=1024, dtype="float32"))
+    # random weights: a random mix of spaced and bare words, punctuation and whitespace runs
+    outputs = llm.generate([prompt], SamplingParams(n=4, max_tokens=48, temperature=1.0, seed=0, ignore_eos=True))[0].outputs
+    for out in outputs:
+        assert len(out.token_ids) == 48
+        assert out.text == tokenizer.decode(out.token_ids, skip_special_tokens=True)
+    assert any(" " in out.text for out in outputs)
+
+
 def test_vllm_generates_what_transformers_generates(tiny_model_dir, served):
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
@@ -83,29 +108,6 @@ def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arr
                                  run(sample(server, [5, 2])))
     assert backward == forward and subset == {i: forward[i] for i in (5, 2)}
     assert len({text for texts in forward.values() for text in texts}) > len(chats)  # still sampling
-
-
-def test_vllm_decodes_a_spacing_tokenizer_as_the_tokenizer_does(tmp_path):
-    """WebShop's tiny model: tokens carry their leading space, so vLLM's incremental
-    detokenizer must give exactly the tokenizer's decode, spaces and punctuation included."""
-    from vllm import SamplingParams
-
-    from depo_ray.models.tiny import build_tiny_policy
-    from depo_ray.models.config import TinyModelConfig
-
-    words = {"thought", "action", "search", "click", "x", "large", "buy", "now", "3", "4", "fl", "oz"}
-    folder = build_tiny_policy(words, tmp_path / "policy", TinyModelConfig(hidden_size=64, num_layers=1, intermediate_size=128,
-                                                                          max_position_embeddings=1024), keep_spacing=True)
-    tokenizer = load_tokenizer(str(folder))
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "click[x-large] then buy now"}], tokenize=False,
-                                           add_generation_prompt=True)
-    llm = make_llm(str(folder), EngineConfig(max_model_len=1024, dtype="float32"))
-    # random weights: a random mix of spaced and bare words, punctuation and whitespace runs
-    outputs = llm.generate([prompt], SamplingParams(n=4, max_tokens=48, temperature=1.0, seed=0, ignore_eos=True))[0].outputs
-    for out in outputs:
-        assert len(out.token_ids) == 48
-        assert out.text == tokenizer.decode(out.token_ids, skip_special_tokens=True)
-    assert any(" " in out.text for out in outputs)
 
 
 def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(tiny_model_dir, served):

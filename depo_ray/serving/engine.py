@@ -8,12 +8,13 @@ through ``VLLM_CPU_KVCACHE_SPACE`` instead. A tiny policy needs little of either
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from depo_ray.serving.swap import WORKER_EXTENSION
 
 # torch and vLLM load on first use: serving.config, and so every config, imports this module.
+
+CPU_ENGINES = ("in_process", "engine_process", "worker_process")
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,20 @@ class EngineConfig:
     """GPU only: share of GPU memory for weights and KV cache."""
     tensor_parallel_size: int = 1
     """GPUs per engine."""
-    cpu_worker_in_engine_process: bool = True
-    """CPU only, PolicyServer engines: run the model inside vLLM's engine-core process instead
-    of a worker process of its own. One process fewer imports vLLM and torch at start-up, so
-    a replica is ready sooner at the same tokens/s (measured by benchmarks/engine_start.py).
-    False keeps vLLM's default."""
+    cpu_engine: str = "in_process"
+    """CPU only, PolicyServer engines: where vLLM's engine runs. "in_process": inside the
+    server's own process, stepped by a thread (``serving/in_process.py``): no second process
+    imports vLLM and torch, so a replica starts sooner. "engine_process": ``AsyncLLM``, with the
+    model inside its engine-core process. "worker_process": ``AsyncLLM`` with vLLM's default,
+    the model in a worker process of the engine core. Compared by benchmarks/engine_start.py."""
     enable_prefix_caching: bool = True
     """Reuse the KV cache of shared prompt prefixes: a search tree's requests share everything
     up to the branch point (vllm-cpu supports it on x86 and Arm; a worker sends all its
     trees' requests to the one replica it leased, which holds their prefixes)."""
+
+    def __post_init__(self):
+        if self.cpu_engine not in CPU_ENGINES:
+            raise ValueError(f"cpu_engine must be one of {list(CPU_ENGINES)}, got {self.cpu_engine!r}")
 
 
 def on_gpu() -> bool:
@@ -58,24 +64,23 @@ def make_llm(model: str, config: EngineConfig | None = None):
     return LLM(**engine_arguments(model, config or EngineConfig()), disable_log_stats=False)
 
 
-@contextmanager
-def executor_for(config: EngineConfig):
-    """While an engine is built: vLLM CPU chooses its executor from
-    ``VLLM_ENABLE_V1_MULTIPROCESSING`` when the engine's config is made (the engine-core
-    process it spawns inherits the choice), so the variable is set only meanwhile and a
-    ``vllm.LLM`` made later in this process keeps its default."""
-    if on_gpu() or not config.cpu_worker_in_engine_process:
-        yield
-        return
-    before = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING")
-        else:
-            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = before
+def start_engine(model: str, config: EngineConfig):
+    """The PolicyServer's engine: ``AsyncLLM`` on GPU, on CPU as ``config.cpu_engine`` says.
+    vLLM CPU chooses its executor from ``VLLM_ENABLE_V1_MULTIPROCESSING`` when the engine's
+    config is made: "engine_process" turns it off only meanwhile (the engine-core process
+    inherits the choice), so a ``vllm.LLM`` made later in this process keeps its default."""
+    from depo_ray.serving.in_process import multiprocessing_off, start_in_process
+
+    arguments = engine_arguments(model, config)
+    if not on_gpu() and config.cpu_engine == "in_process":
+        return start_in_process(arguments)
+    from vllm import AsyncEngineArgs
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    if not on_gpu() and config.cpu_engine == "engine_process":
+        with multiprocessing_off():
+            return AsyncLLM.from_engine_args(AsyncEngineArgs(**arguments))
+    return AsyncLLM.from_engine_args(AsyncEngineArgs(**arguments))
 
 
 def engine_arguments(model: str, config: EngineConfig) -> dict:

@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from depo_ray.serving.engine import EngineConfig, engine_arguments, executor_for
+from depo_ray.serving.engine import EngineConfig, start_engine
 from depo_ray.tokens import prompt_ids
 
 # vLLM and transformers load in the server actor: the driver imports this module for its request
@@ -78,9 +78,6 @@ class PolicyServer:
     """Wrap with ``ray.remote`` (see ``depo_ray.serving.router``); usable as a plain object too."""
 
     def __init__(self, model: str, engine: EngineConfig | None = None):
-        from vllm import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
-
         from depo_ray.models.loading import load_tokenizer
 
         engine = engine or EngineConfig()
@@ -88,8 +85,7 @@ class PolicyServer:
         self.context_full = 0
         """Requests answered empty because their chat filled the context."""
         self.tokenizer = load_tokenizer(model)
-        with executor_for(engine):
-            self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_arguments(model, engine)))
+        self.engine = start_engine(model, engine)
         self._ids = itertools.count()
 
     async def generate_batch(self, requests: list[TurnRequest]) -> list[list[Generation]]:
