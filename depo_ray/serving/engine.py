@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from depo_ray.serving.in_process import multiprocessing_off, start_in_process
 from depo_ray.serving.swap import WORKER_EXTENSION
 
 # torch and vLLM load on first use: serving.config, and so every config, imports this module.
@@ -69,8 +70,6 @@ def start_engine(model: str, config: EngineConfig):
     vLLM CPU chooses its executor from ``VLLM_ENABLE_V1_MULTIPROCESSING`` when the engine's
     config is made: "engine_process" turns it off only meanwhile (the engine-core process
     inherits the choice), so a ``vllm.LLM`` made later in this process keeps its default."""
-    from depo_ray.serving.in_process import multiprocessing_off, start_in_process
-
     arguments = engine_arguments(model, config)
     if not on_gpu() and config.cpu_engine == "in_process":
         return start_in_process(arguments)
