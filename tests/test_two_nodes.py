@@ -3,9 +3,7 @@ runs, and a worker node that hosts every MCTS worker, policy server replica, eva
 solver and train worker. The worker node starts in another folder, with another home and
 none of the driver's environment, so whatever reaches the workers reaches them through Ray
 or the run folder. Its labeled rows and evaluation equal the one-node run's (conftest's
-``finished_run``, same config, same bootstrap). It trains BC and KTO, not DEPO: DEPO's stage
-runs the same actors as KTO's (Ray Train workers on the reference scores KTO's stage made),
-and leaving it out keeps the suite within its time."""
+``finished_run``, same config, same bootstrap)."""
 
 from __future__ import annotations
 
@@ -91,7 +89,7 @@ def test_the_pipeline_on_a_worker_node_labels_and_evaluates_as_on_one_node(head_
     one_node = one_node_report.parent
     run = tmp_path / "run"
     config_file = tmp_path / "pipeline.yaml"
-    config_file.write_text(yaml.safe_dump({**small_pipeline(run), "depo": None}))
+    config_file.write_text(yaml.safe_dump(small_pipeline(run)))
     shutil.copytree(one_node / "bootstrap", run / "bootstrap")  # the same π_0 and demos, as finished_run starts from
     out = subprocess.run([sys.executable, "jobs/pipeline.py", "--config", str(config_file)], cwd=ROOT,
                          env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=1500)
@@ -104,12 +102,10 @@ def test_the_pipeline_on_a_worker_node_labels_and_evaluates_as_on_one_node(head_
         placed.setdefault(class_name, set()).add(node)
     assert {role: placed.get(role) for role in WORKER_ROLES} == {role: {worker_node} for role in WORKER_ROLES}
 
-    assert (run / "report.md").exists() and "| KTO − BC |" in (run / "report.md").read_text()
+    assert (run / "report.md").exists() and "| DEPO − KTO |" in (run / "report.md").read_text()
     assert _labeled_rows(run) == _labeled_rows(one_node)
-    one_node_outcomes = (one_node / "outcomes.csv").read_text().splitlines()
-    assert (run / "outcomes.csv").read_text().splitlines() == [line for line in one_node_outcomes
-                                                               if not line.startswith("depo,")]
-    for method in ("bc", "kto"):
+    assert (run / "outcomes.csv").read_text() == (one_node / "outcomes.csv").read_text()
+    for method in ("bc", "kto", "depo"):
         rows = [pq.read_table(folder / "math" / method / "seed-0" / "problems.parquet").to_pylist()
                 for folder in (run, one_node)]
         assert rows[0] == rows[1], method

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.vllm
 @pytest.fixture(scope="module")
 def served(tiny_model_dir):
     """One PolicyServer engine for the tests that need only the tiny policy served (an engine
-    start costs about half a minute), with the one event loop its async engine runs on: vLLM
-    binds the engine's output handler to the loop of its first request."""
+    start costs seconds), with the one event loop its requests are awaited on. It starts in a
+    process that has loaded llvmlite, as one that ran WebShop's search (bm25s, numba) has:
+    vLLM's start-up scan of every module failed on it (``in_process.llvmlite_hidden``)."""
+    import llvmlite.binding  # noqa: F401
+
     from depo_ray.serving.server import PolicyServer
 
     loop = asyncio.new_event_loop()

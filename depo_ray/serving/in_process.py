@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -35,6 +36,22 @@ def multiprocessing_off():
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = before
 
 
+@contextmanager
+def llvmlite_hidden():
+    """Out of ``sys.modules`` while an engine starts: llvmlite's modules. vLLM 0.32 scans the
+    attributes of every loaded module with ``vars()`` when it builds an engine, and llvmlite's
+    ffi ``lib`` (loaded with numba, which bm25s, WebShop's search engine, uses) answers
+    ``__dict__`` with one of its function wrappers, which fails the scan. AsyncLLM's engine
+    core never met it: it starts in a fresh process."""
+    hidden = {name: module for name, module in sys.modules.items() if name == "llvmlite" or name.startswith("llvmlite.")}
+    for name in hidden:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
 class EngineDied(RuntimeError):
     """The engine's thread stopped on an error: every request in flight fails with it."""
 
@@ -44,7 +61,7 @@ def start_in_process(engine_arguments: dict) -> "InProcessEngine":
     from vllm import EngineArgs
     from vllm.v1.engine.llm_engine import LLMEngine
 
-    with multiprocessing_off():
+    with multiprocessing_off(), llvmlite_hidden():
         return InProcessEngine(LLMEngine.from_engine_args(EngineArgs(**engine_arguments)))
 
 
