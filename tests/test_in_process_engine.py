@@ -19,6 +19,7 @@ class SteppedEngine:
     call records the thread it ran on."""
 
     def __init__(self, fail_at_step: int | None = None):
+        self.engine_core = SimpleNamespace(shutdown=lambda: None)  # what LLMEngine's shutdown goes through
         self.left: dict[str, int] = {}
         self.aborted: list[str] = []
         self.steps, self.fail_at_step = 0, fail_at_step

@@ -8,6 +8,7 @@ through ``VLLM_CPU_KVCACHE_SPACE`` instead. A tiny policy needs little of either
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from depo_ray.serving.in_process import multiprocessing_off, start_in_process
@@ -66,20 +67,18 @@ def make_llm(model: str, config: EngineConfig | None = None):
 
 
 def start_engine(model: str, config: EngineConfig):
-    """The PolicyServer's engine: ``AsyncLLM`` on GPU, on CPU as ``config.cpu_engine`` says.
-    vLLM CPU chooses its executor from ``VLLM_ENABLE_V1_MULTIPROCESSING`` when the engine's
-    config is made: "engine_process" turns it off only meanwhile (the engine-core process
-    inherits the choice), so a ``vllm.LLM`` made later in this process keeps its default."""
+    """The PolicyServer's engine: ``AsyncLLM`` on GPU, on CPU as ``config.cpu_engine`` says
+    ("engine_process": ``AsyncLLM`` built with vLLM's multiprocessing off, which puts the model
+    in its engine-core process, since that process inherits the choice)."""
     arguments = engine_arguments(model, config)
-    if not on_gpu() and config.cpu_engine == "in_process":
+    cpu_engine = None if on_gpu() else config.cpu_engine
+    if cpu_engine == "in_process":
         return start_in_process(arguments)
     from vllm import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    if not on_gpu() and config.cpu_engine == "engine_process":
-        with multiprocessing_off():
-            return AsyncLLM.from_engine_args(AsyncEngineArgs(**arguments))
-    return AsyncLLM.from_engine_args(AsyncEngineArgs(**arguments))
+    with multiprocessing_off() if cpu_engine == "engine_process" else nullcontext():
+        return AsyncLLM.from_engine_args(AsyncEngineArgs(**arguments))
 
 
 def engine_arguments(model: str, config: EngineConfig) -> dict:

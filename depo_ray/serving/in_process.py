@@ -75,6 +75,9 @@ class InProcessEngine:
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._waiting: dict[str, Future] = {}  # request id -> the future its final output settles
         self._error: BaseException | None = None
+        # held while a call is queued and while the thread, failing, takes what is queued: no
+        # call can slip in after that and wait forever
+        self._queue_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="vllm-engine", daemon=True)
         self._thread.start()
 
@@ -101,7 +104,7 @@ class InProcessEngine:
 
     async def check_health(self) -> None:
         if self._error is not None or not self._thread.is_alive():
-            raise EngineDied(f"the vLLM engine's thread stopped: {self._error!r}")
+            raise self._died()
 
     def get_num_unfinished_requests(self) -> int:
         return len(self._waiting)
@@ -119,11 +122,15 @@ class InProcessEngine:
 
     def _submit(self, function) -> Future:
         result: Future = Future()
-        if self._error is not None:
-            result.set_exception(EngineDied(f"the vLLM engine's thread stopped: {self._error!r}"))
-        else:
-            self._calls.put((function, result))
+        with self._queue_lock:
+            if self._error is None:
+                self._calls.put((function, result))
+                return result
+        result.set_exception(self._died())
         return result
+
+    def _died(self) -> EngineDied:
+        return EngineDied(f"the vLLM engine's thread stopped: {self._error!r}")
 
     def _next_calls(self, block: bool) -> list:
         """The calls queued now; with ``block``, waits for the first."""
@@ -141,8 +148,7 @@ class InProcessEngine:
             while True:
                 for function, result in self._next_calls(block=not engine.has_unfinished_requests()):
                     if function is None:  # shutdown
-                        if hasattr(engine, "engine_core"):
-                            engine.engine_core.shutdown()
+                        engine.engine_core.shutdown()
                         return
                     try:
                         result.set_result(function(engine))
@@ -153,11 +159,13 @@ class InProcessEngine:
                         if output.finished and (done := self._waiting.pop(output.request_id, None)) is not None:
                             done.set_result(output)
         except BaseException as error:  # the engine is unusable: fail what waits on it and what comes
-            self._error = error
-            failure = EngineDied(f"the vLLM engine failed: {error!r}")
+            with self._queue_lock:
+                self._error = error
+                queued = self._next_calls(block=False)
+            failure = self._died()
             for done in self._waiting.values():
                 done.set_exception(failure)
             self._waiting.clear()
-            for _, result in self._next_calls(block=False):
+            for _, result in queued:
                 if result is not None:
                     result.set_exception(failure)
