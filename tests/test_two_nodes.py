@@ -3,7 +3,12 @@ runs, and a worker node that hosts every MCTS worker, policy server replica, eva
 solver and train worker. The worker node starts in another folder, with another home and
 none of the driver's environment, so whatever reaches the workers reaches them through Ray
 or the run folder. Its labeled rows and evaluation equal the one-node run's (conftest's
-``finished_run``, same config, same bootstrap)."""
+``finished_run``, same config, same bootstrap).
+
+The run starts from the one-node run's bootstrap and its finished KTO and DEPO stages: BC's
+Ray Train run is the train stages' one path onto the worker node (KTO and DEPO add a loss and
+π_BC's scores to it), and each preference stage costs the suite about a minute. Their
+policies are still evaluated on the worker node, beside the π_BC trained there."""
 
 from __future__ import annotations
 
@@ -91,9 +96,14 @@ def test_the_pipeline_on_a_worker_node_labels_and_evaluates_as_on_one_node(head_
     config_file = tmp_path / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(small_pipeline(run)))
     shutil.copytree(one_node / "bootstrap", run / "bootstrap")  # the same π_0 and demos, as finished_run starts from
+    for stage in ("kto", "depo"):
+        shutil.copytree(one_node / stage, run / stage)
+        (run / "stages").mkdir(exist_ok=True)
+        shutil.copy(one_node / "stages" / f"{stage}.json", run / "stages")
     out = subprocess.run([sys.executable, "jobs/pipeline.py", "--config", str(config_file)], cwd=ROOT,
                          env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert "[bc] finished" in out.stdout and "[kto] done earlier" in out.stdout and "[depo] done earlier" in out.stdout
 
     cluster = _probe(address, env)
     worker_node = next(node for node, cpus in cluster["nodes"].items() if cpus == 2)
