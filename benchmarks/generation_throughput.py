@@ -11,7 +11,8 @@ environment or on its own sequential turns.
 
 Where the CPU goes: a sampler reads every process's CPU time while MCTS workers are alive (or
 while the raw batch generates) and sums it by role: the vLLM engine (its EngineCore and Worker
-processes), and the serving stack (the PolicyServer front end, the router, the MCTS workers,
+processes; with ``--cpu-engine in_process``, the PolicyServer's threads named after the engine's,
+which its compute threads inherit), and the serving stack (the PolicyServer front end, the router, the MCTS workers,
 and this process: the stage's driver loop and the sampler itself, or the raw batch's front
 end). "tokens per engine CPU s" against raw is the
 scheduling's ratio with the competition for the CPU taken out: how well the engine's own work
@@ -33,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from depo_ray.serving.engine import CPU_ENGINES, EngineConfig  # noqa: E402 (after the path is set)
 
 ROLES = {"VLLM::": "engine", "ray::PolicyServ": "server", "ray::PolicyRout": "router", "ray::MCTSWorker": "search"}
 
@@ -62,24 +65,48 @@ class CpuSampler:
         self._stop.set()
         self._thread.join()
 
-    def _sample(self) -> dict[int, tuple[str, float]]:
+    def _sample(self) -> dict[tuple[int, str], float]:
+        """CPU seconds so far per (process, role); a PolicyServer whose engine runs in its own
+        process (``cpu_engine: in_process``) is split into its engine threads and the rest."""
         import psutil
 
         sample = {}
         for process in psutil.process_iter(["name", "cpu_times"]):
             times = process.info["cpu_times"]
-            if times is not None:
-                sample[process.pid] = (role_of(process), times.user + times.system)
+            if times is None:
+                continue
+            role, cpu = role_of(process), times.user + times.system
+            if role == "server":
+                engine = engine_thread_seconds(process.pid)
+                sample[(process.pid, "engine")] = engine
+                cpu -= engine
+            sample[(process.pid, role)] = cpu
         return sample
 
     def _run(self) -> None:
         before = self._sample()
         while not self._stop.wait(self.interval_s):
             now = self._sample()
-            if self.counting({role for role, _ in now.values()}):
-                for pid, (role, cpu) in now.items():
-                    self.seconds[role] = self.seconds.get(role, 0.0) + cpu - before.get(pid, (role, 0.0))[1]
+            if self.counting({role for _, role in now}):
+                for key, cpu in now.items():
+                    self.seconds[key[1]] = self.seconds.get(key[1], 0.0) + cpu - before.get(key, 0.0)
             before = now
+
+
+def engine_thread_seconds(pid: int) -> float:
+    """CPU seconds of a process's threads named as the in-process engine's (the engine thread
+    and the compute threads it started, which inherit its name)."""
+    from depo_ray.serving.in_process import ENGINE_THREAD
+
+    seconds = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if (task / "comm").read_text().strip() == ENGINE_THREAD:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except OSError:  # the thread ended meanwhile
+            continue
+    return seconds
 
 
 def search(policy: str, output: Path, workers: int, trees: int, batches: int, tasks: list[int], args) -> dict:
@@ -87,14 +114,14 @@ def search(policy: str, output: Path, workers: int, trees: int, batches: int, ta
     from depo_ray.search.generate import run_generation
     from depo_ray.search.config import GenerateConfig
     from depo_ray.search.mcts import SearchConfig
-    from depo_ray.serving import EngineConfig
     from depo_ray.serving.config import ServingConfig
 
     config = GenerateConfig(
         task_ids=tuple(tasks), workers=workers, cpus_per_worker=0.25, trees_per_worker=trees, batches_per_worker=batches,
         search=SearchConfig(simulations=args.simulations, children=args.children, max_depth=args.max_turns,
                             temperature=1.0, max_new_tokens=args.max_new_tokens),
-        serving=ServingConfig(cpus_per_replica=1, engine=EngineConfig(max_model_len=4096, dtype="float32")),
+        serving=ServingConfig(cpus_per_replica=1, engine=EngineConfig(max_model_len=4096, dtype="float32",
+                                                                      cpu_engine=args.cpu_engine)),
     )
     with CpuSampler(counting=lambda roles: "search" in roles) as cpu:
         row = run_generation(config, policy, EnvConfig(options={"max_turns": args.max_turns}), output, progress=False)
@@ -133,7 +160,7 @@ def raw_vllm(policy: str, prompts: list[list[dict]], max_new_tokens: int) -> dic
     from vllm import SamplingParams
 
     from depo_ray.models.loading import load_tokenizer
-    from depo_ray.serving import EngineConfig, make_llm
+    from depo_ray.serving import make_llm
     from depo_ray.serving.server import prefix_cache_counts
     from depo_ray.tokens import prompt_ids
 
@@ -182,6 +209,8 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=2)
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--cpu-engine", choices=CPU_ENGINES, default=EngineConfig().cpu_engine,
+                        help="where the replica's engine runs (serving.engine.cpu_engine)")
     args = parser.parse_args()
 
     import ray

@@ -5,13 +5,15 @@ tested in test_vllm_cpu.py (the module's PolicyServer runs on it)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from depo_ray.serving.in_process import EngineDied, InProcessEngine
+from depo_ray.serving.in_process import ENGINE_THREAD, EngineDied, InProcessEngine
 
 
 class SteppedEngine:
@@ -88,6 +90,14 @@ def test_requests_in_flight_together_each_get_their_own_answer_and_the_engine_is
     assert engine.get_num_unfinished_requests() == 0 and not model.left
     assert model.threads == {"vllm-engine"}
     assert asyncio.run(engine.collective_rpc("load_policy", args=("folder",))) == ["load_policy('folder',)"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the OS thread name is read from /proc")
+def test_the_engine_thread_carries_its_name_in_the_os_so_its_cpu_can_be_told_apart(stepped):
+    _, engine = stepped
+    asyncio.run(answer(engine, "r0", 1))  # the thread has named itself once it has answered
+    comm = Path(f"/proc/self/task/{engine._thread.native_id}/comm").read_text().strip()
+    assert comm == ENGINE_THREAD and comm != Path("/proc/self/comm").read_text().strip()
 
 
 def test_a_request_its_caller_gave_up_on_is_aborted_in_the_engine(stepped):
