@@ -8,7 +8,9 @@ each against its alternative in the same run:
   ``Dataset.sort`` against sorting inside one block (``depo_ray.train.run._in_batch_order``);
   both must give the same rows.
 
-The settings alternate, ``--repeats`` times each, so a slow minute of the machine falls on both.
+The data is the DEPO-vs-TRL benchmark's (``depo_vs_trl_kto.prepare``: 24 labeled expert
+trajectories) for the tests' tiny policy (128 wide, 2 layers). The settings alternate,
+``--repeats`` times each, so a slow minute of the machine falls on both.
 
     .venv/bin/python benchmarks/train_start.py --repeats 3
 """
@@ -27,35 +29,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HEALTH_CHECK = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
-LEVELS = ["BabyAI-GoToRedBallGrey-v0", "BabyAI-GoToLocalS8N7-v0", "BabyAI-Open-v0", "BabyAI-Pickup-v0"]
+from depo_ray.train.run import HEALTH_CHECK_ENV  # noqa: E402 (after the path is set)
+
+SAMPLES = 24
+"""Labeled expert trajectories (D and U) the runs train and score on."""
 
 
-def labeled_shards(folder: Path, policy: Path) -> dict[str, list[str]]:
-    """The expert's demos of 24 tasks, labeled (D and U) and D_BC, one shard each."""
-    from depo_ray.bootstrap.warm_start import expert_records
-    from depo_ray.env_setup import EnvConfig
-    from depo_ray.labeling import LabelConfig, label_records, select_bc
-    from depo_ray.models.loading import load_tokenizer
-    from depo_ray.records import write_shard
-    from environments.babyai.levels import tasks_for_levels
-
-    records = expert_records(tasks_for_levels(LEVELS, range(6)), load_tokenizer(str(policy)),
-                             EnvConfig(options={"max_turns": 12}), {"detour_share": 0.5}, progress=False)
-    labeled = label_records(records, LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0))
-    write_shard(labeled, folder / "labeled.parquet")
-    write_shard(select_bc(labeled, LabelConfig()), folder / "bc.parquet")
-    return {"labeled": [str(folder / "labeled.parquet")], "bc": [str(folder / "bc.parquet")]}
-
-
-def timed_bc(policy: Path, shards: dict, output: Path, interval: str) -> dict:
+def timed_bc(policy: str, data: Path, output: Path, interval: str) -> dict:
+    """One BC run (on D, the desirable trajectories of ``data``) with the controller's health
+    check every ``interval`` seconds: its fit and its whole run timed."""
     from depo_ray.losses.config import LossConfig
     from depo_ray.train import run
     from depo_ray.train.config import TrainConfig
 
     config = TrainConfig(loss=LossConfig(name="sft"), lora=None, learning_rate=1e-3, epochs=1, global_batch_size=4,
                          micro_batch_size=4, num_workers=2, checkpoint_every=100)
-    os.environ[HEALTH_CHECK] = interval
+    os.environ[HEALTH_CHECK_ENV] = interval
     fit, fitted = run._fit, {}
 
     def timed_fit(*args, **kwargs):
@@ -67,7 +56,7 @@ def timed_bc(policy: Path, shards: dict, output: Path, interval: str) -> dict:
     run._fit = timed_fit
     try:
         began = time.perf_counter()
-        run.run_bc(config, str(policy), output, shards["bc"])
+        run.run_bc(config, policy, output, [str(data)])
         return {**fitted, "run_bc_s": time.perf_counter() - began}
     finally:
         run._fit = fit
@@ -100,22 +89,23 @@ def main() -> None:
     from depo_ray.losses.config import LossConfig
     from depo_ray.train.config import TrainConfig
     from depo_ray.train.run import scored_preference_data
+    from benchmarks.depo_vs_trl_kto import prepare
     from benchmarks.engine_start import tiny_policy
 
     work = Path(tempfile.mkdtemp(prefix="train-start-"))
-    policy = tiny_policy(work)
-    shards = labeled_shards(work, policy)
+    policy = prepare(work, SAMPLES, str(tiny_policy(work)))
+    data = work / "data.parquet"
     connect(num_cpus=2, fresh=True)
-    timed_bc(policy, shards, work / "bc-warm-up", "0.25")  # the driver's first export imports transformers
+    timed_bc(policy, data, work / "bc-warm-up", "0.25")  # the driver's first export imports transformers
     runs: dict[str, list[dict]] = {"2.0": [], "0.25": []}
     for repeat in range(args.repeats):
         for interval in runs:
-            runs[interval].append(timed_bc(policy, shards, work / f"bc-{interval}-{repeat}", interval))
+            runs[interval].append(timed_bc(policy, data, work / f"bc-{interval}-{repeat}", interval))
             print(f"health check {interval} s, repeat {repeat}: {runs[interval][-1]}", flush=True)
 
     scored = work / "scored"
     scored_preference_data(TrainConfig(loss=LossConfig(name="kto"), global_batch_size=4, num_workers=1),
-                           str(policy), shards["labeled"], scored)
+                           policy, [str(data)], scored)
     reads: dict[str, list[float]] = {"sort": [], "one_block": []}
     rows = {}
     for repeat in range(args.repeats):

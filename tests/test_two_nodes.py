@@ -96,9 +96,9 @@ def test_the_pipeline_on_a_worker_node_labels_and_evaluates_as_on_one_node(head_
     config_file = tmp_path / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(small_pipeline(run)))
     shutil.copytree(one_node / "bootstrap", run / "bootstrap")  # the same π_0 and demos, as finished_run starts from
+    (run / "stages").mkdir()
     for stage in ("kto", "depo"):
         shutil.copytree(one_node / stage, run / stage)
-        (run / "stages").mkdir(exist_ok=True)
         shutil.copy(one_node / "stages" / f"{stage}.json", run / "stages")
     out = subprocess.run([sys.executable, "jobs/pipeline.py", "--config", str(config_file)], cwd=ROOT,
                          env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=1500)

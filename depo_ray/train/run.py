@@ -41,10 +41,11 @@ from depo_ray.train.reference import ScoreWithReference
 
 BATCH_INDEX = "batch_index"  # position of a packed global batch in the seeded order
 SCORED_MARKER = "COMPLETE.json"  # written last into a scored-data folder: the key it was made with
+HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 HEALTH_CHECK_INTERVAL_S = "0.25"
-"""How often Ray Train's controller polls its workers unless the user sets
-RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (Ray's default, 2 s, is waited on as the worker group starts
-and as it ends: 3.3 s of a 20 s fit of a short run here; benchmarks/train_start.py)."""
+"""How often Ray Train's controller polls its workers unless the user sets ``HEALTH_CHECK_ENV``:
+Ray's default, 2 s, is waited on as the worker group starts and as it ends, seconds of a short
+run's fit (benchmarks/train_start.py)."""
 
 
 def _stored_key(folder: Path) -> dict | None:
@@ -63,7 +64,7 @@ def _fit(config: TrainConfig, model: str, output_dir: str | Path, dataset, name:
     from ray.train.torch import TorchTrainer
 
     # Ray Train passes this variable on from the driver to its controller and workers
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
+    os.environ.setdefault(HEALTH_CHECK_ENV, HEALTH_CHECK_INTERVAL_S)
     for attempt in range(config.max_failures + 1):
         trainer = TorchTrainer(
             train_loop,
@@ -186,7 +187,7 @@ def _in_batch_order(folder: Path):
     """The packed global batches kept in ``folder``, read back in their numbered order, as one
     block (as they were numbered). Sorted inside that block rather than by ``Dataset.sort``,
     whose shuffle tasks run in workers of their own runtime environment that start cold on
-    every read (5 s against 1.5 s for a small stage on 2 cores)."""
+    every read (benchmarks/train_start.py times both)."""
     import ray.data
 
     scored = ray.data.read_parquet(str(folder), file_extensions=["parquet"])
