@@ -11,7 +11,8 @@ goes first alternating, and the table gives medians with their ranges and the me
 per-repeat ratios. Run:
 
     .venv/bin/python benchmarks/depo_vs_trl_kto.py --batch 8 --steps 12 --micro-batch 2 --repeats 3
-    .venv/bin/python benchmarks/depo_vs_trl_kto.py --policy smollm2-135m-instruct --batch 4 --steps 6 --repeats 3
+    .venv/bin/python benchmarks/depo_vs_trl_kto.py --policy smollm2-135m-instruct --batch 4 --steps 6 --repeats 3 \
+        --settings micro-batch,checkpointing   # SmolLM2's whole batch peaks near the machine's 24 GB
 
 Note: TRL's KTO treats everything after the prompt as the completion, so it also trains on
 the observation turns inside a multi-turn trajectory; depo-ray masks them. The token count
@@ -33,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+SETTINGS = ("whole-batch", "micro-batch", "checkpointing")  # --settings names, in the table's order
 
 
 def prepare(work: Path, samples: int, policy: str | None) -> str:
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48)
     parser.add_argument("--micro-batch", type=int, default=2, help="the micro-batch of the second and third settings")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each side in each setting")
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help=f"comma-separated subset of {', '.join(SETTINGS)} (default: all three)")
     parser.add_argument("--child", choices=("ours", "trl"))
     parser.add_argument("--child-micro-batch", type=int)
     parser.add_argument("--child-checkpointing", action="store_true")
@@ -170,8 +174,12 @@ def main() -> None:
         return
     if args.batch % args.micro_batch or args.repeats < 1:
         parser.error(f"--micro-batch {args.micro_batch} must divide --batch {args.batch}, and --repeats be at least 1")
+    chosen = args.settings.split(",")
+    if not chosen or set(chosen) - set(SETTINGS):
+        parser.error(f"--settings {args.settings!r}: choose from {', '.join(SETTINGS)}")
     settings = {"whole batch": (None, False), f"micro-batch {args.micro_batch}": (args.micro_batch, False),
                 f"micro-batch {args.micro_batch} + checkpointing": (args.micro_batch, True)}
+    settings = {name: setting for key, (name, setting) in zip(SETTINGS, settings.items()) if key in chosen}
     runs: dict[str, dict[str, list[dict]]] = {name: {"trl": [], "ours": []} for name in settings}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
