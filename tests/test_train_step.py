@@ -1,6 +1,7 @@
 """One optimizer step on its own (no Ray): micro-batching, log-probs, metrics after a restart."""
 
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from depo_ray.models.loading import load_model
 from depo_ray.train.config import LoraSettings, TrainConfig
 from depo_ray.train.logprobs import masked_logps, sequence_logps
 from depo_ray.train.loop import build_model, keep_metrics_until
+from depo_ray.train.reference import ScoreWithReference, use_threads
 from depo_ray.train.steps import micro_batches, preference_step, sft_step
 
 
@@ -49,6 +51,26 @@ def test_micro_batches_cover_every_sample_once_sorted_by_length():
     groups = micro_batches(sequences, 2)
     assert groups == [[1, 3], [4, 2], [0]]
     assert micro_batches(sequences, None) == [[1, 3, 4, 2, 0]]
+
+
+def test_reference_scores_land_on_their_own_sequences_whatever_the_chunks_length_order(tiny_model_dir):
+    part = random_part(5, 60, seed=4)
+    sequences, masks = part["input_ids"][::-1], part["assistant_mask"][::-1]  # longest first: sorting moves them
+    scorer = ScoreWithReference(str(tiny_model_dir), chunk=2)
+    with torch.no_grad():
+        alone = [sequence_logps(scorer.model, [s], [m], scorer.pad_id).item() for s, m in zip(sequences, masks)]
+    assert scorer._score(sequences, masks) == pytest.approx(alone, abs=1e-4)
+
+
+def test_the_scoring_actor_takes_the_training_workers_cores_up_to_those_it_may_run_on():
+    assert TrainConfig(num_workers=2, cpus_per_worker=3).scoring_threads == 6
+    assert TrainConfig(num_workers=2, cpus_per_worker=3, use_gpu=True).scoring_threads == 3
+    before, cores = torch.get_num_threads(), len(os.sched_getaffinity(0))
+    try:
+        assert use_threads(1) == 1 == torch.get_num_threads()
+        assert use_threads(cores + 5) == cores == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def near_the_policy(part: dict, model_dir) -> dict:

@@ -86,6 +86,12 @@ class TrainConfig:
     def local_batch_size(self) -> int:
         return self.global_batch_size // self.num_workers
 
+    @property
+    def scoring_threads(self) -> int:
+        """Threads of the actor that scores the data before training starts (π_BC's reference
+        log-probs, a teacher's distributions): the cores the workers take once it is done."""
+        return self.cpus_per_worker * (1 if self.use_gpu else self.num_workers)
+
     def __post_init__(self):
         if self.loss.name not in loss_names():
             raise ValueError(f"loss.name: unknown loss {self.loss.name!r}; registered: {loss_names()}")

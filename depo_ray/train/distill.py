@@ -13,6 +13,7 @@ import pyarrow as pa
 import torch
 
 from depo_ray.distill.teacher import teacher_entropy, teacher_topk
+from depo_ray.train.reference import use_threads
 from depo_ray.train.steps import target_positions
 
 # transformers loads with the teacher: train.run, which imports this module, takes torch only.
@@ -22,9 +23,10 @@ class ScoreWithTeacher:
     """Ray Data map_batches callable: add the teacher's top-k ids and log-probs at each row's
     assistant positions, and the complexity parts the curriculum scores."""
 
-    def __init__(self, teacher_path: str, top_k: int):
+    def __init__(self, teacher_path: str, top_k: int, threads: int = 1):
         from depo_ray.models.loading import load_model
 
+        use_threads(threads)
         self.model = load_model(teacher_path).eval()
         self.top_k = top_k
 

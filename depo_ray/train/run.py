@@ -230,7 +230,8 @@ def scored_distill_data(config: TrainConfig, model: str, shards: list[str], fold
         shutil.rmtree(output, ignore_errors=True)
         rows = shuffled_rows(shards, model, max_length=config.max_length, seed=config.seed, labels=("desirable",))
         scored = rows.map_batches(ScoreWithTeacher, fn_constructor_kwargs={"teacher_path": config.teacher,
-                                                                           "top_k": config.teacher_top_k},
+                                                                           "top_k": config.teacher_top_k,
+                                                                           "threads": config.scoring_threads},
                                   batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
         scored = scored.repartition(1).materialize()  # one block in the seeded order: the ranks below align
         parts = scored.select_columns(["task_id", "reasoning_tokens", "action_tokens", "teacher_entropy"]).take_all()
@@ -316,7 +317,7 @@ def scored_preference_data(config: TrainConfig, model: str, shards: list[str], f
         # to run (Ray 2.60, preserve_order set), which changed KTO's and DEPO's batch order.
         # One block, so that the numbering sees every batch in the seeded order at once.
         numbered = packed.materialize().repartition(1).map_batches(_numbered, batch_size=None, batch_format="pyarrow")
-        numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": model},
+        numbered.map_batches(ScoreWithReference, fn_constructor_kwargs={"model_path": model, "threads": config.scoring_threads},
                              batch_size=1, batch_format="pyarrow",
                              compute=ray.data.ActorPoolStrategy(size=1)).write_parquet(str(output))
         write_text_atomically(output / SCORED_MARKER, json.dumps(key))
