@@ -56,7 +56,9 @@ def test_micro_batches_cover_every_sample_once_sorted_by_length():
 def test_reference_scores_land_on_their_own_sequences_whatever_the_chunks_length_order(tiny_model_dir):
     part = random_part(5, 60, seed=4)
     sequences, masks = part["input_ids"][::-1], part["assistant_mask"][::-1]  # longest first: sorting moves them
+    before = torch.get_num_threads()
     scorer = ScoreWithReference(str(tiny_model_dir), chunk=2)
+    assert torch.get_num_threads() == before  # built outside Ray, it leaves the process's threads alone
     with torch.no_grad():
         alone = [sequence_logps(scorer.model, [s], [m], scorer.pad_id).item() for s, m in zip(sequences, masks)]
     assert scorer._score(sequences, masks) == pytest.approx(alone, abs=1e-4)

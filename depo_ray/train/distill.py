@@ -23,10 +23,12 @@ class ScoreWithTeacher:
     """Ray Data map_batches callable: add the teacher's top-k ids and log-probs at each row's
     assistant positions, and the complexity parts the curriculum scores."""
 
-    def __init__(self, teacher_path: str, top_k: int, threads: int = 1):
+    def __init__(self, teacher_path: str, top_k: int, threads: int | None = None):
+        """``threads``: torch's threads in this process (None: as they are)."""
         from depo_ray.models.loading import load_model
 
-        use_threads(threads)
+        if threads is not None:
+            use_threads(threads)
         self.model = load_model(teacher_path).eval()
         self.top_k = top_k
 

@@ -30,10 +30,12 @@ def use_threads(threads: int) -> int:
 class ScoreWithReference:
     """Ray Data map_batches callable: add ref_logps and kl_ref_logps to packed rows."""
 
-    def __init__(self, model_path: str, chunk: int = 4, threads: int = 1):
+    def __init__(self, model_path: str, chunk: int = 4, threads: int | None = None):
+        """``threads``: torch's threads in this process (None: as they are)."""
         from depo_ray.models.loading import load_model, load_tokenizer
 
-        use_threads(threads)
+        if threads is not None:
+            use_threads(threads)
         self.model = load_model(model_path).eval()
         self.pad_id = load_tokenizer(model_path).pad_token_id
         self.chunk = chunk
