@@ -175,7 +175,7 @@ def main() -> None:
     if args.batch % args.micro_batch or args.repeats < 1:
         parser.error(f"--micro-batch {args.micro_batch} must divide --batch {args.batch}, and --repeats be at least 1")
     chosen = args.settings.split(",")
-    if not chosen or set(chosen) - set(SETTINGS):
+    if set(chosen) - set(SETTINGS):
         parser.error(f"--settings {args.settings!r}: choose from {', '.join(SETTINGS)}")
     settings = {"whole batch": (None, False), f"micro-batch {args.micro_batch}": (args.micro_batch, False),
                 f"micro-batch {args.micro_batch} + checkpointing": (args.micro_batch, True)}
