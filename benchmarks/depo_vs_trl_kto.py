@@ -190,6 +190,8 @@ def main() -> None:
             for name, (micro_batch, checkpointing) in settings.items():
                 for side in (("trl", "ours") if repeat % 2 == 0 else ("ours", "trl")):
                     runs[name][side].append(run_side(side, work, policy, args, micro_batch, checkpointing))
+                    # each run as it ends: a long comparison stopped midway keeps what it measured
+                    print(json.dumps({"setting": name, "repeat": repeat, "side": side, **runs[name][side][-1]}), flush=True)
     print(f"batch {args.batch}, {args.steps} steps ({args.steps - 1} timed), {args.policy or 'tiny policy'}, "
           f"{args.samples} trajectories, {args.repeats} runs of each side: median [min, max]")
     print("| setting | TRL samples/s | depo-ray samples/s | speed vs TRL | TRL peak RSS MB | depo-ray peak RSS MB | memory vs TRL |")

@@ -1,4 +1,8 @@
-"""Replica choice of the policy router (pure) and config checks."""
+"""Replica choice of the policy router (pure, and its lending while replicas start, without
+Ray) and config checks."""
+
+import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -73,3 +77,41 @@ def test_policies_served_in_turn_load_into_the_running_router_when_they_share_it
     assert other is not first
     assert events == [("start", "tiny/bc"), ("load", "tiny/kto"), ("stop", "tiny/bc"), ("start", "smollm2/bc"),
                       ("stop", "smollm2/bc")]
+
+
+class _StartingReplica:
+    """Stands in for a PolicyServer actor handle: ``health.remote()`` answers once ``started``."""
+
+    def __init__(self):
+        self.started = asyncio.get_running_loop().create_future()
+        self.health = SimpleNamespace(remote=lambda: asyncio.shield(self.started))
+
+
+def test_callers_that_come_while_the_replicas_start_are_spread_over_all_of_them(monkeypatch):
+    """Workers now start while the replicas do: if the first replica up took every early
+    lease, one engine would serve all the trees while the other idled."""
+    from depo_ray.serving import router as router_module
+
+    async def scenario():
+        replicas = []
+
+        def launch(self, index):  # in place of starting a PolicyServer actor
+            self.slots[index].handle = _StartingReplica()
+            replicas.append(self.slots[index].handle)
+            self.slots[index].ready = self.slots[index].awaited = False
+
+        monkeypatch.setattr(router_module.PolicyRouter, "_launch", launch)
+        router = router_module.PolicyRouter("policy", ServingConfig(replicas=2, health_interval_s=3600))
+        leases = [asyncio.create_task(router.lease()) for _ in range(2)]
+        replicas[0].started.set_result("policy")
+        await asyncio.sleep(0.05)
+        assert not any(lease.done() for lease in leases)  # one replica up is not enough yet
+        replicas[1].started.set_result("policy")
+        first, second = await asyncio.wait_for(asyncio.gather(*leases), 5)
+        assert {first.index, second.index} == {0, 1}
+        later = await asyncio.wait_for(router.lease(), 5)  # later callers do not wait again
+        assert router.stats()["leases"] == [2, 1] and later.index == 0
+        for task in router._tasks:
+            task.cancel()
+
+    asyncio.run(scenario())

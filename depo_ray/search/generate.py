@@ -63,10 +63,6 @@ def run_generation(config: GenerateConfig, policy: str, env: EnvConfig, output_d
         router = start_router(policy, config.serving)
     running: dict = {}  # each live worker's ``run`` call -> (its name, its actor)
     try:
-        if router:
-            ray.get(router.wait_ready.remote())
-        started = time.perf_counter()
-        totals["startup_seconds"] = started - launched
         tasks, results = Queue(), Queue()
         for task_id in todo:
             tasks.put(task_id)
@@ -80,8 +76,14 @@ def run_generation(config: GenerateConfig, policy: str, env: EnvConfig, output_d
                                         config.trees_per_worker, config.batches_per_worker)
             return actor.run.remote(tasks, results), (name, actor)
 
+        # The workers start (imports, environments) while the replicas do; their first lease
+        # waits for every replica.
         workers = ReplaceableActors("mcts-worker", start_worker, config.max_worker_restarts)
         running.update(workers.start() for _ in range(config.workers))
+        if router:
+            ray.get(router.wait_ready.remote())
+        started = time.perf_counter()
+        totals["startup_seconds"] = started - launched
         holding: dict[str, set[int]] = defaultdict(set)  # tasks each worker took and has not answered yet
         remaining, metrics = set(todo), _Metrics()
         bar = tqdm(total=len(todo), desc="MCTS tasks", disable=not progress)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,13 +86,19 @@ class PolicyRouter:
         self._changed: asyncio.Condition | None = None
         self._tasks: set[asyncio.Task] = set()
         self._watching = False
+        self._all_started = False  # every replica has been ready (or given up) once: leases wait for it
         for index in range(config.replicas):
             self._launch(index)
 
     # -- public ------------------------------------------------------------------------------
     async def lease(self) -> Lease:
-        """A ready replica for one caller, waiting for one to be ready."""
+        """A ready replica for one caller. The first callers wait until every replica has
+        started (or was given up), so callers that come while the replicas start are spread
+        over all of them, not all lent the first one up; later, one ready replica is enough."""
         self._start_watching()
+        if not self._all_started:
+            await self._wait_all_started()
+            self._all_started = True
         index = await self._pick()
         slot = self.slots[index]
         slot.leases += 1
@@ -115,11 +120,7 @@ class PolicyRouter:
     async def wait_ready(self, timeout_s: float = 600.0) -> int:
         """Wait until every replica is ready or given up; returns how many are ready."""
         self._start_watching()
-        changed = self._condition()
-        deadline = time.monotonic() + timeout_s
-        async with changed:
-            while not all(s.ready or s.gave_up for s in self.slots):
-                await asyncio.wait_for(changed.wait(), max(0.0, deadline - time.monotonic()))
+        await asyncio.wait_for(self._wait_all_started(), timeout_s)
         self._raise_if_gave_up()
         return sum(s.ready for s in self.slots)
 
@@ -159,6 +160,12 @@ class PolicyRouter:
         """Raise when no replica is left to serve: every slot was given up."""
         if all(slot.gave_up for slot in self.slots):
             raise ReplicaFailed("; ".join(slot.gave_up for slot in self.slots))
+
+    async def _wait_all_started(self) -> None:
+        changed = self._condition()
+        async with changed:
+            while not all(s.ready or s.gave_up for s in self.slots):
+                await changed.wait()
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
