@@ -23,7 +23,7 @@ def hand_built_env(action_mode="high_level", max_turns=20) -> BabyAITextEnv:
     world.grid.set(0, 5, Door("yellow", is_locked=True))
     world.agent_pos, world.agent_dir = (3, 5), UP
     world.instrs.reset_verifier(world)  # the mission now refers to our red ball
-    env.restore(env.snapshot())  # re-read the scene after editing the world
+    env.reread_scene()  # after editing the world
     return env
 
 
@@ -72,7 +72,7 @@ def test_pick_up_is_reported_and_a_key_opens_its_door():
     assert "You carry a blue key." in env.render()
     env = hand_built_env()
     env.minigrid.carrying = Key("yellow")
-    env.restore(env.snapshot())
+    env.reread_scene()
     left, forward, toggle = 0, 2, 5
     assert env.available_actions["toggle and go through yellow door 1"] == [left, forward, forward, toggle, forward]
 

@@ -1,5 +1,7 @@
 """Branching: snapshot/restore and replay give identical observations and rewards."""
 
+import pytest
+
 from environments.babyai import BabyAIConfig, BabyAITextEnv
 from environments.babyai.expert import BabyAIExpert, ExpertConfig
 from environments.episode import replay, responses_of
@@ -49,3 +51,19 @@ def test_replay_from_seed_and_actions_is_identical():
     a = replay(BabyAITextEnv(BabyAIConfig(max_turns=None)), {"task_id": TASK}, responses)
     b = replay(BabyAITextEnv(BabyAIConfig(max_turns=None)), {"task_id": TASK}, responses)
     assert a == b and a[-1][4]["success"]
+
+
+def test_restore_offers_the_snapshots_actions_without_reading_the_scene_again(monkeypatch):
+    import environments.babyai.env as env_module
+
+    responses = expert_responses()
+    env = BabyAITextEnv(BabyAIConfig(max_turns=None))
+    env.reset(options={"task_id": TASK})
+    env.step(responses[0])
+    snapshot, offered = env.snapshot(), env.available_actions
+    env.step(responses[1])
+    assert env.available_actions != offered  # the next state offers other actions
+    readings = []
+    monkeypatch.setattr(env_module, "read_scene", lambda *a: readings.append(a) or pytest.fail("scene read"))
+    env.restore(snapshot)
+    assert env.available_actions == offered and readings == []

@@ -69,6 +69,9 @@ class BabyAISnapshot:
     turn: int
     finished: bool
     mission: str
+    available: dict[str, list[int]]
+    """The actions this state offers, read when the snapshot was taken: restoring one (the
+    search does it at every node it expands) needs no second reading of the scene."""
 
 
 _TEXT = gym.spaces.Text(max_length=1 << 20, charset=string.printable)
@@ -149,13 +152,18 @@ class BabyAITextEnv(gym.Env):
 
     # -- branching for search ----------------------------------------------------------
     def snapshot(self) -> BabyAISnapshot:
-        return BabyAISnapshot(self._task, copy.deepcopy(self._env), self._turn, self._finished, self._mission)
+        return BabyAISnapshot(self._task, copy.deepcopy(self._env), self._turn, self._finished, self._mission,
+                              dict(self._available))
 
     def restore(self, snapshot: BabyAISnapshot) -> None:
         self._task, self._turn, self._finished = snapshot.task, snapshot.turn, snapshot.finished
         self._env, self._mission = copy.deepcopy(snapshot.minigrid_env), snapshot.mission
-        if not self._finished:
-            self._describe()
+        self._available = dict(snapshot.available)
+
+    def reread_scene(self) -> str:
+        """Read the scene and its actions again, after the minigrid world (``minigrid``) was
+        edited in place; returns the observation text."""
+        return self._describe()
 
     # -- read-only views ---------------------------------------------------------------
     @property
