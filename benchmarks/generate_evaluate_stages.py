@@ -5,8 +5,8 @@ and the table shows their times and a SHA-256 of what they produced, so a faster
 seen to produce the same trajectories and evaluation outcomes.
 
     .venv/bin/python benchmarks/generate_evaluate_stages.py --policy runs/cpu/bootstrap/bc_model/round-2/final \\
-        --setting "one replica:generate.serving.replicas=1" \\
-        --setting "two replicas:generate.serving.replicas=2,evaluate.serving.replicas=2"
+        --setting "one replica:generate.serving.replicas=1,generate.serving.cpus_per_replica=1" \\
+        --setting "two replicas:generate.serving.replicas=2,generate.serving.cpus_per_replica=0.5"
 
 A setting is ``name:key=value,key=value`` with the pipeline config's dotted keys under
 ``generate`` and ``evaluate`` (``jobs/pipeline.py --set`` takes the same keys); the other keys
