@@ -270,7 +270,8 @@ async def _await(ref):
 
 def start_router(model: str, config: ServingConfig, name: str | None = None):
     """The router actor (it starts the replicas), named ``name`` (default: policy-router plus
-    a unique suffix). Leases can be asked for at once: they wait until a replica is ready.
+    a unique suffix). Leases can be asked for at once: the first wait until every replica has
+    started once.
     Raises ValueError, before any actor starts, when the model's files say it cannot be
     served (``depo_ray.models.checks.serving_problem``)."""
     if problem := serving_problem(model, on_gpu=config.gpus_per_replica > 0):
