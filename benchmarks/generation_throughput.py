@@ -227,7 +227,8 @@ def colocated(policy: str, output: Path, searchers: int, trees: int, batches: in
                 raise RuntimeError(f"co-located search failed: {message}")
         ray.get(runs)
         row["seconds"] = time.perf_counter() - started
-        cache = ray.get(actors[0].__ray_call__.remote(lambda self: self.worker.client.server.prefix_cache()))
+        counts = ray.get([a.__ray_call__.remote(lambda self: self.worker.client.server.prefix_cache()) for a in actors])
+        cache = {key: sum(c[key] for c in counts) for key in ("hits", "queries")}
         for a in actors:
             ray.kill(a)
     return {**row, "prefix_cache_hit_rate": cache["hits"] / max(1, cache["queries"]), "cpu": cpu.seconds(since=started)}
