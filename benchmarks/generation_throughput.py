@@ -161,10 +161,9 @@ class LocalClient:
     def submit_batch(self, requests):
         import asyncio
 
-        from depo_ray.serving.server import TurnRequest
-        from depo_ray.tokens import prompt_ids
+        from depo_ray.serving.client import as_turns
 
-        turns = [TurnRequest(prompt_ids(self.server.tokenizer, r.messages), r.n, r.sampling) for r in requests]
+        turns = as_turns(requests, self.server.tokenizer)
         return asyncio.run_coroutine_threadsafe(self.server.generate_batch(turns), self._loop)
 
     def close(self) -> None:

@@ -24,6 +24,12 @@ from depo_ray.tokens import prompt_ids
 # them.
 
 
+def as_turns(requests: list[ChatRequest], tokenizer) -> list[TurnRequest]:
+    """The requests as a PolicyServer takes them: each chat rendered to the ids the policy
+    continues from."""
+    return [TurnRequest(prompt_ids(tokenizer, r.messages), r.n, r.sampling) for r in requests]
+
+
 class ReplicaClient:
     """Batches straight to one leased replica; a batch whose replica dies or times out is
     reported to the router and sent again to the replica it lends instead."""
@@ -35,7 +41,7 @@ class ReplicaClient:
 
     def submit_batch(self, requests: list[ChatRequest]) -> Future:
         """Future of every request's Generations, in order."""
-        turns = [TurnRequest(prompt_ids(self.tokenizer, r.messages), r.n, r.sampling) for r in requests]
+        turns = as_turns(requests, self.tokenizer)
         answer: Future = Future()
         self._send(turns, answer, [])
         return answer
