@@ -67,3 +67,35 @@ def test_restore_offers_the_snapshots_actions_without_reading_the_scene_again(mo
     monkeypatch.setattr(env_module, "read_scene", lambda *a: readings.append(a) or pytest.fail("scene read"))
     env.restore(snapshot)
     assert env.available_actions == offered and readings == []
+
+
+def test_a_snapshot_restores_after_the_env_moved_to_another_task():
+    """A search worker keeps many trees in flight on one env: it restores snapshots of one task
+    after resets to, and snapshots of, others."""
+    responses = expert_responses()
+    env = BabyAITextEnv(BabyAIConfig(max_turns=None))
+    env.reset(options={"task_id": TASK})
+    env.step(responses[0])
+    snapshot = env.snapshot()
+    original = env.step(responses[1])
+    env.reset(options={"task_id": 3})
+    other = env.snapshot()
+    env.restore(snapshot)
+    assert env.task.task_id == TASK and env.step(responses[1]) == original
+    env.restore(other)
+    assert env.task.task_id == 3 and env.turn == 0
+
+
+def test_steps_after_a_restore_leave_the_snapshot_as_it_was():
+    responses = expert_responses()
+    env = BabyAITextEnv(BabyAIConfig(max_turns=None))
+    env.reset(options={"task_id": TASK})
+    snapshot = env.snapshot()
+    env.restore(snapshot)
+    for response in responses:  # doors open, keys and boxes move
+        env.step(response)
+    env.restore(snapshot)
+    assert env.turn == 0 and env.minigrid.step_count == 0 and env.minigrid.carrying is None
+    fresh = BabyAITextEnv(BabyAIConfig(max_turns=None))
+    fresh.reset(options={"task_id": TASK})
+    assert [env.step(r) for r in responses] == [fresh.step(r) for r in responses]

@@ -14,14 +14,15 @@ world (no primitive step), and the observation says why.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
+import pickle
 import string
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers the BabyAI levels)
+from minigrid.core.world_object import Wall
 
 from environments.babyai.levels import task_level_and_seed
 from environments.babyai.planning import high_level_actions, primitive_actions
@@ -65,13 +66,49 @@ class BabyAISnapshot:
     """Everything needed to continue an episode from this exact state."""
 
     task: Task
-    minigrid_env: object
+    world: bytes
+    """The minigrid env, pickled: the search takes a snapshot at every node and restores one at
+    every expansion, and pickling is several times cheaper than a deep copy of the env; the
+    bytes never change, so a snapshot restored many times is never copied."""
+    fixed: tuple
+    """The world's parts that no step changes (its walls, gym spaces and spec), pickled by
+    reference: every snapshot of an episode shares them."""
     turn: int
     finished: bool
     mission: str
     available: dict[str, list[int]]
     """The actions this state offers, read when the snapshot was taken: restoring one (the
     search does it at every node it expands) needs no second reading of the scene."""
+
+
+def _fixed_parts(world) -> tuple:
+    # Nothing in BabyAI moves, opens or picks up a wall, and steps never touch the spaces.
+    return (world.action_space, world.observation_space, world.spec,
+            *(cell for cell in world.grid.grid if isinstance(cell, Wall)))
+
+
+class _WorldPickler(pickle.Pickler):
+    def __init__(self, buffer, fixed: tuple):
+        super().__init__(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        self._index = {id(part): i for i, part in enumerate(fixed)}
+
+    def persistent_id(self, obj):
+        return self._index.get(id(obj))
+
+
+class _WorldUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, fixed: tuple):
+        super().__init__(io.BytesIO(data))
+        self._fixed = fixed
+
+    def persistent_load(self, pid):
+        return self._fixed[pid]
+
+
+def _freeze(world, fixed: tuple) -> bytes:
+    buffer = io.BytesIO()
+    _WorldPickler(buffer, fixed).dump(world)
+    return buffer.getvalue()
 
 
 _TEXT = gym.spaces.Text(max_length=1 << 20, charset=string.printable)
@@ -98,6 +135,7 @@ class BabyAITextEnv(gym.Env):
         self._finished = True
         self._mission = ""
         self._available: dict[str, list[int]] = {}
+        self._fixed: tuple = ()
         self._listeners: list[Callable[[int], None]] = []
 
     # -- episode control ---------------------------------------------------------------
@@ -118,6 +156,7 @@ class BabyAITextEnv(gym.Env):
         with contextlib.redirect_stdout(io.StringIO()):
             self._env = gym.make(task.level, **kwargs).unwrapped
             self._env.reset(seed=task.seed)
+        self._fixed = _fixed_parts(self._env)
         self._task, self._turn, self._finished = task, 0, False
         self._mission = self._env.mission
         text = f"Mission: {self._mission}\n{self._describe()}"
@@ -152,12 +191,13 @@ class BabyAITextEnv(gym.Env):
 
     # -- branching for search ----------------------------------------------------------
     def snapshot(self) -> BabyAISnapshot:
-        return BabyAISnapshot(self._task, copy.deepcopy(self._env), self._turn, self._finished, self._mission,
-                              dict(self._available))
+        return BabyAISnapshot(self._task, _freeze(self._env, self._fixed), self._fixed, self._turn, self._finished,
+                              self._mission, dict(self._available))
 
     def restore(self, snapshot: BabyAISnapshot) -> None:
         self._task, self._turn, self._finished = snapshot.task, snapshot.turn, snapshot.finished
-        self._env, self._mission = copy.deepcopy(snapshot.minigrid_env), snapshot.mission
+        self._env, self._fixed = _WorldUnpickler(snapshot.world, snapshot.fixed).load(), snapshot.fixed
+        self._mission = snapshot.mission
         self._available = dict(snapshot.available)
 
     def reread_scene(self) -> str:
