@@ -113,6 +113,30 @@ def test_seeded_requests_sample_the_same_in_any_batch_even_with_long_prompts_arr
     assert len({text for texts in forward.values() for text in texts}) > len(chats)  # still sampling
 
 
+def test_the_servers_answers_are_the_text_vllm_would_have_detokenized(served):
+    """The server asks vLLM for token ids only and decodes each finished answer once: the text
+    must be what vLLM's own incremental detokenizer gives for the same seeded samples."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    from depo_ray.serving.server import Sampling
+    from depo_ray.tokens import prompt_ids
+
+    server, run = served
+    chat = [{"role": "user", "content": "Mission: pick up the blue key\nYou see:\n- blue key 1: 3 steps left"}]
+    ids = prompt_ids(server.tokenizer, chat)
+
+    async def detokenized_by_vllm():
+        params = SamplingParams(n=4, temperature=1.0, max_tokens=24, seed=7, output_kind=RequestOutputKind.FINAL_ONLY)
+        async for output in server.engine.generate({"prompt_token_ids": ids}, params, request_id="detokenized"):
+            final = output
+        return [c.text.strip() for c in final.outputs]
+
+    ours = [g.text for g in run(server.generate(chat, 4, Sampling(temperature=1.0, max_tokens=24, seed=7)))]
+    assert ours == run(detokenized_by_vllm())
+    assert len(set(ours)) > 1 and all(ours)  # sampled, not empty
+
+
 def test_a_chat_longer_than_the_context_gets_an_empty_turn_instead_of_an_error(tiny_model_dir, served):
     from depo_ray.serving.server import Sampling
     from depo_ray.tokens import prompt_ids
