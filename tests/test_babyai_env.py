@@ -190,3 +190,18 @@ def test_the_validation_set_is_held_out_from_training_and_disjoint_from_both_tes
     assert evaluation_tasks(EvalConfig(task_set="validation"), EnvConfig()) == list(VALIDATION_TASKS)
     with pytest.raises(ValueError, match="task_set: expected one of"):
         EvalConfig(task_set="dev")
+
+
+def test_steps_never_render_minigrids_image(monkeypatch):
+    """minigrid renders the agent's egocentric image after every primitive step; the text env
+    reads the scene from the grid and skips that work, in snapshots restored too."""
+    from minigrid.core.grid import Grid
+
+    monkeypatch.setattr(Grid, "encode", lambda *a, **k: pytest.fail("minigrid rendered its image"))
+    env = BabyAITextEnv()
+    env.reset(options={"task_id": 27})
+    snapshot = env.snapshot()
+    env.step("Action: turn left")
+    env.restore(snapshot)
+    _, _, _, _, info = env.step("Action: move forward")
+    assert info["valid"] and info["primitive_steps"] == 1

@@ -87,6 +87,13 @@ def _fixed_parts(world) -> tuple:
             *(cell for cell in world.grid.grid if isinstance(cell, Wall)))
 
 
+def _no_image():
+    """Stands in for minigrid's ``gen_obs``, which renders the agent's egocentric image after
+    every primitive step (about 40% of a step's time); the text env reads the scene itself
+    and never looks at that image. A module-level function, so a pickled world keeps it."""
+    return None
+
+
 class _WorldPickler(pickle.Pickler):
     def __init__(self, buffer, fixed: tuple):
         super().__init__(buffer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -155,6 +162,7 @@ class BabyAITextEnv(gym.Env):
         # Level generation prints "Sampling rejected..." to stdout; keep it out of logs.
         with contextlib.redirect_stdout(io.StringIO()):
             self._env = gym.make(task.level, **kwargs).unwrapped
+            self._env.gen_obs = _no_image
             self._env.reset(seed=task.seed)
         self._fixed = _fixed_parts(self._env)
         self._task, self._turn, self._finished = task, 0, False
