@@ -89,8 +89,9 @@ def _fixed_parts(world) -> tuple:
 
 def _no_image():
     """Stands in for minigrid's ``gen_obs``, which renders the agent's egocentric image after
-    every primitive step (about 40% of a step's time); the text env reads the scene itself
-    and never looks at that image. A module-level function, so a pickled world keeps it."""
+    every primitive step: the text env reads the scene itself and never looks at that image
+    (``benchmarks/env_snapshot.py`` times a step both ways). A module-level function, so a
+    pickled world keeps it."""
     return None
 
 
