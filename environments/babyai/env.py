@@ -217,7 +217,8 @@ class BabyAITextEnv(gym.Env):
     # -- read-only views ---------------------------------------------------------------
     @property
     def minigrid(self):
-        """The underlying minigrid env (``unwrapped``), e.g. for the BabyAI bot."""
+        """The underlying minigrid env (``unwrapped``), e.g. for the BabyAI bot. Its ``gen_obs``
+        returns None (``_no_image``): read the view with ``gen_obs_grid``, as the bot does."""
         return self._env
 
     @property
