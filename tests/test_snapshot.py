@@ -32,7 +32,10 @@ def test_restore_continues_exactly_like_the_original():
     assert first[-1][4]["success"]
 
 
-def test_restore_after_a_different_branch():
+@pytest.mark.parametrize("detour", ["another branch", "another task"])
+def test_restore_after_the_env_went_elsewhere(detour):
+    """Another task too: a search worker keeps many trees in flight on one env, so it restores
+    one task's snapshots after resets to, and snapshots of, others."""
     responses = expert_responses()
     env = BabyAITextEnv(BabyAIConfig(max_turns=None))
     env.reset(options={"task_id": TASK})
@@ -40,10 +43,17 @@ def test_restore_after_a_different_branch():
     snapshot = env.snapshot()
     original = env.step(responses[1])
     env.restore(snapshot)
-    env.step("Action: turn left")
-    env.step("Action: turn left")
+    if detour == "another branch":
+        env.step("Action: turn left")
+        env.step("Action: turn left")
+    else:
+        env.reset(options={"task_id": 3})
+        other = env.snapshot()
     env.restore(snapshot)
-    assert env.step(responses[1]) == original
+    assert env.task.task_id == TASK and env.step(responses[1]) == original
+    if detour == "another task":
+        env.restore(other)
+        assert env.task.task_id == 3 and env.turn == 0
 
 
 def test_replay_from_seed_and_actions_is_identical():
@@ -67,23 +77,6 @@ def test_restore_offers_the_snapshots_actions_without_reading_the_scene_again(mo
     monkeypatch.setattr(env_module, "read_scene", lambda *a: readings.append(a) or pytest.fail("scene read"))
     env.restore(snapshot)
     assert env.available_actions == offered and readings == []
-
-
-def test_a_snapshot_restores_after_the_env_moved_to_another_task():
-    """A search worker keeps many trees in flight on one env: it restores snapshots of one task
-    after resets to, and snapshots of, others."""
-    responses = expert_responses()
-    env = BabyAITextEnv(BabyAIConfig(max_turns=None))
-    env.reset(options={"task_id": TASK})
-    env.step(responses[0])
-    snapshot = env.snapshot()
-    original = env.step(responses[1])
-    env.reset(options={"task_id": 3})
-    other = env.snapshot()
-    env.restore(snapshot)
-    assert env.task.task_id == TASK and env.step(responses[1]) == original
-    env.restore(other)
-    assert env.task.task_id == 3 and env.turn == 0
 
 
 def test_steps_after_a_restore_leave_the_snapshot_as_it_was():
