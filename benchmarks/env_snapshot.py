@@ -61,5 +61,6 @@ def main() -> None:
         print(f"| {task_id} | {env.task.level} | {m['branch']:.0f} | {m['copies']:.0f} | {m['branch'] / m['copies']:.2f}× "
               f"| {m['step']:.0f} | {m['step with image']:.0f} | {m['step'] / m['step with image']:.2f}× |")
 
+
 if __name__ == "__main__":
     main()
