@@ -100,14 +100,20 @@ def label_records(records: list[TrajectoryRecord], config: LabelConfig,
     return [replace(r, label=label_of(r.reward, r.steps, config, shortest.get(r.task_id))) for r in records]
 
 
-def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig, which: Literal["none", "desirable", "all"],
+def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig,
+                       which: Literal["none", "desirable", "successes", "all"],
                        known: Iterable[TrajectoryRecord] = ()) -> list[TrajectoryRecord]:
     """The expert demonstrations that join the labeled data, labeled: none, the desirable
-    ones only, or all of them (``known`` as in ``label_records``)."""
+    ones, the successes (reward >= κ0, whatever the step budget makes of them), or all of
+    them (``known`` as in ``label_records``)."""
     if which == "none":
         return []
     labeled = label_records(demos, config, known)
-    return labeled if which == "all" else [r for r in labeled if r.label == "desirable"]
+    if which == "desirable":
+        return [r for r in labeled if r.label == "desirable"]
+    if which == "successes":
+        return [r for r in labeled if r.reward >= config.kappa0 and r.label is not None]
+    return labeled
 
 
 def select_bc(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:

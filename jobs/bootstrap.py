@@ -13,7 +13,7 @@ from pathlib import Path
 
 from depo_ray.bootstrap.config import BootstrapConfig, BootstrapRun
 from depo_ray.config import load_job_config, model_under_root, under_root
-from depo_ray.env_setup import EnvConfig, expert_config, paths_under
+from depo_ray.env_setup import EnvConfig, paths_under
 from depo_ray.models.checks import model_problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +38,7 @@ class BootstrapJob:
     def __post_init__(self):
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        try:
-            expert_config(self.env.name, self.bootstrap.expert)
-        except ValueError as error:
-            raise ValueError(f"bootstrap.{error}") from None
+        self.bootstrap.check_expert(self.env.name)
 
 
 def main() -> None:

@@ -67,6 +67,28 @@ def test_the_expert_solves_every_task_it_has_the_turns_for_and_a_detour_costs_tw
     assert OPEN in episode.messages[-1]["content"] or not episode.success
 
 
+def test_direct_twins_pair_each_detoured_demo_with_the_same_task_played_straight():
+    from depo_ray.bootstrap.warm_start import expert_records
+    from depo_ray.labeling import LabelConfig, label_expert_demos
+    from depo_ray.models.tiny import build_tokenizer, vocabulary_of
+
+    env = EnvConfig(NAME, {"max_turns": 12})  # room for every detour to end in a success
+    tokenizer = build_tokenizer(vocabulary_of(expert_kit(NAME).vocabulary_texts(make_env(env).env)))
+    tasks = range(20, 40)
+    records = expert_records(tasks, tokenizer, env, {"detour_share": 0.5}, progress=False, direct_twins=True)
+    detoured = {r.task_id: r for r in records if r.provenance["detours"]}
+    twins = {r.task_id: r for r in records if r.provenance.get("direct_twin")}
+    assert detoured and twins.keys() == detoured.keys() and len(records) == len(tasks) + len(twins)
+    for task_id, twin in twins.items():
+        assert twin.provenance["detours"] == 0 and twin.success and twin.steps < detoured[task_id].steps
+    budget = LabelConfig(relative_step_budget=1.0, long_successes="undesirable")
+    labels = {(r.task_id, bool(r.provenance.get("direct_twin"))): r.label
+              for r in label_expert_demos(records, budget, "successes")}
+    assert all(labels[(task_id, False)] == "undesirable" and labels[(task_id, True)] == "desirable" for task_id in twins)
+    without = expert_records(tasks, tokenizer, env, {"detour_share": 0.5}, progress=False)
+    assert without == [r for r in records if not r.provenance.get("direct_twin")]  # the same demos, twins aside
+
+
 def test_the_tiny_tokenizer_knows_every_word_the_corridor_and_its_expert_write():
     from depo_ray.models.tiny import build_tokenizer, vocabulary_of
 

@@ -90,6 +90,21 @@ def test_detours_are_harmless_but_cost_turns():
     assert sum(d.episode.turns for d in detoured) > sum(d.episode.turns for d in straight)
 
 
+def test_a_detour_planned_after_the_episode_ended_is_not_counted():
+    """The count is of detours taken: a demo that ended first plays the straight demo's actions."""
+    env = BabyAITextEnv(BabyAIConfig(max_turns=None))
+
+    def actions(demo):
+        return [m["content"].split("Action:")[-1] for m in demo.episode.messages if m["role"] == "assistant"]
+
+    tasks = (0, 1, 2, 3, 4, 7, 12, 13, 14, 15)  # levels the expert solves in a few turns
+    straight = [BabyAIExpert(env, NO_DETOURS).demonstrate(t) for t in tasks]
+    expert = BabyAIExpert(env, ExpertConfig(detour_share=1.0, max_detours=1), seed=2)
+    detoured = [expert.demonstrate(t) for t in tasks]
+    assert {d.detours for d in detoured} == {0, 1}
+    assert all(actions(plain) == actions(demo) for plain, demo in zip(straight, detoured) if demo.detours == 0)
+
+
 def test_verbosity_levels_spread_tokens_per_turn_and_vocabulary_is_complete(tiny_tokenizer):
     env = BabyAITextEnv(BabyAIConfig(max_turns=None))
     means = []

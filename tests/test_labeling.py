@@ -1,5 +1,7 @@
 """Labeling thresholds at their exact boundaries, the step cutoff, D_BC and the summary."""
 
+from dataclasses import replace
+
 import pytest
 
 from depo_ray.labeling import LabelConfig, label_expert_demos, label_of, label_records, select_bc, summary_table
@@ -90,6 +92,20 @@ def test_expert_demos_join_all_desirable_only_or_not_at_all():
     assert label_expert_demos(demos, config, "none") == []
     assert [(r.task_id, r.label) for r in label_expert_demos(demos, config, "desirable")] == [("0", "desirable")]
     assert [r.label for r in label_expert_demos(demos, config, "all")] == ["desirable", "undesirable", None]
+
+
+def test_expert_successes_keep_a_long_demo_as_undesirable_beside_its_short_twin():
+    """Task 0 shown in 2 steps and, with detours, in 4; task 1 failed: with a relative budget
+    the 4-step success joins U, the failure stays out; without one both successes are D."""
+    demos = [make_record(task_id=t, reward=r, steps=s, label=None, source="expert")
+             for t, r, s in (("0", 1.0, 4), ("0", 1.0, 2), ("1", 0.0, 12))]
+    budget = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.0, relative_step_budget=1.0, long_successes="undesirable")
+    assert [(r.steps, r.label) for r in label_expert_demos(demos, budget, "successes")] == [(4, "undesirable"),
+                                                                                            (2, "desirable")]
+    assert [r.steps for r in label_expert_demos(demos, budget, "desirable")] == [2]
+    dropped = replace(budget, long_successes="drop")
+    assert [r.steps for r in label_expert_demos(demos, dropped, "successes")] == [2]
+    assert [r.label for r in label_expert_demos(demos, LabelConfig(), "successes")] == ["desirable", "desirable"]
 
 
 def test_summary_table_counts_each_class():

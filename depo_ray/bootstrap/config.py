@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from depo_ray.env_setup import EnvConfig
+from depo_ray.env_setup import EnvConfig, expert_config
 from depo_ray.losses.config import LossConfig
 from depo_ray.models.config import TinyModelConfig
 from depo_ray.train.config import TrainConfig
@@ -26,6 +26,11 @@ class BootstrapConfig:
     expert: dict = field(default_factory=dict)
     """Options of the env's expert (BabyAI: ExpertConfig, WebShop: WebShopExpertConfig), e.g.
     verbosity weights and the share of detours; checked against the env at load."""
+    direct_twins: bool = False
+    """Also play every task whose demonstration took detours without them: the data then
+    holds a short and a long success of the same task, which a relative step budget
+    (``label.thresholds.relative_step_budget``) tells apart. The expert needs a
+    ``detour_share`` option."""
     model: TinyModelConfig = field(default_factory=lambda: TinyModelConfig(hidden_size=128, num_layers=2, intermediate_size=256))
     """Size of the tiny policy (2 small layers train in minutes on 2 cores)."""
     train: TrainConfig | None = None
@@ -50,6 +55,16 @@ class BootstrapConfig:
             raise ValueError(f"min_valid_rate must be in [0, 1], got {self.min_valid_rate}")
         if self.max_rounds < 1 or not self.check_tasks:
             raise ValueError("max_rounds must be at least 1 and check_tasks non-empty")
+
+    def check_expert(self, env_name: str) -> None:
+        """ValueError naming the key when ``expert`` does not fit env ``env_name``'s expert, or
+        ``direct_twins`` is asked of an expert without detours."""
+        try:
+            config = expert_config(env_name, self.expert)
+        except ValueError as error:
+            raise ValueError(f"bootstrap.{error}") from None
+        if self.direct_twins and not hasattr(config, "detour_share"):
+            raise ValueError(f"bootstrap.direct_twins: the {env_name!r} expert takes no detours (no detour_share option)")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -22,22 +23,36 @@ from environments.episode import ObservedEnv, play_episode
 
 
 def expert_records(task_ids: Iterable[int], tokenizer, env: EnvConfig, expert_options: dict,
-                   split: str = "train", seed: int = 0, progress: bool = True) -> list[TrajectoryRecord]:
+                   split: str = "train", seed: int = 0, progress: bool = True,
+                   direct_twins: bool = False) -> list[TrajectoryRecord]:
     """One record per task the env's expert could play (tasks it cannot solve are skipped),
-    under the environment's own name, as the search and the evaluation record theirs."""
-    task_env = make_env(env)
-    play = expert_kit(env.name).demonstrator(task_env.env, expert_config(env.name, expert_options), seed)
+    under the environment's own name, as the search and the evaluation record theirs. With
+    ``direct_twins``, a demonstration that took detours is followed by the same task played
+    without them (``direct_twin`` in its provenance)."""
+    task_env, config = make_env(env), expert_config(env.name, expert_options)
+    kit = expert_kit(env.name)
+    play = kit.demonstrator(task_env.env, config, seed)
+    play_direct = kit.demonstrator(task_env.env, replace(config, detour_share=0.0), seed) if direct_twins else None
     records = []
-    for task_id in tqdm(list(task_ids), desc="expert demonstrations", disable=not progress):
-        demo = play(task_id)
-        if demo is None:
-            continue
+
+    def record(demo, task_id: int, twin: bool) -> None:
         episode, details = demo
         described = task_env.describe(task_id)
         records.append(record_from_episode(
             episode, tokenizer, task_id=str(task_id), env=task_env.name, split=split, seed=described["seed"],
-            source="expert", policy="expert", provenance={**described["provenance"], **details},
+            source="expert", policy="expert",
+            provenance={**described["provenance"], **details, **({"direct_twin": 1} if twin else {})},
         ))
+
+    for task_id in tqdm(list(task_ids), desc="expert demonstrations", disable=not progress):
+        demo = play(task_id)
+        if demo is None:
+            continue
+        record(demo, task_id, twin=False)
+        if play_direct is not None and demo[1].get("detours"):
+            twin = play_direct(task_id)
+            if twin is not None:
+                record(twin, task_id, twin=True)
     return records
 
 
@@ -74,7 +89,8 @@ def write_expert_demos(config: BootstrapConfig, env: EnvConfig, tokenizer, folde
     """The expert's demonstrations of the config's tasks of ``env``, tokenized for the policy
     that will learn from them, labeled with the default thresholds, in ``folder/expert.parquet``."""
     tasks = select_tasks(config.tasks, config.task_ids, make_env(env).held_out)
-    labeled = label_records(expert_records(tasks, tokenizer, env, config.expert, progress=progress), LabelConfig())
+    records = expert_records(tasks, tokenizer, env, config.expert, progress=progress, direct_twins=config.direct_twins)
+    labeled = label_records(records, LabelConfig())
     write_shard(labeled, folder / "expert.parquet")
     return labeled
 

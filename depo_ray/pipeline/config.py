@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from depo_ray.bootstrap.config import BootstrapConfig
-from depo_ray.env_setup import EnvConfig, expert_config, has_expert, make_env, select_tasks
+from depo_ray.env_setup import EnvConfig, has_expert, make_env, select_tasks
 from depo_ray.evaluate.config import EvalConfig, MathEvalConfig, evaluation_tasks
 from depo_ray.labeling import LabelConfig
 from depo_ray.losses.config import LossConfig
@@ -54,18 +54,20 @@ METHODS = (Method("bc", "BC", ("sft", "token_kd", "sad"), preference=False), Met
 class LabelSettings:
     thresholds: LabelConfig = field(default_factory=LabelConfig)
     """κ0, κ1, κ2, the step cutoff and how D_BC is drawn from D."""
-    expert_demos: Literal["none", "desirable", "all"] = "none"
+    expert_demos: Literal["none", "desirable", "successes", "all"] = "none"
     """Which expert demonstrations (the bootstrap's, or with a pretrained policy the demos
     stage's, of ``bootstrap.tasks``) join the labeled data: none; those
     labeled desirable (CPU default: a tiny searched policy rarely succeeds, and the demos'
     varied Thoughts give D its spread; a demo the turn limit cut off is the expert's right
-    moves on a hard task, so it is not put in U); or all of them, labeled like the rest."""
+    moves on a hard task, so it is not put in U); their successes (reward >= κ0), each
+    desirable or, over the step budget with ``long_successes: undesirable``, undesirable; or
+    all of them, labeled like the rest."""
     rephrase: RephraseConfig | None = None
     """Shorten the Thoughts of desirable trajectories through this endpoint; None: off."""
 
     def __post_init__(self):
-        if self.expert_demos not in ("none", "desirable", "all"):
-            raise ValueError(f"expert_demos: expected 'none', 'desirable' or 'all', got {self.expert_demos!r}")
+        if self.expert_demos not in ("none", "desirable", "successes", "all"):
+            raise ValueError(f"expert_demos: expected 'none', 'desirable', 'successes' or 'all', got {self.expert_demos!r}")
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,7 @@ class PipelineConfig:
             if not has_expert(self.env.name):
                 key, what = ("bootstrap.warm_start", "warm-start from") if self.policy else ("policy", "bootstrap a tiny model on")
                 raise ValueError(f"{key}: env {self.env.name!r} has no expert to {what}")
-            try:
-                expert_config(self.env.name, self.bootstrap.expert)
-            except ValueError as error:
-                raise ValueError(f"bootstrap.{error}") from None
+            self.bootstrap.check_expert(self.env.name)
             self._check_bootstrap_tasks()
         evaluated = evaluation_tasks(self.evaluate, self.env)
         held_out = make_env(self.env).held_out  # generation and the bootstrap leave these out themselves

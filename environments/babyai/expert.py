@@ -60,6 +60,7 @@ class Demonstration:
     episode: Episode
     verbosity: int
     detours: int
+    """Detour turns taken."""
 
 
 class BoundedBot(BabyAIBot):
@@ -98,8 +99,9 @@ class BabyAIExpert:
     def demonstrate(self, task_id: int) -> Demonstration:
         cfg = self.config
         verbosity = self.rng.choices(range(VERBOSITY_LEVELS), weights=cfg.verbosity_weights)[0]
-        detours = self.rng.randint(1, cfg.max_detours) if self.rng.random() < cfg.detour_share else 0
-        detour_turns = set(self.rng.sample(range(1, 8), detours))
+        planned = self.rng.randint(1, cfg.max_detours) if self.rng.random() < cfg.detour_share else 0
+        detour_turns = set(self.rng.sample(range(1, 8), planned))
+        taken = []  # an episode may end before a planned detour's turn
         self._bot = None
 
         def act(messages) -> str:
@@ -108,6 +110,8 @@ class BabyAIExpert:
                 self._suggestion = self._replan(None)
             turn = self.env.turn + 1
             detour = turn in detour_turns
+            if detour:
+                taken.append(turn)
             action = self._detour_action() if detour else self._expert_action()
             level = verbosity
             if self.rng.random() < cfg.verbosity_jitter:
@@ -117,7 +121,7 @@ class BabyAIExpert:
 
         with self.env.primitive_listener(self._follow):
             episode = play_episode(self.env, {"task_id": task_id}, act, instruction_for(self.env.config.action_mode))
-        return Demonstration(episode, verbosity, detours)
+        return Demonstration(episode, verbosity, len(taken))
 
     # -- choosing actions ----------------------------------------------------------------
     def _expert_action(self) -> str:
