@@ -154,7 +154,9 @@ class LocalClient:
     def __init__(self, server):
         import asyncio
 
-        self.server = server
+        from depo_ray.tokens import PromptEncoder
+
+        self.server, self.encode = server, PromptEncoder(server.tokenizer)
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
 
@@ -163,7 +165,7 @@ class LocalClient:
 
         from depo_ray.serving.client import as_turns
 
-        turns = as_turns(requests, self.server.tokenizer)
+        turns = as_turns(requests, self.encode)
         return asyncio.run_coroutine_threadsafe(self.server.generate_batch(turns), self._loop)
 
     def close(self) -> None:

@@ -1,7 +1,9 @@
 """The one place that turns a chat into token ids and an assistant mask, and counts tokens.
 
 Training (loss on assistant tokens), evaluation and record statistics (T̄_token) all call
-``chat_tokens``; nothing else tokenizes a chat, so the counts agree everywhere.
+``chat_tokens``; serving's prompts come from ``prompt_ids`` (``PromptEncoder`` gives the same
+ids, tokenizing only what a prompt adds); nothing else tokenizes a chat, so the counts agree
+everywhere.
 
 How the mask is found: the chat template renders the conversation once; for each assistant
 turn k, the text rendered for turns < k with the generation prompt, and for turns <= k, bound
@@ -18,6 +20,7 @@ assistant tokens exactly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from environments.parsing import action_start
@@ -97,3 +100,56 @@ def prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
     """The ids a policy continues from to write the next assistant turn (the chat so far plus
     the template's generation prompt): what serving sends to vLLM."""
     return list(tokenizer(_render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)["input_ids"])
+
+
+class PromptEncoder:
+    """``prompt_ids`` for a stream of chats that share their beginnings (a search tree's nodes,
+    an episode's turns), without tokenizing the whole chat each time.
+
+    A fast tokenizer cuts its input at special tokens before anything else, so the rendered
+    chat's ids are those of the pieces between special tokens, joined with the special
+    tokens' ids. The pieces (the instruction, each observation, each answer with its role
+    header) recur in every later prompt of the tree, so each is tokenized once and kept. The
+    first ``check_first`` prompts are also tokenized whole; if one differs (a tokenizer whose
+    special tokens strip the spaces beside them, or that marks a piece's start), every prompt
+    is tokenized whole from then on."""
+
+    def __init__(self, tokenizer, check_first: int = 16, max_pieces: int = 100_000):
+        self.tokenizer, self.max_pieces = tokenizer, max_pieces
+        special = sorted({t.content for t in tokenizer.added_tokens_decoder.values() if t.special}, key=len, reverse=True)
+        self._special_ids = {text: tokenizer.convert_tokens_to_ids(text) for text in special}
+        self._splitter = re.compile("(" + "|".join(map(re.escape, special)) + ")") if special else None
+        self._pieces: dict[str, list[int]] = {}
+        self._checks_left = check_first
+
+    @property
+    def piecewise(self) -> bool:
+        """Whether prompts are still encoded piece by piece (no check has failed)."""
+        return self._splitter is not None
+
+    def __call__(self, messages: list[Message]) -> list[int]:
+        if self._splitter is None:
+            return prompt_ids(self.tokenizer, messages)
+        text = _render(self.tokenizer, messages, generation_prompt=True)
+        ids = self._piecewise(text)
+        if self._checks_left > 0:
+            self._checks_left -= 1
+            whole = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if ids != whole:
+                self._splitter = None
+                return whole
+        return ids
+
+    def _piecewise(self, text: str) -> list[int]:
+        if len(self._pieces) > self.max_pieces:  # a long run: start afresh rather than grow without bound
+            self._pieces.clear()
+        ids: list[int] = []
+        for piece in self._splitter.split(text):
+            if piece in self._special_ids:
+                ids.append(self._special_ids[piece])
+            elif piece:
+                known = self._pieces.get(piece)
+                if known is None:
+                    known = self._pieces[piece] = self.tokenizer(piece, add_special_tokens=False)["input_ids"]
+                ids.extend(known)
+        return ids

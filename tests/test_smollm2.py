@@ -216,6 +216,21 @@ def test_only_the_assistant_turns_of_a_chat_with_a_system_prompt_are_trained_on(
     assert trained.count("<|im_end|>") == 2  # each assistant turn learns to stop
 
 
+@pytest.mark.model
+def test_the_prompt_encoder_splits_smollm2_prompts_into_pieces_with_the_same_ids(smollm2):
+    from depo_ray.models.loading import load_tokenizer
+    from depo_ray.tokens import PromptEncoder, prompt_ids
+    from environments.babyai.env import BabyAIConfig, BabyAITextEnv
+    from environments.babyai.expert import BabyAIExpert, ExpertConfig
+
+    tokenizer = load_tokenizer(str(smollm2))
+    expert = BabyAIExpert(BabyAITextEnv(BabyAIConfig(max_turns=12)), ExpertConfig(detour_share=0.5))
+    chats = [demo.messages[:k] for demo in (expert.demonstrate(t).episode for t in (0, 5, 14, 21))
+             for k in range(2, len(demo.messages) + 1, 2)]
+    encode = PromptEncoder(tokenizer, check_first=0)
+    assert len(chats) > 8 and [encode(c) for c in chats] == [prompt_ids(tokenizer, c) for c in chats]
+
+
 def weight(folder: Path, name: str):
     from safetensors import safe_open
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from depo_ray.tokens import chat_tokens, tokens_per_turn
+from depo_ray.tokens import PromptEncoder, chat_tokens, prompt_ids, tokens_per_turn
 
 CHAT = [
     {"role": "system", "content": "Finish in as few turns as you can."},
@@ -66,3 +66,42 @@ def test_templates_that_rewrite_history_are_refused(tiny_tokenizer):
     tiny_tokenizer.chat_template = "{{ messages | length }}{% for m in messages %} {{ m['content'] }}{% endfor %}"
     with pytest.raises(ValueError, match="not prefix-stable at message 2"):
         chat_tokens(tiny_tokenizer, CHAT)
+
+
+class CountingTokenizer:
+    """The tiny tokenizer, noting each text it tokenizes."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.texts = tokenizer, []
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+    def __call__(self, text, **options):
+        self.texts.append(text)
+        return self.tokenizer(text, **options)
+
+
+def test_the_prompt_encoder_gives_prompt_ids_and_tokenizes_each_piece_once(tiny_tokenizer):
+    branch = [{"role": "assistant", "content": "Thought:  a zebra?\nAction: turn right "},
+              {"role": "user", "content": " Walls: 1 step ahead.\n\nYou carry nothing."}]
+    chats = [CHAT[:2], CHAT[:4], CHAT[:4] + branch, CHAT[:2] + branch, CHAT[:2] + branch + CHAT[2:4]]
+    counting = CountingTokenizer(tiny_tokenizer)
+    encode = PromptEncoder(counting, check_first=0)
+    assert [encode(chat) for chat in chats] == [prompt_ids(tiny_tokenizer, chat) for chat in chats]
+    assert encode.piecewise and len(counting.texts) == len(set(counting.texts))  # nothing tokenized twice
+    assert all("<|end|>" not in text for text in counting.texts)
+
+
+def test_the_prompt_encoder_tokenizes_whole_prompts_when_pieces_would_differ(tiny_tokenizer):
+    """A special token that takes the spaces after it (rstrip) ends pieces differently."""
+    import copy
+
+    from tokenizers import AddedToken, pre_tokenizers
+
+    stripping = copy.deepcopy(tiny_tokenizer)
+    stripping.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # keeps newlines
+    stripping.backend_tokenizer.add_special_tokens([AddedToken("<|user|>", rstrip=True, special=True)])
+    encode = PromptEncoder(stripping)
+    assert encode(CHAT[:4]) == prompt_ids(stripping, CHAT[:4]) and not encode.piecewise
+    assert encode(CHAT[:2]) == prompt_ids(stripping, CHAT[:2])

@@ -18,16 +18,16 @@ from functools import partial
 
 from depo_ray.serving.openai_client import EndpointAccess, OpenAIEndpoint
 from depo_ray.serving.server import ChatRequest, Generation, TurnRequest
-from depo_ray.tokens import prompt_ids
+from depo_ray.tokens import PromptEncoder
 
 # Ray loads on first use: the evaluation and search modules import this one, and plans import
 # them.
 
 
-def as_turns(requests: list[ChatRequest], tokenizer) -> list[TurnRequest]:
+def as_turns(requests: list[ChatRequest], encode: PromptEncoder) -> list[TurnRequest]:
     """The requests as a PolicyServer takes them: each chat rendered to the ids the policy
     continues from."""
-    return [TurnRequest(prompt_ids(tokenizer, r.messages), r.n, r.sampling) for r in requests]
+    return [TurnRequest(encode(r.messages), r.n, r.sampling) for r in requests]
 
 
 class ReplicaClient:
@@ -35,13 +35,13 @@ class ReplicaClient:
     reported to the router and sent again to the replica it lends instead."""
 
     def __init__(self, router, tokenizer):
-        self.router, self.tokenizer = router, tokenizer
+        self.router, self._encode = router, PromptEncoder(tokenizer)
         self._lease = None
         self._lock = threading.Lock()
 
     def submit_batch(self, requests: list[ChatRequest]) -> Future:
         """Future of every request's Generations, in order."""
-        turns = as_turns(requests, self.tokenizer)
+        turns = as_turns(requests, self._encode)
         answer: Future = Future()
         self._send(turns, answer, [])
         return answer
