@@ -115,6 +115,16 @@ def test_a_marker_from_before_a_new_nested_setting_still_counts_as_done(tmp_path
     assert "bootstrap.train.data_fraction: None -> 0.5" in problem
 
 
+def test_direct_twins_make_the_demos_and_the_bootstrap_stale_only_when_turned_on(tmp_path):
+    config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
+    twins = from_dict(PipelineConfig, {"run_dir": str(tmp_path), "bootstrap": {"direct_twins": True}})
+    for name in ("demos", "bootstrap"):
+        stored = stage_settings(STAGE[name], config)
+        stored.get("bootstrap", stored).pop("direct_twins")  # as written before the setting existed
+        assert settings_change(stored, STAGE[name], config) is None
+        assert "direct_twins: None -> True" in settings_change(stored, STAGE[name], twins)
+
+
 def test_a_changed_completed_stage_stops_the_run_and_from_forces_it(tmp_path):
     config = from_dict(PipelineConfig, {"run_dir": str(tmp_path)})
     run = RunFolder(tmp_path)

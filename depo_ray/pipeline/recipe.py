@@ -92,8 +92,9 @@ def _bootstrap_settings(config: PipelineConfig, as_data) -> dict:
 def _bootstrap_needs(config: PipelineConfig) -> StageNeeds:
     b = config.bootstrap
     rounds = _training(b.round_config, "")
-    return replace(rounds, work=f"{config.policy or 'tiny model'}, expert demos of {_task_range(b.task_ids, b.tasks)}, "
-                                f"BC up to {b.max_rounds} rounds")
+    twins = " (+ direct twins)" if b.direct_twins else ""
+    return replace(rounds, work=f"{config.policy or 'tiny model'}, expert demos of {_task_range(b.task_ids, b.tasks)}"
+                                f"{twins}, BC up to {b.max_rounds} rounds")
 
 
 def bootstrap_run(config: PipelineConfig, folder: Path, root: Path) -> BootstrapRun:
@@ -124,7 +125,7 @@ def demos_folder(config: PipelineConfig, run: RunFolder) -> Path:
 def _demos_settings(config: PipelineConfig, as_data) -> dict:
     b = config.bootstrap
     return {"tasks": b.tasks, "task_ids": b.task_ids, "policy": config.policy, "env": as_data(config.env),
-            "expert": as_data(expert_config(config.env.name, b.expert))}
+            "expert": as_data(expert_config(config.env.name, b.expert)), "direct_twins": as_data(b)["direct_twins"]}
 
 
 def _demos(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
