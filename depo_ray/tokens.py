@@ -96,10 +96,14 @@ def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:
     return counts
 
 
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
     """The ids a policy continues from to write the next assistant turn (the chat so far plus
     the template's generation prompt): what serving sends to vLLM."""
-    return list(tokenizer(_render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)["input_ids"])
+    return _ids(tokenizer, _render(tokenizer, messages, generation_prompt=True))
 
 
 class PromptEncoder:
@@ -134,7 +138,7 @@ class PromptEncoder:
         ids = self._piecewise(text)
         if self._checks_left > 0:
             self._checks_left -= 1
-            whole = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            whole = _ids(self.tokenizer, text)
             if ids != whole:
                 self._splitter = None
                 return whole
@@ -150,6 +154,6 @@ class PromptEncoder:
             elif piece:
                 known = self._pieces.get(piece)
                 if known is None:
-                    known = self._pieces[piece] = self.tokenizer(piece, add_special_tokens=False)["input_ids"]
+                    known = self._pieces[piece] = _ids(self.tokenizer, piece)
                 ids.extend(known)
         return ids
