@@ -11,13 +11,17 @@ drops long successes; calling them undesirable gives the objective a turn signal
 compares trajectories of the same task.
 
 D_BC, the behaviour-cloning set, is a configurable subset of D.
+
+Invalid turns (an action the environment rejected) can become undesirable examples of their
+own: the chat through that turn, with the loss on that turn alone (provenance ``loss_turn``).
+A failed trajectory's label says the whole of it was bad; these say which turn was.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 from depo_ray.records import TrajectoryRecord
 
@@ -116,6 +120,39 @@ def label_expert_demos(demos: list[TrajectoryRecord], config: LabelConfig,
     return labeled
 
 
+def invalid_turn_examples(records: Iterable[TrajectoryRecord],
+                          turn_tokens: Callable[[list[dict]], list[int]]) -> list[TrajectoryRecord]:
+    """One undesirable example per distinct invalid turn of ``records`` (their provenance's
+    ``invalid_turns``): the chat through that turn, ``loss_turn`` naming it. Trajectories of one
+    search tree share prefixes, so a turn is kept once per task and chat. ``turn_tokens``
+    counts each turn's generated tokens (``depo_ray.tokens.tokens_per_turn``)."""
+    seen, examples = set(), []
+    for r in records:
+        invalid = r.provenance.get("invalid_turns", [])
+        for turn in invalid:
+            messages = _through_turn(r.messages, turn)
+            key = (r.env, r.task_id, tuple(m["content"] for m in messages))
+            if key in seen:
+                continue
+            seen.add(key)
+            total = sum(turn_tokens(messages))
+            examples.append(replace(
+                r, messages=messages, steps=turn + 1, total_tokens=total, avg_tokens_per_step=total / (turn + 1),
+                reward=0.0, success=False, label="undesirable",
+                provenance={**r.provenance, "invalid_turns": [t for t in invalid if t <= turn], "loss_turn": turn}))
+    return examples
+
+
+def _through_turn(messages: list[dict], turn: int) -> list[dict]:
+    """The messages up to and including assistant turn ``turn`` (0-based)."""
+    seen = -1
+    for i, message in enumerate(messages):
+        seen += message["role"] == "assistant"
+        if seen == turn:
+            return messages[: i + 1]
+    raise ValueError(f"the chat has no assistant turn {turn} (it has {seen + 1})")
+
+
 def select_bc(records: list[TrajectoryRecord], config: LabelConfig) -> list[TrajectoryRecord]:
     """D_BC: the configured subset of the desirable records."""
     desirable = [r for r in records if r.label == "desirable"]
@@ -130,8 +167,11 @@ def select_bc(records: list[TrajectoryRecord], config: LabelConfig) -> list[Traj
 def summary_table(records: list[TrajectoryRecord]) -> str:
     """Counts, mean turns, mean tokens per turn and mean reward per class, as a text table."""
     rows = [("class", "count", "mean turns", "tokens/turn", "mean reward")]
-    for name, label in (("desirable", "desirable"), ("undesirable", "undesirable"), ("dropped", None)):
-        group = [r for r in records if r.label == label]
+    for name, label, turn_example in (("desirable", "desirable", False), ("undesirable", "undesirable", False),
+                                      ("invalid turns", "undesirable", True), ("dropped", None, False)):
+        group = [r for r in records if r.label == label and ("loss_turn" in r.provenance) == turn_example]
+        if turn_example and not group:
+            continue
         if group:
             n = len(group)
             rows.append((name, str(n), f"{sum(r.steps for r in group) / n:.2f}",

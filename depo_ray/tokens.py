@@ -21,7 +21,7 @@ assistant tokens exactly.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from environments.parsing import action_start
 
@@ -84,6 +84,16 @@ def chat_tokens(tokenizer, messages: list[Message]) -> ChatTokens:
         if span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1] and end > start:
             mask[t], turn[t], action[t] = 1, span_index, int(start >= spans[span_index][2])
     return ChatTokens(ids, mask, turn, action)
+
+
+def only_turn(tokens: ChatTokens, turn: int) -> ChatTokens:
+    """``tokens`` with the loss masks kept on assistant turn ``turn`` alone: the earlier turns
+    are context (an invalid turn as its own undesirable example)."""
+    keep = [int(index == turn) for index in tokens.turn_index]
+    if not any(keep):
+        raise ValueError(f"the chat has no assistant turn {turn} (it has {max(tokens.turn_index) + 1})")
+    return replace(tokens, assistant_mask=[m * k for m, k in zip(tokens.assistant_mask, keep)],
+                   action_mask=[m * k for m, k in zip(tokens.action_mask, keep)])
 
 
 def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:

@@ -22,6 +22,8 @@ class Episode:
     terminated: bool
     truncated: bool
     final_info: dict = field(default_factory=dict)
+    invalid_turns: list[int] = field(default_factory=list)
+    """The agent turns (0-based) the environment rejected as invalid actions."""
 
     @property
     def instruction(self) -> str:
@@ -43,6 +45,7 @@ def episode_steps(env, reset_options: dict, instruction: str, shared: bool = Fal
         {"role": "user", "content": observation},
     ]
     reward, terminated, truncated = 0.0, False, False
+    invalid_turns: list[int] = []
     while not (terminated or truncated):
         response = yield messages
         messages.append({"role": "assistant", "content": response})
@@ -50,11 +53,13 @@ def episode_steps(env, reset_options: dict, instruction: str, shared: bool = Fal
             env.restore(state)
         observation, step_reward, terminated, truncated, info = env.step(response)
         state = env.snapshot() if shared else None
+        if not info.get("valid", True):
+            invalid_turns.append(sum(1 for m in messages if m["role"] == "assistant") - 1)
         reward += step_reward
         if not (terminated or truncated):
             messages.append({"role": "user", "content": observation})
     turns = sum(1 for m in messages if m["role"] == "assistant")
-    return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info)
+    return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info, invalid_turns)
 
 
 def answer_all(steps: Generator, answer: Callable) -> Any:

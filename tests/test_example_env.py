@@ -11,7 +11,9 @@ import pytest
 from depo_ray.config import ConfigError, load_yaml
 from depo_ray.env_setup import EnvConfig, expert_config, expert_kit, make_env, select_tasks
 from depo_ray.pipeline.config import PipelineConfig
-from environments.episode import replay
+from depo_ray.records import record_from_episode
+from depo_ray.search.mcts import Search, SearchConfig
+from environments.episode import play_episode, replay
 from environments.registry import EnvironmentSpec
 from tests.example_env import (BACK, CORRIDOR, FORWARD, OPEN, PICK_UP, TEST_TASKS, VALIDATION_TASKS, CorridorConfig,
                                CorridorEnv, CorridorExpertConfig, demonstrator, layout)
@@ -51,6 +53,26 @@ def test_an_invalid_action_only_costs_its_turn_and_the_turn_limit_ends_the_episo
     assert env.snapshot() == replace(start, turn=1)
     env.step("")
     assert env.step("")[2:4] == (False, True)  # the third turn truncates
+
+
+def test_an_episode_and_every_searched_trajectory_name_their_invalid_turns(tiny_tokenizer):
+    env = CorridorEnv(CorridorConfig(max_turns=4))
+    script = iter([answer(OPEN), answer(FORWARD), "no action here", answer(BACK)])
+    episode = play_episode(env, {"task_id": 20}, lambda _messages: next(script), "Go.")
+    assert episode.invalid_turns == [0, 2]
+    record = record_from_episode(episode, tiny_tokenizer, task_id="20", env="corridor", split="train", seed=0,
+                                 source="mcts", policy="scripted", provenance={"found": 0})
+    assert record.provenance == {"found": 0, "invalid_turns": [0, 2]}
+
+    def propose(_messages, n):  # task 24: five rooms, the key in the last; only going forward is valid early on
+        return [answer(action) for action in (FORWARD, OPEN, PICK_UP)][:n] if n > 1 else [answer(FORWARD)]
+
+    found = Search(env, SearchConfig(simulations=6, children=3, max_depth=4), "Go.", {"task_id": 24}).run(propose)
+    assert any(e.invalid_turns for e in found) and any(not e.invalid_turns for e in found)
+    for e in found:
+        responses = [m["content"] for m in e.messages if m["role"] == "assistant"]
+        steps = replay(env, {"task_id": 24}, responses)[1:]
+        assert e.invalid_turns == [i for i, step in enumerate(steps) if not step[4]["valid"]]
 
 
 def test_the_expert_solves_every_task_it_has_the_turns_for_and_a_detour_costs_two():

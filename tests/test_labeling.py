@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from depo_ray.labeling import LabelConfig, label_expert_demos, label_of, label_records, select_bc, summary_table
+from depo_ray.labeling import (LabelConfig, invalid_turn_examples, label_expert_demos, label_of, label_records, select_bc,
+                               summary_table)
 from tests.test_records import make_record
 
 CONFIG = LabelConfig(kappa0=0.9, kappa1=0.5, kappa2=0.1)
@@ -108,6 +109,31 @@ def test_expert_successes_keep_a_long_demo_as_undesirable_beside_its_short_twin(
     assert [r.label for r in label_expert_demos(demos, LabelConfig(), "successes")] == ["desirable", "desirable"]
 
 
+def chat(*answers: str) -> list[dict]:
+    messages = [{"role": "system", "content": "Go."}, {"role": "user", "content": "start"}]
+    for i, answer in enumerate(answers):
+        messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": f"after {i}"}]
+    return messages[:-1]
+
+
+def test_each_distinct_invalid_turn_becomes_an_undesirable_example_through_that_turn():
+    words = lambda messages: [len(m["content"].split()) for m in messages if m["role"] == "assistant"]  # noqa: E731
+    failed = make_record(messages=chat("a", "b c", "d", "e"), steps=4, reward=0.0, success=False, label="undesirable",
+                         source="mcts", provenance={"found": 0, "invalid_turns": [1, 3]})
+    # the same tree: shares the first two turns (so the invalid turn 1), then succeeds
+    sibling = replace(failed, messages=chat("a", "b c", "f"), steps=3, reward=1.0, success=True, label="desirable",
+                      provenance={"found": 1, "invalid_turns": [1]})
+    clean = replace(failed, messages=chat("a"), steps=1, provenance={"found": 2})
+    examples = invalid_turn_examples([failed, sibling, clean], words)
+    assert [e.messages for e in examples] == [chat("a", "b c"), chat("a", "b c", "d", "e")]
+    assert [e.provenance["loss_turn"] for e in examples] == [1, 3] and [e.steps for e in examples] == [2, 4]
+    assert [e.provenance["invalid_turns"] for e in examples] == [[1], [1, 3]]
+    assert {e.label for e in examples} == {"undesirable"} and not any(e.success for e in examples)
+    assert [(e.total_tokens, e.avg_tokens_per_step) for e in examples] == [(3, 1.5), (5, 1.25)]
+    other_task = replace(sibling, task_id="7")
+    assert len(invalid_turn_examples([failed, other_task], words)) == 3
+
+
 def test_summary_table_counts_each_class():
     table = summary_table(_records())
     lines = table.splitlines()
@@ -116,3 +142,7 @@ def test_summary_table_counts_each_class():
     assert lines[3].split()[:2] == ["undesirable", "2"]
     assert lines[4].split()[:2] == ["dropped", "1"]
     assert lines[2].split()[-1] == f"{(0.95 + 0.92 + 0.91) / 3:.3f}"
+    turn_example = make_record(label="undesirable", reward=0.0, provenance={"loss_turn": 0})
+    lines = summary_table([*_records(), turn_example]).splitlines()
+    assert [line.split()[:2] for line in lines[3:6]] == [["undesirable", "2"], ["invalid", "turns"], ["dropped", "1"]]
+    assert lines[4].split()[2] == "1"

@@ -62,12 +62,18 @@ class LabelSettings:
     moves on a hard task, so it is not put in U); their successes (reward >= κ0), each
     desirable or, over the step budget with ``long_successes: undesirable``, undesirable; or
     all of them, labeled like the rest."""
+    invalid_turns: Literal["ignore", "undesirable"] = "ignore"
+    """What the searched trajectories' invalid turns (actions the environment rejected) add:
+    nothing; or each distinct one an undesirable example of its own, the chat through that
+    turn with the loss on that turn only (a failed trajectory's label blames all its turns)."""
     rephrase: RephraseConfig | None = None
     """Shorten the Thoughts of desirable trajectories through this endpoint; None: off."""
 
     def __post_init__(self):
         if self.expert_demos not in ("none", "desirable", "successes", "all"):
             raise ValueError(f"expert_demos: expected 'none', 'desirable', 'successes' or 'all', got {self.expert_demos!r}")
+        if self.invalid_turns not in ("ignore", "undesirable"):
+            raise ValueError(f"invalid_turns: expected 'ignore' or 'undesirable', got {self.invalid_turns!r}")
 
 
 @dataclass(frozen=True)

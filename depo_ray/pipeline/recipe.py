@@ -21,7 +21,7 @@ from depo_ray.config import model_under_root
 from depo_ray.env_setup import expert_config
 from depo_ray.evaluate.episodes import SUMMARY, run_evaluation
 from depo_ray.evaluate.math import run_math_evaluation
-from depo_ray.labeling import label_expert_demos, label_records, select_bc, summary_table
+from depo_ray.labeling import invalid_turn_examples, label_expert_demos, label_records, select_bc, summary_table
 from depo_ray.pipeline.config import METHODS, Method, PipelineConfig
 from depo_ray.pipeline.report import write_report
 from depo_ray.pipeline.stage import RunFolder, Stage, StageNeeds
@@ -31,6 +31,7 @@ from depo_ray.search.generate import run_generation
 from depo_ray.serving.config import ServingConfig
 from depo_ray.serving.openai_client import OpenAIEndpoint
 from depo_ray.settings import field_defaults
+from depo_ray.tokens import tokens_per_turn
 from depo_ray.train.config import TrainConfig
 
 # Each stage's runtimes (torch, transformers, Ray) load when it runs: plans and dry runs import
@@ -169,22 +170,30 @@ def _label_needs(config: PipelineConfig) -> StageNeeds:
                       + (f", over {t.relative_step_budget:g}x the task's shortest success is long"
                          if t.relative_step_budget else "")
                       + (", long successes undesirable" if t.long_successes == "undesirable" else "")
+                      + (", invalid turns undesirable" if config.label.invalid_turns == "undesirable" else "")
                       + (", rephrased" if config.label.rephrase else ""), DRIVER, 0, 0)
+
+
+def _starting_tokenizer(config: PipelineConfig, run: RunFolder, root: Path):
+    from depo_ray.models.loading import load_tokenizer
+
+    return load_tokenizer(starting_policy(config, run, root))
 
 
 def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -> dict:
     """Label every searched trajectory (and the expert demos, or their desirable ones, when
-    asked), rephrase the desirable ones when a rephraser is set, and write all.parquet (D, U
-    and dropped) and bc.parquet (D_BC)."""
+    asked), rephrase the desirable ones when a rephraser is set, add the invalid turns as
+    examples when asked, and write all.parquet (D, U and dropped) and bc.parquet (D_BC)."""
     searched = read_records(run.trajectories)
     demos = read_records(demos_folder(config, run)) if config.label.expert_demos != "none" else []
     # a task's shortest success, for a relative step budget, may be the search's or the expert's
     labeled = label_records(searched, config.label.thresholds, known=demos)
     labeled += label_expert_demos(demos, config.label.thresholds, config.label.expert_demos, known=searched)
+    turn_examples = []
+    if config.label.invalid_turns == "undesirable":
+        turn_examples = invalid_turn_examples(searched, partial(tokens_per_turn, _starting_tokenizer(config, run, root)))
     if config.label.rephrase is not None:
-        from depo_ray.models.loading import load_tokenizer
-
-        endpoint, tokenizer = OpenAIEndpoint(config.label.rephrase.endpoint), load_tokenizer(starting_policy(config, run, root))
+        endpoint, tokenizer = OpenAIEndpoint(config.label.rephrase.endpoint), _starting_tokenizer(config, run, root)
         labeled = [rephrase_record(r, endpoint.generate, tokenizer, config.label.rephrase) for r in labeled]
     counts = {label: sum(r.label == label for r in labeled) for label in ("desirable", "undesirable")}
     t = config.label.thresholds
@@ -195,13 +204,14 @@ def _label(config: PipelineConfig, run: RunFolder, root: Path, progress: bool) -
     if not counts["undesirable"]:
         raise RuntimeError(f"label: no undesirable trajectory among {len(labeled)} (none with κ2={t.kappa2} <= reward "
                            f"< κ1={t.kappa1}): KTO and DEPO need both classes; widen label.thresholds")
+    labeled += turn_examples  # after rephrasing: an invalid turn is kept as the policy wrote it
     bc = select_bc(labeled, t)
     write_shard(labeled, run.labeled)
     write_shard(bc, run.d_bc)
     table = summary_table(labeled)
     run.labeling_summary.write_text(table + "\n")
     print(table)
-    return {"records": len(labeled), **counts, "bc": len(bc)}
+    return {"records": len(labeled), **counts, "bc": len(bc), "invalid_turn_examples": len(turn_examples)}
 
 
 # --- bc, kto, depo: one train stage per method ----------------------------------------------

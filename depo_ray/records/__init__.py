@@ -167,9 +167,12 @@ def read_records(location: str | os.PathLike) -> list[TrajectoryRecord]:
 def record_from_episode(episode, tokenizer, **fields_) -> TrajectoryRecord:
     """A record for a played episode (``environments.episode.Episode``), with its token counts
     from ``tokenizer``. ``fields_`` gives the rest: task_id, env, split, seed, source, policy,
-    and optionally label and provenance."""
+    and optionally label and provenance; the episode's invalid turns, if any, join the
+    provenance as ``invalid_turns``."""
     counts = tokens_per_turn(tokenizer, episode.messages)
     total = sum(counts)
+    if episode.invalid_turns:
+        fields_["provenance"] = {**fields_.get("provenance", {}), "invalid_turns": episode.invalid_turns}
     return TrajectoryRecord(
         instruction=episode.instruction,
         messages=episode.messages,

@@ -156,9 +156,11 @@ def chat(instruction: str, node: Node) -> list[Message]:
 
 
 def episode_of(instruction: str, node: Node) -> Episode:
+    turns = node.path()[1:]
     return Episode(chat(instruction, node), node.returns, node.success, node.depth,
                    terminated=node.terminal and not node.info.get("truncated", False),
-                   truncated=node.info.get("truncated", False) or not node.terminal, final_info=node.info)
+                   truncated=node.info.get("truncated", False) or not node.terminal, final_info=node.info,
+                   invalid_turns=[i for i, step in enumerate(turns) if not step.info.get("valid", True)])
 
 
 class Search:

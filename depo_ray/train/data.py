@@ -1,6 +1,7 @@
 """The training data path: labeled Parquet shards -> Ray Data -> fixed global batches.
 
-read_parquet -> tokenize with the one chat/mask function (depo_ray.tokens) -> drop
+read_parquet -> tokenize with the one chat/mask function (depo_ray.tokens; a turn example's
+mask keeps its ``loss_turn`` alone) -> drop
 trajectories over max_length -> global shuffle -> pack consecutive rows into global batches
 of fixed size (the incomplete last one is dropped). Each row of the result is one optimizer
 step; worker r trains on slice r of it. The global batch therefore does not depend on the
@@ -12,13 +13,14 @@ it can yield short batches mid-stream and desynchronise DDP workers.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 
-from depo_ray.tokens import chat_tokens
+from depo_ray.tokens import chat_tokens, only_turn
 
 # Ray Data and transformers load on first use: the slicing and pairing helpers here are tested
 # without them.
@@ -63,6 +65,9 @@ def tokenize(batch, tokenizer_path: str):
     rows = batch.to_pylist()
     for row in rows:
         tokens = chat_tokens(tokenizer, row["messages"])
+        loss_turn = json.loads(row.get("provenance") or "{}").get("loss_turn")
+        if loss_turn is not None:  # a turn example: the earlier turns are context only
+            tokens = only_turn(tokens, loss_turn)
         row["input_ids"], row["assistant_mask"], row["length"] = tokens.input_ids, tokens.assistant_mask, len(tokens.input_ids)
         row["action_mask"] = tokens.action_mask
     return _table(rows)
