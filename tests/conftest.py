@@ -145,7 +145,7 @@ def small_pipeline(run_dir: Path) -> dict:
                       "train": {**SMALL_TRAIN, "loss": {"name": "sft"}, "learning_rate": 3e-3, "epochs": 8, "num_workers": 1}},
         "generate": {"task_ids": [0, 2, 40, 42], "workers": 2, "cpus_per_worker": 0.25, "serving": SERVING,
                      "search": {"simulations": 2, "children": 2, "max_depth": 6, "temperature": 0.5, "max_new_tokens": 48}},
-        "label": {"expert_demos": "all"},
+        "label": {"expert_demos": "all", "invalid_turns": "undesirable"},
         "bc": {**SMALL_TRAIN, "loss": {"name": "sft"}},
         "kto": {**SMALL_TRAIN, "loss": {"name": "kto"}},
         "depo": {**SMALL_TRAIN, "loss": {"name": "depo", "alpha1": 3.0, "alpha2": 3.0}},

@@ -13,6 +13,7 @@ import pytest
 from depo_ray.cluster import free_port
 from depo_ray.config import load_yaml
 from depo_ray.pipeline.config import PipelineConfig
+from depo_ray.records import read_records
 from environments.math import generated_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,10 @@ def test_the_pipeline_writes_a_report_with_all_three_methods(finished_run):
     assert not (run / "kto" / "seed-0" / "data").exists() and not (run / "depo" / "seed-0" / "data").exists()
     labeled = json.loads((run / "stages" / "label.json").read_text())
     assert labeled["desirable"] > 0 and labeled["undesirable"] > 0
+    # the search's invalid turns, each an example that ends on it (KTO and DEPO trained on them above)
+    examples = [r for r in read_records(run / "labeled" / "all.parquet") if "loss_turn" in r.provenance]
+    assert len(examples) == labeled["invalid_turn_examples"] > 0
+    assert all(r.provenance["loss_turn"] == r.steps - 1 == r.provenance["invalid_turns"][-1] for r in examples)
     assert "## Math, out of domain: `generated`" in text
     for method in ("bc", "kto", "depo"):  # the served policy scored on the generated set
         math = json.loads((run / "math" / method / "seed-0" / "summary.json").read_text())
