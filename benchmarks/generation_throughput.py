@@ -154,9 +154,11 @@ class LocalClient:
     def __init__(self, server):
         import asyncio
 
-        from depo_ray.tokens import PromptEncoder
+        from functools import partial
 
-        self.server, self.encode = server, PromptEncoder(server.tokenizer)
+        from depo_ray.tokens import piece_tokenizer, prompt_ids
+
+        self.server, self.encode = server, partial(prompt_ids, piece_tokenizer(server.tokenizer))
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
 

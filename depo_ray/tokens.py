@@ -1,9 +1,9 @@
 """The one place that turns a chat into token ids and an assistant mask, and counts tokens.
 
 Training (loss on assistant tokens), evaluation and record statistics (T̄_token) all call
-``chat_tokens``; serving's prompts come from ``prompt_ids`` (``PromptEncoder`` gives the same
-ids, tokenizing only what a prompt adds); nothing else tokenizes a chat, so the counts agree
-everywhere.
+``chat_tokens``; serving's prompts come from ``prompt_ids``; nothing else tokenizes a chat, so
+the counts agree everywhere. Where chats share their beginnings (search, evaluation),
+``PieceTokenizer`` gives both the same ids, tokenizing only what a chat adds.
 
 How the mask is found: the chat template renders the conversation once; for each assistant
 turn k, the text rendered for turns < k with the generation prompt, and for turns <= k, bound
@@ -116,54 +116,93 @@ def prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
     return _ids(tokenizer, _render(tokenizer, messages, generation_prompt=True))
 
 
-class PromptEncoder:
-    """``prompt_ids`` for a stream of chats that share their beginnings (a search tree's nodes,
-    an episode's turns), without tokenizing the whole chat each time.
+class PieceTokenizer:
+    """A tokenizer for a stream of chats that share their beginnings (a search tree's prompts
+    and found trajectories, an episode's turns): the same ids and offsets as ``tokenizer``,
+    without tokenizing the whole chat each time. Everything else is the wrapped tokenizer's.
 
-    A fast tokenizer cuts its input at special tokens before anything else, so the rendered
+    A fast tokenizer cuts its input at special tokens before anything else, so a rendered
     chat's ids are those of the pieces between special tokens, joined with the special
-    tokens' ids. The pieces (the instruction, each observation, each answer with its role
-    header) recur in every later prompt of the tree, so each is tokenized once and kept. The
-    first ``check_first`` prompts are also tokenized whole; if one differs (a tokenizer whose
-    special tokens strip the spaces beside them, or that marks a piece's start), every prompt
-    is tokenized whole from then on."""
+    tokens' ids (offsets shifted to where each piece starts). The pieces (the instruction,
+    each observation, each answer with its role header) recur in every later chat of the
+    tree, so each is tokenized once and kept. The first ``check_first`` texts are also
+    tokenized whole; if one differs (a tokenizer whose special tokens strip the spaces beside
+    them, or that marks a piece's start), every text is tokenized whole from then on.
 
-    def __init__(self, tokenizer, check_first: int = 16, max_pieces: int = 100_000):
-        self.tokenizer, self.max_pieces = tokenizer, max_pieces
+    Rendered chats are kept too (the last ``max_renders``): a node's prompt is asked again by
+    its rollouts and siblings, and a found trajectory's mask needs each of its prompts."""
+
+    def __init__(self, tokenizer, check_first: int = 16, max_pieces: int = 100_000, max_renders: int = 4096):
+        self.tokenizer, self.max_pieces, self.max_renders = tokenizer, max_pieces, max_renders
+        self._renders: dict[tuple, str] = {}
         special = sorted({t.content for t in tokenizer.added_tokens_decoder.values() if t.special}, key=len, reverse=True)
         self._special_ids = {text: tokenizer.convert_tokens_to_ids(text) for text in special}
         self._splitter = re.compile("(" + "|".join(map(re.escape, special)) + ")") if special else None
-        self._pieces: dict[str, list[int]] = {}
+        self._pieces: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
         self._checks_left = check_first
+
+    def __getattr__(self, name: str):
+        if name == "tokenizer":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.tokenizer, name)
+
+    def apply_chat_template(self, messages: list[Message], tokenize: bool = True, add_generation_prompt: bool = False,
+                            **options):
+        if tokenize or options:
+            return self.tokenizer.apply_chat_template(messages, tokenize=tokenize,
+                                                      add_generation_prompt=add_generation_prompt, **options)
+        key = (add_generation_prompt, *(tuple(m.items()) for m in messages))
+        text = self._renders.get(key)
+        if text is None:
+            if len(self._renders) >= self.max_renders:
+                self._renders.clear()
+            text = self._renders[key] = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return text
 
     @property
     def piecewise(self) -> bool:
-        """Whether prompts are still encoded piece by piece (no check has failed)."""
+        """Whether texts are still tokenized piece by piece (no check has failed)."""
         return self._splitter is not None
 
-    def __call__(self, messages: list[Message]) -> list[int]:
+    def __call__(self, text: str, add_special_tokens: bool = False, return_offsets_mapping: bool = False) -> dict:
+        if add_special_tokens:
+            raise ValueError("PieceTokenizer tokenizes rendered chats: add_special_tokens must be False")
         if self._splitter is None:
-            return prompt_ids(self.tokenizer, messages)
-        text = _render(self.tokenizer, messages, generation_prompt=True)
-        ids = self._piecewise(text)
-        if self._checks_left > 0:
+            return self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=return_offsets_mapping)
+        checking = self._checks_left > 0
+        ids, offsets = self._piecewise(text, with_offsets=return_offsets_mapping or checking)
+        if checking:
             self._checks_left -= 1
-            whole = _ids(self.tokenizer, text)
-            if ids != whole:
+            whole = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            if ids != list(whole["input_ids"]) or offsets != [tuple(o) for o in whole["offset_mapping"]]:
                 self._splitter = None
                 return whole
-        return ids
+        return {"input_ids": ids, **({"offset_mapping": offsets} if return_offsets_mapping else {})}
 
-    def _piecewise(self, text: str) -> list[int]:
+    def _piecewise(self, text: str, with_offsets: bool) -> tuple[list[int], list[tuple[int, int]]]:
         if len(self._pieces) > self.max_pieces:  # a long run: start afresh rather than grow without bound
             self._pieces.clear()
         ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        at = 0
         for piece in self._splitter.split(text):
             if piece in self._special_ids:
                 ids.append(self._special_ids[piece])
+                if with_offsets:
+                    offsets.append((at, at + len(piece)))
             elif piece:
                 known = self._pieces.get(piece)
                 if known is None:
-                    known = self._pieces[piece] = _ids(self.tokenizer, piece)
-                ids.extend(known)
-        return ids
+                    encoded = self.tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True)
+                    known = self._pieces[piece] = (list(encoded["input_ids"]), [tuple(o) for o in encoded["offset_mapping"]])
+                ids.extend(known[0])
+                if with_offsets:
+                    offsets.extend([(at + start, at + end) for start, end in known[1]])
+            at += len(piece)
+        return ids, offsets
+
+
+def piece_tokenizer(tokenizer) -> PieceTokenizer:
+    """``tokenizer`` as a PieceTokenizer (itself if it is one already)."""
+    return tokenizer if isinstance(tokenizer, PieceTokenizer) else PieceTokenizer(tokenizer)

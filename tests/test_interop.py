@@ -81,6 +81,23 @@ def test_trl_rows_split_the_chat_at_the_first_reply_and_read_back(tmp_path, tiny
         [(r.messages, r.label, r.steps, r.total_tokens) for r in records]
 
 
+def test_an_invalid_turn_example_is_a_trl_row_whose_completion_is_that_turn(tmp_path, tiny_tokenizer):
+    example = counted(CHAT, tiny_tokenizer, "undesirable")
+    example.provenance = {"invalid_turns": [1], "loss_turn": 1}
+    interop.write_trl([example], tmp_path / "trl.jsonl")
+    (row,) = interop.read_rows(tmp_path / "trl.jsonl")
+    assert (row["prompt"], row["completion"], row["label"]) == (CHAT[:4], CHAT[4:], False)
+    (back,) = interop.read_trl(tmp_path / "trl.jsonl", "babyai", tiny_tokenizer)
+    assert back.messages == CHAT and back.provenance["loss_turn"] == 1
+    write_jsonl(tmp_path / "two.jsonl", [{"prompt": CHAT[:4], "completion": CHAT[4:] * 2, "label": False}])
+    with pytest.raises(RecordError, match="two.jsonl: row 0: a prompt with agent turns needs a completion of one"):
+        interop.read_trl(tmp_path / "two.jsonl", "babyai", tiny_tokenizer)
+    for write in (lambda: interop.write_paper_kto([example], tmp_path / "paper.jsonl"),
+                  lambda: interop.write_llamafactory([example], tmp_path / "lf", "ours")):
+        with pytest.raises(RecordError, match="1 of the records are invalid-turn examples"):
+            write()
+
+
 def test_llamafactory_rows_and_dataset_info_read_back(tmp_path, tiny_tokenizer):
     records = [counted(CHAT, tiny_tokenizer, "desirable"), counted(CHAT[:3], tiny_tokenizer, "undesirable")]
     (tmp_path / "dataset_info.json").write_text(json.dumps({"other": {"file_name": "other.json"}}))

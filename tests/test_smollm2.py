@@ -217,9 +217,9 @@ def test_only_the_assistant_turns_of_a_chat_with_a_system_prompt_are_trained_on(
 
 
 @pytest.mark.model
-def test_the_prompt_encoder_splits_smollm2_prompts_into_pieces_with_the_same_ids(smollm2):
+def test_smollm2_chats_tokenized_piece_by_piece_give_the_same_ids_and_counts(smollm2):
     from depo_ray.models.loading import load_tokenizer
-    from depo_ray.tokens import PromptEncoder, prompt_ids
+    from depo_ray.tokens import PieceTokenizer, prompt_ids, tokens_per_turn
     from environments.babyai.env import BabyAIConfig, BabyAITextEnv
     from environments.babyai.expert import BabyAIExpert, ExpertConfig
 
@@ -227,8 +227,10 @@ def test_the_prompt_encoder_splits_smollm2_prompts_into_pieces_with_the_same_ids
     expert = BabyAIExpert(BabyAITextEnv(BabyAIConfig(max_turns=12)), ExpertConfig(detour_share=0.5))
     chats = [demo.messages[:k] for demo in (expert.demonstrate(t).episode for t in (0, 5, 14, 21))
              for k in range(2, len(demo.messages) + 1, 2)]
-    encode = PromptEncoder(tokenizer, check_first=0)
-    assert len(chats) > 8 and [encode(c) for c in chats] == [prompt_ids(tokenizer, c) for c in chats]
+    pieces = PieceTokenizer(tokenizer, check_first=0)
+    assert len(chats) > 8 and [prompt_ids(pieces, c) for c in chats] == [prompt_ids(tokenizer, c) for c in chats]
+    ended = [c + [{"role": "assistant", "content": "Thought: on.\nAction: go forward"}] for c in chats]
+    assert [tokens_per_turn(pieces, c) for c in ended] == [tokens_per_turn(tokenizer, c) for c in ended]
 
 
 def weight(folder: Path, name: str):

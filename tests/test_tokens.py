@@ -2,7 +2,7 @@
 
 import pytest
 
-from depo_ray.tokens import PromptEncoder, chat_tokens, prompt_ids, tokens_per_turn
+from depo_ray.tokens import PieceTokenizer, chat_tokens, prompt_ids, tokens_per_turn
 
 CHAT = [
     {"role": "system", "content": "Finish in as few turns as you can."},
@@ -82,18 +82,21 @@ class CountingTokenizer:
         return self.tokenizer(text, **options)
 
 
-def test_the_prompt_encoder_gives_prompt_ids_and_tokenizes_each_piece_once(tiny_tokenizer):
+def test_pieces_give_the_prompt_ids_and_chat_tokens_of_whole_chats_and_are_each_tokenized_once(tiny_tokenizer):
     branch = [{"role": "assistant", "content": "Thought:  a zebra?\nAction: turn right "},
               {"role": "user", "content": " Walls: 1 step ahead.\n\nYou carry nothing."}]
     chats = [CHAT[:2], CHAT[:4], CHAT[:4] + branch, CHAT[:2] + branch, CHAT[:2] + branch + CHAT[2:4]]
     counting = CountingTokenizer(tiny_tokenizer)
-    encode = PromptEncoder(counting, check_first=0)
-    assert [encode(chat) for chat in chats] == [prompt_ids(tiny_tokenizer, chat) for chat in chats]
-    assert encode.piecewise and len(counting.texts) == len(set(counting.texts))  # nothing tokenized twice
+    pieces = PieceTokenizer(counting, check_first=0)
+    assert [prompt_ids(pieces, chat) for chat in chats] == [prompt_ids(tiny_tokenizer, chat) for chat in chats]
+    ended = [chat for chat in chats if chat[-1]["role"] == "assistant"] + [CHAT[:3], CHAT]
+    assert [chat_tokens(pieces, chat) for chat in ended] == [chat_tokens(tiny_tokenizer, chat) for chat in ended]
+    assert [tokens_per_turn(pieces, chat) for chat in ended] == [tokens_per_turn(tiny_tokenizer, chat) for chat in ended]
+    assert pieces.piecewise and len(counting.texts) == len(set(counting.texts))  # nothing tokenized twice
     assert all("<|end|>" not in text for text in counting.texts)
 
 
-def test_the_prompt_encoder_tokenizes_whole_prompts_when_pieces_would_differ(tiny_tokenizer):
+def test_the_piece_tokenizer_tokenizes_whole_chats_when_pieces_would_differ(tiny_tokenizer):
     """A special token that takes the spaces after it (rstrip) ends pieces differently."""
     import copy
 
@@ -102,6 +105,7 @@ def test_the_prompt_encoder_tokenizes_whole_prompts_when_pieces_would_differ(tin
     stripping = copy.deepcopy(tiny_tokenizer)
     stripping.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # keeps newlines
     stripping.backend_tokenizer.add_special_tokens([AddedToken("<|user|>", rstrip=True, special=True)])
-    encode = PromptEncoder(stripping)
-    assert encode(CHAT[:4]) == prompt_ids(stripping, CHAT[:4]) and not encode.piecewise
-    assert encode(CHAT[:2]) == prompt_ids(stripping, CHAT[:2])
+    pieces = PieceTokenizer(stripping)
+    assert prompt_ids(pieces, CHAT[:4]) == prompt_ids(stripping, CHAT[:4]) and not pieces.piecewise
+    assert prompt_ids(pieces, CHAT[:2]) == prompt_ids(stripping, CHAT[:2])
+    assert chat_tokens(pieces, CHAT) == chat_tokens(stripping, CHAT)

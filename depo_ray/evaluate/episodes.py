@@ -27,6 +27,7 @@ from depo_ray.records import TrajectoryRecord, record_from_episode, write_shard
 from depo_ray.search.interleave import Interleaver
 from depo_ray.serving.client import Meter, ReplicaClient
 from depo_ray.serving.server import ChatRequest, Sampling
+from depo_ray.tokens import PieceTokenizer
 from environments.episode import Episode, ObservedEnv, episode_steps
 
 # Ray and transformers load on first use: the pipeline's planner and report import this module.
@@ -56,7 +57,7 @@ class Evaluator:
         from depo_ray.models.loading import load_tokenizer
 
         self.task_env = make_env(env)
-        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.tokenizer = PieceTokenizer(load_tokenizer(tokenizer_path))  # prompts and records share pieces
         self.client = ReplicaClient(router, self.tokenizer)
         self.policy_name, self.sampling = policy_name, Sampling(temperature=0.0, max_tokens=max_new_tokens)
         self._playing: dict[int, _Playing] = {}

@@ -105,6 +105,17 @@ def _labeled(records: Iterable[TrajectoryRecord]) -> list[TrajectoryRecord]:
     return [r for r in records if r.label in LABELS]
 
 
+def _whole_trajectories(records: Iterable[TrajectoryRecord], form: str) -> list[TrajectoryRecord]:
+    """The labeled records, refusing invalid-turn examples, whose loss is on their last turn
+    alone: ``form`` trains on every turn of a row."""
+    labeled = _labeled(records)
+    examples = sum("loss_turn" in r.provenance for r in labeled)
+    if examples:
+        raise RecordError(f"{examples} of the records are invalid-turn examples (the loss on their last turn only), which "
+                          f"{form} cannot express: write TRL rows, or label without label.invalid_turns")
+    return labeled
+
+
 # --- the DEPO paper's KTO rows ------------------------------------------------------------
 
 def read_paper_kto(path: str | Path, env: str) -> list[TrajectoryRecord]:
@@ -131,7 +142,8 @@ def read_paper_kto(path: str | Path, env: str) -> list[TrajectoryRecord]:
 
 def write_paper_kto(records: Iterable[TrajectoryRecord], path: str | Path) -> Path:
     rows = [{**r.provenance.get("extra", {}), "messages": r.messages, "label": r.label == "desirable", "steps": r.steps,
-             "avg_tokens_per_step": r.avg_tokens_per_step, "total_tokens": r.total_tokens} for r in _labeled(records)]
+             "avg_tokens_per_step": r.avg_tokens_per_step, "total_tokens": r.total_tokens}
+            for r in _whole_trajectories(records, "the paper's rows")]
     return _write_rows(rows, path)
 
 
@@ -147,10 +159,14 @@ def _split_at_first_reply(messages: list[dict]) -> tuple[list[dict], list[dict]]
 def write_trl(records: Iterable[TrajectoryRecord], path: str | Path) -> Path:
     """One row per labeled trajectory: the chat before the agent's first turn is the prompt,
     the rest (its turns and the observations between them) the completion. Note that TRL
-    trains on every completion token, observations included; our trainer masks them."""
+    trains on every completion token, observations included; our trainer masks them. An
+    invalid-turn example's completion is its last turn alone, the rest its prompt."""
     rows = []
     for record in _labeled(records):
-        prompt, completion = _split_at_first_reply(record.messages)
+        if "loss_turn" in record.provenance:
+            prompt, completion = record.messages[:-1], record.messages[-1:]
+        else:
+            prompt, completion = _split_at_first_reply(record.messages)
         rows.append({"prompt": prompt, "completion": completion, "label": record.label == "desirable"})
     return _write_rows(rows, path)
 
@@ -161,9 +177,22 @@ def read_trl(path: str | Path, env: str, tokenizer) -> list[TrajectoryRecord]:
         where = f"{path}: row {i}"
         if not {"prompt", "completion", "label"} <= set(row):
             raise RecordError(f"{where}: expected prompt, completion and label, got {sorted(row)}")
-        messages = _messages(row["prompt"], where) + _messages(row["completion"], where)
-        records.append(_imported(messages, _label(row["label"], where), _counted(messages, tokenizer), env, str(path), i, {}))
+        prompt, completion = _messages(row["prompt"], where), _messages(row["completion"], where)
+        records.append(_imported(prompt + completion, _label(row["label"], where), _counted(prompt + completion, tokenizer),
+                                 env, str(path), i, _loss_turn(prompt, completion, where)))
     return records
+
+
+def _loss_turn(prompt: list[dict], completion: list[dict], where: str) -> dict:
+    """A prompt that holds agent turns is context: the row trains on its completion, which our
+    records express only as one last turn (``loss_turn``)."""
+    turns = sum(m["role"] == "assistant" for m in prompt)
+    if not turns:
+        return {}
+    if [m["role"] for m in completion] != ["assistant"]:
+        raise RecordError(f"{where}: a prompt with agent turns needs a completion of one agent turn, "
+                          f"got roles {[m['role'] for m in completion]}")
+    return {"loss_turn": turns}
 
 
 # --- LLaMA-Factory: sharegpt rows with kto_tag --------------------------------------------
@@ -178,7 +207,7 @@ def write_llamafactory(records: Iterable[TrajectoryRecord], folder: str | Path, 
     """<folder>/<name>.json and <folder>/dataset_info.json (merged into an existing one)."""
     to_sharegpt = {ours: tag for tag, ours in SHAREGPT_ROLES.items()}
     rows = []
-    for record in _labeled(records):
+    for record in _whole_trajectories(records, "LLaMA-Factory's sharegpt rows"):
         chat = record.messages[1:] if record.messages[0]["role"] == "system" else record.messages
         rows.append({"conversations": [{"from": to_sharegpt[m["role"]], "value": m["content"]} for m in chat],
                      "system": record.messages[0]["content"] if record.messages[0]["role"] == "system" else "",

@@ -18,6 +18,7 @@ from depo_ray.search.interleave import Interleaver
 from depo_ray.search.mcts import Request, Search, SearchConfig, request_seed
 from depo_ray.serving.client import Meter, policy_client
 from depo_ray.serving.server import ChatRequest, Sampling
+from depo_ray.tokens import PieceTokenizer
 from environments.episode import Episode, ObservedEnv
 
 # Ray and transformers load on first use: the search trees and their interleaving run and are
@@ -84,7 +85,8 @@ class MCTSWorker:
         self.name, self.search_config = name, search
         self.trees_in_flight, self.batches_in_flight = trees_in_flight, batches_in_flight
         self.task_env = make_env(env)
-        self.tokenizer = load_tokenizer(tokenizer_path)
+        # prompts and found trajectories share their pieces: one cache tokenizes each once
+        self.tokenizer = PieceTokenizer(load_tokenizer(tokenizer_path))
         self.client = policy_client(backend, self.tokenizer)
         self.policy_name, self.split = policy_name, split
         self.sampling = Sampling(temperature=search.temperature, max_tokens=search.max_new_tokens)

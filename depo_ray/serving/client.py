@@ -18,15 +18,15 @@ from functools import partial
 
 from depo_ray.serving.openai_client import EndpointAccess, OpenAIEndpoint
 from depo_ray.serving.server import ChatRequest, Generation, TurnRequest
-from depo_ray.tokens import PromptEncoder
+from depo_ray.tokens import piece_tokenizer, prompt_ids
 
 # Ray loads on first use: the evaluation and search modules import this one, and plans import
 # them.
 
 
-def as_turns(requests: list[ChatRequest], encode: PromptEncoder) -> list[TurnRequest]:
+def as_turns(requests: list[ChatRequest], encode) -> list[TurnRequest]:
     """The requests as a PolicyServer takes them: each chat rendered to the ids the policy
-    continues from."""
+    continues from (``encode``: a chat's prompt ids)."""
     return [TurnRequest(encode(r.messages), r.n, r.sampling) for r in requests]
 
 
@@ -35,7 +35,7 @@ class ReplicaClient:
     reported to the router and sent again to the replica it lends instead."""
 
     def __init__(self, router, tokenizer):
-        self.router, self._encode = router, PromptEncoder(tokenizer)
+        self.router, self._encode = router, partial(prompt_ids, piece_tokenizer(tokenizer))
         self._lease = None
         self._lock = threading.Lock()
 
