@@ -41,6 +41,7 @@ from depo_ray.serving.engine import CPU_ENGINES, EngineConfig  # noqa: E402 (aft
 from depo_ray.serving.in_process import ENGINE_THREAD  # noqa: E402
 
 ROLES = {"VLLM::": "engine", "ray::PolicyServ": "server", "ray::ColocatedS": "server", "ray::PolicyRout": "router", "ray::MCTSWorker": "search"}
+SERVING_ROLES = ("server", "router", "search", "driver")
 
 
 def role_of(process) -> str:
@@ -299,10 +300,16 @@ def table(rows: dict[str, dict], per_turn: float) -> str:
         tokens_per_s = row["generated_tokens"] / row["seconds"]
         env = per_turn * row["turns"] if name != "raw vLLM batch" else 0.0
         engine = row["cpu"].get("engine", 0.0)
-        serving = sum(row["cpu"].get(role, 0.0) for role in ("server", "router", "search", "driver"))
+        serving = sum(row["cpu"].get(role, 0.0) for role in SERVING_ROLES)
         lines.append(f"| {name} | {row['seconds']:.1f} | {row['turns'] / row['seconds']:.1f} | {tokens_per_s:.0f} "
                      f"| {tokens_per_s / raw_tokens_per_s:.2f}x | {row['prefix_cache_hit_rate']:.2f} | {env:.1f} "
                      f"| {engine:.1f} | {serving:.1f} | {1000 * serving / row['turns']:.1f} | {row['generated_tokens'] / max(1e-9, engine) / raw_per_engine_cpu:.2f}x |")
+    # which part of the serving stack a turn's CPU goes to: where to look when it moves
+    lines += ["", "| serving CPU ms per turn, by role | " + " | ".join(SERVING_ROLES) + " |",
+              "|---|" + "---:|" * len(SERVING_ROLES)]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{1000 * row['cpu'].get(role, 0.0) / row['turns']:.1f}"
+                                                 for role in SERVING_ROLES) + " |")
     return "\n".join(lines)
 
 
