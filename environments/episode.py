@@ -44,21 +44,21 @@ def episode_steps(env, reset_options: dict, instruction: str, shared: bool = Fal
         {"role": "system", "content": instruction},
         {"role": "user", "content": observation},
     ]
-    reward, terminated, truncated = 0.0, False, False
+    reward, terminated, truncated, turns = 0.0, False, False, 0
     invalid_turns: list[int] = []
     while not (terminated or truncated):
         response = yield messages
         messages.append({"role": "assistant", "content": response})
+        turns += 1
         if shared:
             env.restore(state)
         observation, step_reward, terminated, truncated, info = env.step(response)
         state = env.snapshot() if shared else None
         if not info.get("valid", True):
-            invalid_turns.append(sum(1 for m in messages if m["role"] == "assistant") - 1)
+            invalid_turns.append(turns - 1)
         reward += step_reward
         if not (terminated or truncated):
             messages.append({"role": "user", "content": observation})
-    turns = sum(1 for m in messages if m["role"] == "assistant")
     return Episode(messages, reward, bool(info.get("success", False)), turns, terminated, truncated, info, invalid_turns)
 
 
@@ -91,7 +91,7 @@ def responses_of(messages: list[Message]) -> list[str]:
 
 class ObservedEnv:
     """Passes every call through to ``env`` and hands each step's result to ``on_step``
-    (counting turns, recording which actions were valid)."""
+    (a search worker counting its tree's turns)."""
 
     def __init__(self, env, on_step: Callable[[tuple], None]):
         self.env, self.on_step = env, on_step

@@ -16,7 +16,7 @@ from depo_ray.labeling import LabelConfig, label_records, select_bc
 from depo_ray.records import TrajectoryRecord, read_records, record_from_episode, write_shard
 from depo_ray.tokens import prompt_ids, tokens_per_turn
 from depo_ray.train.config import FINAL
-from environments.episode import ObservedEnv, play_episode
+from environments.episode import play_episode
 
 # torch and transformers load on first use: the pipeline's recipe, which plans and dry runs read,
 # imports this module.
@@ -70,7 +70,7 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
     from depo_ray.models.loading import load_model, load_tokenizer
 
     model, tokenizer = load_model(str(policy)).eval(), load_tokenizer(str(policy))
-    task_env, valid, successes = make_env(env_config), [], 0
+    task_env = make_env(env_config)
 
     def act(messages):
         ids = torch.tensor([prompt_ids(tokenizer, messages)])
@@ -78,10 +78,12 @@ def greedy_check(policy: str | Path, env_config: EnvConfig, task_ids, max_new_to
             out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
-    recorded = ObservedEnv(task_env.env, lambda result: valid.append(bool(result[4]["valid"])))
-    for task_id in task_ids:
-        successes += play_episode(recorded, task_env.reset_options(task_id), act, task_env.instruction).success
-    return {"valid_rate": sum(valid) / max(1, len(valid)), "success_rate": successes / len(task_ids), "turns": len(valid)}
+    episodes = [play_episode(task_env.env, task_env.reset_options(task_id), act, task_env.instruction)
+                for task_id in task_ids]
+    turns = sum(e.turns for e in episodes)
+    valid = turns - sum(len(e.invalid_turns) for e in episodes)
+    return {"valid_rate": valid / max(1, turns), "success_rate": sum(e.success for e in episodes) / len(task_ids),
+            "turns": turns}
 
 
 def write_expert_demos(config: BootstrapConfig, env: EnvConfig, tokenizer, folder: Path,

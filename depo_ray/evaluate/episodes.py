@@ -28,7 +28,7 @@ from depo_ray.search.interleave import Interleaver
 from depo_ray.serving.client import Meter, ReplicaClient
 from depo_ray.serving.server import ChatRequest, Sampling
 from depo_ray.tokens import PieceTokenizer
-from environments.episode import Episode, ObservedEnv, episode_steps
+from environments.episode import Episode, episode_steps
 
 # Ray and transformers load on first use: the pipeline's planner and report import this module.
 
@@ -41,12 +41,7 @@ class _Playing:
 
     started: float = field(default_factory=time.perf_counter)
     asked: float = 0.0
-    invalid: list[bool] = field(default_factory=list)
-    """Per turn: whether the environment refused the action."""
     meter: Meter = field(default_factory=Meter)
-
-    def note_step(self, result: tuple) -> None:
-        self.invalid.append(not result[4].get("valid", True))
 
 
 class Evaluator:
@@ -67,9 +62,8 @@ class Evaluator:
         interleaver, played = Interleaver(self._submit, self._receive), []
         for task_id in task_ids:
             self._playing[task_id] = _Playing()
-            env = ObservedEnv(self.task_env.env, self._playing[task_id].note_step)
-            interleaver.start(task_id, episode_steps(env, self.task_env.reset_options(task_id), self.task_env.instruction,
-                                                     shared=len(task_ids) > 1))
+            interleaver.start(task_id, episode_steps(self.task_env.env, self.task_env.reset_options(task_id),
+                                                     self.task_env.instruction, shared=len(task_ids) > 1))
         while len(played) < len(task_ids):
             for finished in interleaver.wait():
                 if finished.error is not None:
@@ -95,7 +89,7 @@ class Evaluator:
                                      seed=described["seed"], source="eval", policy=self.policy_name,
                                      provenance={**described["provenance"], "decoding": "greedy"})
         result = TaskResult(task_id=task_id, success=episode.success, reward=episode.reward, turns=episode.turns,
-                            generated_tokens=record.total_tokens, invalid_actions=sum(playing.invalid),
+                            generated_tokens=record.total_tokens, invalid_actions=len(episode.invalid_turns),
                             model_seconds=playing.meter.model_seconds, seconds=seconds)
         return result, record
 
