@@ -106,14 +106,10 @@ def tokens_per_turn(tokenizer, messages: list[Message]) -> list[int]:
     return counts
 
 
-def _ids(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
 def prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
     """The ids a policy continues from to write the next assistant turn (the chat so far plus
     the template's generation prompt): what serving sends to vLLM."""
-    return _ids(tokenizer, _render(tokenizer, messages, generation_prompt=True))
+    return list(tokenizer(_render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)["input_ids"])
 
 
 class PieceTokenizer:
